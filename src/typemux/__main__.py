@@ -1,0 +1,3 @@
+from typemux.cli import main
+
+raise SystemExit(main())

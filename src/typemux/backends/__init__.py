@@ -1,0 +1,84 @@
+"""The backend kinds typemux can run, and what they share.
+
+`get_kind` imports only the module of the kind asked for: each holds a large recorded
+capabilities literal, and typemux runs one kind per session.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from typemux.backends.base import BackendKind
+
+KIND_NAMES = ("pyright", "basedpyright", "ty", "pyrefly", "generic")
+
+
+def get_kind(name: str, command: Sequence[str] | None = None) -> BackendKind:
+    """The kind called `name`; `command`, when given, replaces its default argv."""
+    if name not in KIND_NAMES:
+        raise ValueError(f"unknown backend kind {name!r}; choose one of {', '.join(KIND_NAMES)}")
+    if isinstance(command, str):
+        # A bare string would silently become one argv entry per character.
+        raise TypeError("command must be a sequence of arguments, not a string")
+    argv = None if command is None else tuple(command)
+    if argv is not None and not argv:
+        raise ValueError("command must not be empty")
+    module = importlib.import_module(f"typemux.backends.{name}")
+    kind: BackendKind = module.build(argv)
+    return kind
+
+
+def client_capabilities(recorded: Mapping[str, Any]) -> dict[str, Any]:
+    """What typemux answers the client's `initialize` with, from a backend's recorded answer.
+
+    Every backend is offered utf-16 only, so that is what the client gets. typemux offers
+    backends push diagnostics only (pyrefly has no pull), so a static `diagnosticProvider`
+    (ty's) would invite the client to pull from a backend that is pushing.
+    """
+    caps = copy.deepcopy(dict(recorded))
+    caps["positionEncoding"] = "utf-16"
+    caps.pop("diagnosticProvider", None)
+    return caps
+
+
+def client_entries(items: list[Any], client_result: list[Any] | None) -> list[Any]:
+    """The client's answer per item, or None per item when it gave no usable answer."""
+    if isinstance(client_result, list) and len(client_result) == len(items):
+        return list(client_result)
+    return [None] * len(items)
+
+
+def item_section(item: Any) -> str | None:
+    section = item.get("section") if isinstance(item, Mapping) else None
+    return section if isinstance(section, str) else None
+
+
+def interpreter(venv: Path) -> str:
+    return str(venv / "bin" / "python")
+
+
+def python_section_configuration(
+    items: list[Any], venv: Path, client_result: list[Any] | None
+) -> list[Any]:
+    """Fill in `python.pythonPath` wherever the client left it unset.
+
+    pyright, basedpyright and pyrefly read the interpreter from the `python` section. A
+    project's own config file still beats this setting inside the backend, so it keeps the
+    backend on its venv without overriding what the project chose.
+    """
+    answers = client_entries(items, client_result)
+    for index, item in enumerate(items):
+        section = item_section(item)
+        entry = answers[index]
+        if section == "python":
+            if not isinstance(entry, Mapping):
+                answers[index] = {"pythonPath": interpreter(venv)}
+            elif not entry.get("pythonPath"):
+                answers[index] = {**entry, "pythonPath": interpreter(venv)}
+        elif section == "python.pythonPath" and not entry:
+            answers[index] = interpreter(venv)
+    return answers

@@ -1,0 +1,68 @@
+"""What typemux must know about one kind of backend language server.
+
+One small module per kind (pyright.py, basedpyright.py, ty.py, pyrefly.py, generic.py)
+builds a `BackendKind`. The router is kind-agnostic: it asks the kind for its command, its
+environment, a fresh readiness detector per backend instance, and for the answers to the
+backend's `workspace/configuration` questions.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class ReadinessDetector:
+    """Watches one backend instance's messages to the client while it is Warming.
+
+    `observe` is called with every message the backend sends (notifications and requests,
+    after typemux has decoded them, before any rewriting). It returns a short reason string
+    (logged, e.g. "log: Found 12 source files") the first time the backend is known to be
+    ready, else None. The generic `$/progress` rule lives in the router, not here.
+    """
+
+    def observe(self, msg: Mapping[str, Any]) -> str | None:
+        return None
+
+
+class ReadyAtOnce(ReadinessDetector):
+    """Marker for kinds whose requests block internally until the answer is complete."""
+
+
+ConfigurationAnswer = Callable[[list[Any], Path, "list[Any] | None"], list[Any]]
+
+
+def null_configuration(items: list[Any], venv: Path, client_result: list[Any] | None) -> list[Any]:
+    if client_result is not None and len(client_result) == len(items):
+        return client_result
+    return [None] * len(items)
+
+
+@dataclass(frozen=True)
+class BackendKind:
+    name: str
+    # argv; argv[0] is resolved to an absolute path from typemux's own PATH, never the venv's.
+    command: tuple[str, ...]
+    # argv for `typemux doctor` to print a version; None when the server has no such flag.
+    version_command: tuple[str, ...] | None
+    # The `capabilities` typemux answers `initialize` with (recorded from the real server).
+    capabilities: Mapping[str, Any]
+    server_info: Mapping[str, Any] | None = None
+    ready_at_once: bool = False
+    readiness: Callable[[], ReadinessDetector] = ReadinessDetector
+    # (items, venv, client's answer or None) -> one answer per item, keeping the backend on
+    # `venv` where the client left the interpreter unset.
+    configuration: ConfigurationAnswer = null_configuration
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+
+    def environment(self, venv: Path, base: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The backend's environment: VIRTUAL_ENV and PATH point at `venv`, as all four honour."""
+        env = dict(os.environ if base is None else base)
+        env.pop("PYTHONHOME", None)
+        env["VIRTUAL_ENV"] = str(venv)
+        env["PATH"] = os.pathsep.join([str(venv / "bin"), env.get("PATH", "")])
+        env.update(self.extra_env)
+        return env

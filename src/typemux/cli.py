@@ -1,0 +1,55 @@
+"""Command line: `typemux` (the LSP server on stdio), `typemux doctor`, `typemux status`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from typemux import __version__
+
+
+def _parser() -> argparse.ArgumentParser:
+    from typemux.config import add_cli_options
+
+    parser = argparse.ArgumentParser(
+        prog="typemux",
+        description="LSP proxy: one Python type checker per virtualenv, on stdio.",
+    )
+    parser.add_argument("--version", action="version", version=f"typemux {__version__}")
+    add_cli_options(parser)
+    sub = parser.add_subparsers(dest="command")
+    doctor = sub.add_parser("doctor", help="check the setup and explain every setting")
+    doctor.add_argument("--json", action="store_true", help="print JSON")
+    add_cli_options(doctor, suppress_defaults=True)
+    status = sub.add_parser("status", help="show the live backend pools of running typemux processes")
+    status.add_argument("--json", action="store_true", help="print JSON")
+    sub.add_parser("serve", help="run the LSP server on stdio (the default)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from typemux.config import ConfigError, cli_values, load_settings
+
+    parser = _parser()
+    ns = parser.parse_args(argv)
+    if ns.command == "status":
+        from typemux.status import run_status
+
+        return run_status(as_json=ns.json)
+    try:
+        loaded = load_settings(cli_values(ns), config_path=ns.config)
+    except ConfigError as exc:
+        print(f"typemux: {exc}", file=sys.stderr)
+        return 2
+    if ns.command == "doctor":
+        from typemux.doctor import run_doctor
+
+        return run_doctor(loaded, as_json=ns.json)
+    from typemux.log import configure_logging
+    from typemux.runtime.proxy import serve
+
+    settings = loaded.settings
+    configure_logging(settings.log_level, settings.log_file)
+    return asyncio.run(serve(settings))

@@ -1,0 +1,54 @@
+"""What the router asks the runtime to do. The runtime executes them in order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from typemux.jsonrpc import Message
+
+
+@dataclass(slots=True)
+class ToClient:
+    msg: Message
+    # The original body bytes when the message is forwarded unchanged (saves re-encoding).
+    raw: bytes | None = None
+
+
+@dataclass(slots=True)
+class ToBackend:
+    session: int
+    msg: Message
+    raw: bytes | None = None
+
+
+@dataclass(slots=True)
+class Spawn:
+    session: int
+    venv: Path
+    argv: list[str]
+    env: dict[str, str]
+    cwd: Path
+
+
+@dataclass(slots=True)
+class Stop:
+    """End a backend process. Graceful: shutdown/exit were already queued to it, so wait
+    `grace` seconds for it to leave before killing its process group."""
+
+    session: int
+    graceful: bool
+    grace: float = 2.0
+
+
+@dataclass(slots=True)
+class Exit:
+    code: int
+
+
+@dataclass(slots=True)
+class PoolChanged:
+    """The set of backends or their states changed (the status file is rewritten)."""
+
+
+Action = ToClient | ToBackend | Spawn | Stop | Exit | PoolChanged

@@ -1,0 +1,545 @@
+"""The router: a sans-IO state machine between one client and many backend sessions.
+
+Feed it what happened (`client_message`, `backend_message`, `backend_exited`, `timer`, ...)
+with the current time; collect what to do with `take_actions()`. It never touches a pipe, a
+process or a clock, so unit tests drive it with plain dicts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from typemux import __version__, jsonrpc
+from typemux.backends.base import BackendKind
+from typemux.core import tokens
+from typemux.core.actions import Action, Exit, ToBackend, ToClient
+from typemux.core.client_caps import ClientCaps
+from typemux.core.fanout import Fanout
+from typemux.core.lifecycle import INIT_ID, Lifecycle, LifecycleSettings
+from typemux.core.server_requests import ServerRequests
+from typemux.core.session import BackendSession, State
+from typemux.documents import DocumentStore
+from typemux.uris import uri_to_path
+from typemux.venv import VenvResolver, venv_identity
+
+FANOUT_METHODS = frozenset({"workspace/symbol"})
+# A `*/resolve` goes to the backend that answered the request that produced the item.
+RESOLVE_PRODUCERS = {
+    "completionItem/resolve": "textDocument/completion",
+    "codeLens/resolve": "textDocument/codeLens",
+    "inlayHint/resolve": "textDocument/inlayHint",
+    "documentLink/resolve": "textDocument/documentLink",
+    "codeAction/resolve": "textDocument/codeAction",
+}
+WATCHER_REGISTRATION_ID = "typemux:watchers"
+WATCHED_GLOBS = ("**/*.py", "**/*.pyi", "**/pyproject.toml", "**/pyrightconfig.json",
+                 "**/ty.toml", "**/pyrefly.toml", "**/pyvenv.cfg", "**/*.pth")
+NO_VENV_HELP = ("create one in the project (python -m venv .venv, or uv venv / uv sync), "
+                "then retry; no restart is needed")
+
+
+@dataclass(frozen=True, slots=True)
+class RouterSettings:
+    lifecycle: LifecycleSettings
+    fanout_timeout: float = 5.0
+    fallback_venv: Path | None = None
+
+
+def _noop_log(event: str, **fields: Any) -> None:
+    return None
+
+
+class Router:
+    def __init__(
+        self,
+        settings: RouterSettings,
+        kind: BackendKind,
+        resolver: VenvResolver,
+        *,
+        log: Callable[..., None] = _noop_log,
+    ) -> None:
+        self.settings = settings
+        self.kind = kind
+        self.resolver = resolver
+        self.documents = DocumentStore()
+        self._out: list[Action] = []
+        self._log = log
+        self.server_requests = ServerRequests(kind, self._out)
+        self.lifecycle = Lifecycle(settings.lifecycle, kind, self.documents,
+                                   self.server_requests, self._out, log)
+        self.lifecycle.on_lost = self._fanout_share_lost
+        self.pool = self.lifecycle.pool
+        self.fanouts: dict[tuple[bool, object], Fanout] = {}
+        self.initialized = False
+        self.shutdown_requested = False
+        self.exited = False
+        self._producer: dict[str, int] = {}
+
+    # ----- outputs ---------------------------------------------------------------------
+    def take_actions(self) -> list[Action]:
+        actions = self._out[:]
+        self._out.clear()
+        return actions
+
+    def next_deadline(self) -> float | None:
+        deadlines = [self.lifecycle.next_deadline(), self.server_requests.next_deadline()]
+        deadlines.extend(f.deadline for f in self.fanouts.values())
+        return min((d for d in deadlines if d is not None), default=None)
+
+    # ----- client → typemux --------------------------------------------------------------
+    def client_message(self, msg: jsonrpc.Message, raw: bytes | None, now: float) -> None:
+        method = msg.get("method")
+        if method is None:
+            if not self.server_requests.from_client(msg, now):
+                self._log("client_response_dropped", id=msg.get("id"))
+            return
+        if "id" in msg:
+            self._client_request(method, msg, raw, now)
+        else:
+            self._client_notification(method, msg, raw, now)
+
+    def client_malformed(self, code: int, reason: str, request_id: Any) -> None:
+        self._log("client_malformed", reason=reason, id=request_id)
+        if request_id is not None:
+            self._out.append(ToClient(jsonrpc.error(request_id, code, "typemux: " + reason)))
+
+    def client_eof(self, now: float) -> None:
+        self._finish(now, 0 if self.shutdown_requested else 1, "the client closed stdin")
+
+    def terminate(self, now: float) -> None:
+        self._finish(now, 0, "typemux received SIGTERM")
+
+    def _finish(self, now: float, code: int, why: str) -> None:
+        if self.exited:
+            return
+        self.exited = True
+        self.lifecycle.stop_all(now, why)
+        self._out.append(Exit(code))
+
+    def prewarm(self, venv: Path, now: float) -> None:
+        """Start `venv`'s backend before anyone asks (its handshake waits for initialize)."""
+        if self.pool.get(venv) is None and venv_identity(venv) is not None:
+            self.lifecycle.ensure(venv, now)
+
+    def _client_request(self, method: str, msg: jsonrpc.Message, raw: bytes | None, now: float) -> None:
+        request_id = msg["id"]
+        if method == "initialize":
+            self._initialize(msg, now)
+            return
+        if self.lifecycle.client_params is None:
+            self._out.append(ToClient(jsonrpc.error(
+                request_id, jsonrpc.SERVER_NOT_INITIALIZED, "typemux: initialize must come first")))
+            return
+        if self.shutdown_requested:
+            self._out.append(ToClient(jsonrpc.error(
+                request_id, jsonrpc.INVALID_REQUEST, "typemux: the server is shutting down")))
+            return
+        if method == "shutdown":
+            self.shutdown_requested = True
+            self.lifecycle.stop_all(now, "the client asked for shutdown")
+            self._out.append(ToClient(jsonrpc.result(request_id, None)))
+            return
+        if method in FANOUT_METHODS:
+            self._fanout(msg, raw, now)
+            return
+        target = self._target(method, msg.get("params"), now)
+        if isinstance(target, str):
+            self._out.append(ToClient(jsonrpc.proxy_error(request_id, target)))
+        else:
+            self.lifecycle.deliver(target, msg, raw, now)
+
+    def _initialize(self, msg: jsonrpc.Message, now: float) -> None:
+        if self.lifecycle.client_params is not None:
+            self._out.append(ToClient(jsonrpc.error(
+                msg["id"], jsonrpc.INVALID_REQUEST, "typemux: initialize was already received")))
+            return
+        params = msg.get("params")
+        params = params if isinstance(params, dict) else {}
+        self.lifecycle.client_params = params
+        self.server_requests.caps = ClientCaps(params.get("capabilities"))
+        capabilities = dict(self.kind.capabilities)
+        self._out.append(ToClient(jsonrpc.result(msg["id"], {
+            "capabilities": capabilities,
+            "serverInfo": {"name": f"typemux ({self.kind.name})", "version": __version__},
+        })))
+        for backend in self.pool:
+            if backend.is_creating() and not backend.initialize_sent:
+                self.lifecycle.send_initialize(backend, now)
+        if self.settings.fallback_venv is not None:
+            self.prewarm(self.settings.fallback_venv, now)
+
+    def _client_notification(self, method: str, msg: jsonrpc.Message, raw: bytes | None, now: float) -> None:
+        params = msg.get("params")
+        params = params if isinstance(params, dict) else {}
+        if method == "exit":
+            self._finish(now, 0 if self.shutdown_requested else 1, "the client sent exit")
+        elif method == "initialized":
+            self.initialized = True
+            if self.server_requests.caps.watch_files:
+                self._register_watchers()
+        elif method == "$/cancelRequest":
+            self._cancel(params.get("id"), raw, msg, now)
+        elif method == "textDocument/didOpen":
+            self._did_open(params, msg, raw, now)
+        elif method == "textDocument/didChange":
+            self._did_change(params, msg, raw, now)
+        elif method == "textDocument/didClose":
+            self._did_close(params, msg, raw, now)
+        elif method == "workspace/didChangeConfiguration":
+            self.lifecycle.configuration = msg.get("params")
+            self._broadcast(msg, raw, now)
+        elif method == "workspace/didChangeWatchedFiles":
+            self._watched_files(params, now)
+        elif method == "window/workDoneProgress/cancel":
+            decoded = tokens.decode(params.get("token"))
+            backend = self.pool.by_session(decoded[0]) if decoded else None
+            if decoded and backend is not None:
+                fwd = {**msg, "params": {**params, "token": decoded[1]}}
+                self._out.append(ToBackend(backend.session, fwd))
+        elif self.lifecycle.client_params is None or self.shutdown_requested:
+            self._log("notification_dropped", method=method)
+        else:
+            uri = _text_document_uri(params)
+            if uri is None:
+                self._broadcast(msg, raw, now)
+            else:
+                target = self._target_for_uri(uri, now)
+                if isinstance(target, BackendSession):
+                    self.lifecycle.deliver(target, msg, raw, now)
+
+    # ----- documents -------------------------------------------------------------------
+    def _did_open(self, params: dict[str, Any], msg: jsonrpc.Message, raw: bytes | None, now: float) -> None:
+        item = params.get("textDocument")
+        if not isinstance(item, dict) or not isinstance(item.get("uri"), str):
+            self._log("bad_did_open", reason="no textDocument.uri")
+            return
+        text = item.get("text")
+        version = item.get("version")
+        doc = self.documents.open(
+            item["uri"], str(item.get("languageId") or "python"),
+            version if isinstance(version, int) else 0, text if isinstance(text, str) else "")
+        path = uri_to_path(doc.uri)
+        venv = self._find_venv(path)
+        doc.venv = venv
+        if venv is None:
+            return
+        target = self.lifecycle.ensure(venv, now)
+        if isinstance(target, BackendSession) and not target.is_creating():
+            self.lifecycle.deliver(target, msg, raw, now)
+
+    def _did_change(self, params: dict[str, Any], msg: jsonrpc.Message, raw: bytes | None, now: float) -> None:
+        item = params.get("textDocument") or {}
+        uri = item.get("uri") if isinstance(item, dict) else None
+        doc = self.documents.get(uri) if isinstance(uri, str) else None
+        if doc is None:
+            self._log("did_change_unknown_document", uri=uri)
+            return
+        changes = params.get("contentChanges")
+        version = item.get("version")
+        if not self.documents.change(doc.uri, version if isinstance(version, int) else None,
+                                     changes if isinstance(changes, list) else []):
+            self._log("edit_not_applied", uri=doc.uri, version=version)
+        if doc.venv is None:
+            return
+        target = self.lifecycle.ensure(doc.venv, now)
+        if isinstance(target, BackendSession) and not target.is_creating():
+            self.lifecycle.deliver(target, msg, raw, now)
+
+    def _did_close(self, params: dict[str, Any], msg: jsonrpc.Message, raw: bytes | None, now: float) -> None:
+        item = params.get("textDocument") or {}
+        uri = item.get("uri") if isinstance(item, dict) else None
+        doc = self.documents.close(uri) if isinstance(uri, str) else None
+        if doc is None or doc.venv is None:
+            return
+        backend = self.pool.get(doc.venv)
+        # A creating backend never learns of the document: its replay no longer lists it.
+        if backend is not None and backend.state in (State.WARMING, State.READY):
+            self.lifecycle.deliver(backend, msg, raw, now)
+
+    def _find_venv(self, path: Path | None) -> Path | None:
+        if path is None:
+            return None
+        venv = self.resolver.find(path)
+        return venv.path if venv is not None else None
+
+    # ----- routing -----------------------------------------------------------------------
+    def _target(self, method: str, params: Any, now: float) -> BackendSession | str:
+        params = params if isinstance(params, dict) else {}
+        uri = _text_document_uri(params) or _item_uri(params)
+        if uri is None and method == "workspaceSymbol/resolve":
+            location = params.get("location")
+            uri = location.get("uri") if isinstance(location, dict) else None
+        if uri is None and isinstance(params.get("files"), list) and params["files"]:
+            first = params["files"][0]
+            if isinstance(first, dict):
+                uri = first.get("oldUri") or first.get("uri")
+        if isinstance(uri, str):
+            return self._target_for_uri(uri, now)
+        producer = RESOLVE_PRODUCERS.get(method)
+        if producer is not None and producer in self._producer:
+            backend = self.pool.by_session(self._producer[producer])
+            if backend is not None:
+                return backend
+        if method == "workspace/executeCommand":
+            command = params.get("command")
+            for backend in reversed(list(self.pool)):
+                provider = backend.capabilities.get("executeCommandProvider") or {}
+                if command in (provider.get("commands") or []):
+                    return backend
+        backend = self.pool.most_recent()
+        if backend is not None:
+            return backend
+        if self.settings.fallback_venv is not None:
+            return self.lifecycle.ensure(self.settings.fallback_venv, now)
+        return f"no backend is running and no .venv was found for this workspace; {NO_VENV_HELP}"
+
+    def _target_for_uri(self, uri: str, now: float) -> BackendSession | str:
+        path = uri_to_path(uri)
+        if path is None:
+            return f"cannot serve {uri}: only file: URIs belong to a venv"
+        doc = self.documents.get(uri)
+        venv = self._find_venv(path)
+        if doc is not None and doc.venv != venv:
+            self._move_document(doc.uri, doc.venv, venv, now)
+        if venv is None:
+            if doc is None and _outside_projects(path):
+                # A file of a backend's own (its typeshed copy, site-packages) that it
+                # pointed the client to: the backend that last answered knows it.
+                backend = self.pool.most_recent()
+                if backend is not None:
+                    return backend
+            return f"no .venv found for {path} (searched up to its git root); {NO_VENV_HELP}"
+        return self.lifecycle.ensure(venv, now)
+
+    def _move_document(self, uri: str, old: Path | None, new: Path | None, now: float) -> None:
+        """A document's venv changed (one appeared closer, or its venv vanished)."""
+        doc = self.documents.get(uri)
+        assert doc is not None
+        doc.venv = new
+        if old is not None:
+            backend = self.pool.get(old)
+            if backend is not None and venv_identity(old) is None:
+                self.lifecycle.evict(backend, "its venv was removed", now)
+            elif backend is not None and not backend.is_creating():
+                self.lifecycle.deliver(backend, jsonrpc.notification(
+                    "textDocument/didClose", {"textDocument": {"uri": uri}}), None, now)
+        if new is not None:
+            target = self.lifecycle.ensure(new, now)
+            if isinstance(target, BackendSession) and not target.is_creating():
+                item = {"uri": uri, "languageId": doc.language_id, "version": doc.version,
+                        "text": self.documents.replay_text(doc)}
+                self.lifecycle.deliver(target, jsonrpc.notification(
+                    "textDocument/didOpen", {"textDocument": item}), None, now)
+
+    def _broadcast(self, msg: jsonrpc.Message, raw: bytes | None, now: float) -> None:
+        for backend in self.pool:
+            if backend.state in (State.WARMING, State.READY):
+                self._out.append(ToBackend(backend.session, msg, raw))
+
+    def _watched_files(self, params: dict[str, Any], now: float) -> None:
+        by_backend: dict[int, list[Any]] = {}
+        for change in params.get("changes") or []:
+            uri = change.get("uri") if isinstance(change, dict) else None
+            path = uri_to_path(uri) if isinstance(uri, str) else None
+            venv = self._find_venv(path)
+            backend = self.pool.get(venv) if venv is not None else None
+            if backend is not None and backend.state in (State.WARMING, State.READY):
+                by_backend.setdefault(backend.session, []).append(change)
+        for session, changes in by_backend.items():
+            self._out.append(ToBackend(session, jsonrpc.notification(
+                "workspace/didChangeWatchedFiles", {"changes": changes})))
+
+    def _register_watchers(self) -> None:
+        watchers = [{"globPattern": glob} for glob in WATCHED_GLOBS]
+        self._out.append(ToClient(jsonrpc.request(WATCHER_REGISTRATION_ID, "client/registerCapability", {
+            "registrations": [{"id": WATCHER_REGISTRATION_ID,
+                               "method": "workspace/didChangeWatchedFiles",
+                               "registerOptions": {"watchers": watchers}}]})))
+
+    # ----- cancel and fan-out ----------------------------------------------------------
+    def _cancel(self, request_id: Any, raw: bytes | None, msg: jsonrpc.Message, now: float) -> None:
+        if request_id is None:
+            return
+        key = jsonrpc.id_key(request_id)
+        fan = self.fanouts.pop(key, None)
+        if fan is not None:
+            for session in list(fan.outstanding):
+                self._withdraw_share(session, request_id, msg)
+            self._out.append(ToClient(jsonrpc.cancelled(request_id, "request cancelled by the client")))
+            return
+        if self.lifecycle.cancel_queued(request_id) is not None:
+            self._out.append(ToClient(jsonrpc.cancelled(request_id, "request cancelled by the client")))
+            return
+        for backend in self.pool:
+            if key in backend.in_flight:
+                self._out.append(ToBackend(backend.session, msg, raw))
+                return
+
+    def _withdraw_share(self, session: int, request_id: Any, cancel: jsonrpc.Message | None) -> None:
+        backend = self.pool.by_session(session)
+        if backend is None:
+            return
+        if backend.in_flight.pop(jsonrpc.id_key(request_id), None) is not None:
+            self._out.append(ToBackend(session, cancel or jsonrpc.notification(
+                "$/cancelRequest", {"id": request_id})))
+        else:
+            self.lifecycle.cancel_queued(request_id)
+
+    def _fanout(self, msg: jsonrpc.Message, raw: bytes | None, now: float) -> None:
+        live = [b for b in self.pool if b.state is not State.STOPPING]
+        if not live:
+            target = self._target(msg["method"], None, now)
+            if isinstance(target, str):
+                self._out.append(ToClient(jsonrpc.proxy_error(msg["id"], target)))
+                return
+            live = [target]
+        timeout = self.settings.fanout_timeout
+        fan = Fanout(msg["id"], msg["method"], now + timeout if timeout > 0 else None)
+        for backend in live:
+            fan.outstanding[backend.session] = backend.venv
+        self.fanouts[jsonrpc.id_key(msg["id"])] = fan
+        for backend in live:
+            self.lifecycle.deliver(backend, msg, raw, now, fanout=True)
+
+    def _fanout_share_lost(self, backend: BackendSession, request_id: Any) -> None:
+        key = jsonrpc.id_key(request_id)
+        fan = self.fanouts.get(key)
+        if fan is not None:
+            fan.fail(backend.session, "its backend stopped")
+            self._finish_fanout(key, fan)
+
+    def _finish_fanout(self, key: tuple[bool, object], fan: Fanout) -> None:
+        if fan.done and self.fanouts.pop(key, None) is not None:
+            self._out.append(ToClient(fan.answer()))
+
+    # ----- backend → typemux ------------------------------------------------------------
+    def _live(self, session: int) -> BackendSession | None:
+        backend = self.pool.by_session(session)
+        if backend is None or backend.state is State.STOPPING:
+            return None
+        return backend
+
+    def backend_spawned(self, session: int, pid: int) -> None:
+        backend = self.pool.by_session(session)
+        if backend is not None:
+            backend.pid = pid
+
+    def backend_spawn_failed(self, session: int, reason: str, now: float) -> None:
+        backend = self._live(session)
+        if backend is not None:
+            self.lifecycle.spawn_failed(backend, reason, now)
+
+    def backend_exited(self, session: int, reason: str, now: float) -> None:
+        """The process ended, or its stdout closed, or it broke the framing."""
+        self.lifecycle.exited(session)
+        backend = self._live(session)
+        if backend is None:
+            return
+        if backend.is_creating():
+            self.lifecycle.spawn_failed(backend, reason, now)
+        else:
+            self.lifecycle.crashed(backend, reason, now)
+
+    def backend_message(self, session: int, msg: jsonrpc.Message, raw: bytes | None, now: float) -> None:
+        backend = self._live(session)
+        if backend is None:
+            self._log("stale_message_dropped", session=session, method=msg.get("method"))
+            return
+        method = msg.get("method")
+        if method is None:
+            self._backend_response(backend, msg, raw, now)
+        elif "id" in msg:
+            self.server_requests.from_backend(backend, msg, now)
+        else:
+            self._backend_notification(backend, method, msg, raw, now)
+
+    def _backend_response(self, backend: BackendSession, msg: jsonrpc.Message, raw: bytes | None, now: float) -> None:
+        key = jsonrpc.id_key(msg.get("id"))
+        flight = backend.in_flight.pop(key, None)
+        if flight is None:
+            if key == jsonrpc.id_key(INIT_ID) and backend.is_creating():
+                self.lifecycle.handshake_done(backend, msg, now)
+            else:
+                self._log("unmatched_response_dropped", session=backend.session, id=msg.get("id"))
+            return
+        if flight.fanout:
+            fan = self.fanouts.get(key)
+            if fan is not None:
+                fan.collect(backend.session, msg)
+                self._finish_fanout(key, fan)
+            return
+        self._producer[flight.method] = backend.session
+        self._out.append(ToClient(msg, raw))
+
+    def _backend_notification(self, backend: BackendSession, method: str, msg: jsonrpc.Message,
+                              raw: bytes | None, now: float) -> None:
+        params = msg.get("params")
+        params = params if isinstance(params, dict) else {}
+        if backend.is_warming():
+            reason = backend.readiness.observe(msg)
+            if reason is not None:
+                self.lifecycle.mark_ready(backend, reason, now)
+        if method == "$/progress":
+            token = params.get("token")
+            if token in backend.progress_tokens:
+                value = params.get("value")
+                if (backend.is_warming() and token == backend.warm_token
+                        and isinstance(value, dict) and value.get("kind") == "end"):
+                    self.lifecycle.mark_ready(backend, "progress end", now)
+                if self.server_requests.caps.work_done_progress:
+                    fwd = {**msg, "params": {**params, "token": tokens.encode(backend.session, token)}}
+                    self._out.append(ToClient(fwd))
+                return
+        elif method == "textDocument/publishDiagnostics":
+            uri = params.get("uri")
+            doc = self.documents.get(uri) if isinstance(uri, str) else None
+            if doc is not None and doc.venv is not None and doc.venv != backend.venv:
+                return  # another venv's backend owns this document
+            if isinstance(uri, str):
+                if params.get("diagnostics"):
+                    backend.published.add(uri)
+                else:
+                    backend.published.discard(uri)
+        self._out.append(ToClient(msg, raw))
+
+    # ----- time ----------------------------------------------------------------------------
+    def timer(self, now: float) -> None:
+        self.lifecycle.expire(now)
+        self.server_requests.expire(now)
+        for key, fan in list(self.fanouts.items()):
+            if fan.deadline is not None and fan.deadline <= now:
+                for session, venv in list(fan.outstanding.items()):
+                    fan.timed_out.append(venv)
+                    del fan.outstanding[session]
+                    self._withdraw_share(session, fan.request_id, None)
+                late = ", ".join(str(v) for v in fan.timed_out)
+                self._out.append(ToClient(jsonrpc.show_message(
+                    2, f"typemux: {fan.method} answered without {late} (no answer within "
+                       f"fanout_timeout {self.settings.fanout_timeout:g} s)")))
+                self._finish_fanout(key, fan)
+
+
+def _text_document_uri(params: Any) -> str | None:
+    if isinstance(params, dict):
+        doc = params.get("textDocument")
+        uri = doc.get("uri") if isinstance(doc, dict) else None
+        if isinstance(uri, str):
+            return uri
+    return None
+
+
+def _item_uri(params: dict[str, Any]) -> str | None:
+    item = params.get("item")
+    uri = item.get("uri") if isinstance(item, dict) else None
+    if isinstance(uri, str):
+        return uri
+    return None
+
+
+def _outside_projects(path: Path) -> bool:
+    parts = path.parts
+    return any(p in ("site-packages", "typeshed", "typeshed-fallback") or
+               p.startswith("pyrefly_bundled_typeshed") for p in parts)

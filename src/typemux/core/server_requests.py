@@ -1,0 +1,180 @@
+"""Requests from backends to the client.
+
+Each backend numbers its requests from 0 or 1, so the client sees proxy-unique ids and the
+answer goes back under the backend's own id. What the client did not declare support for,
+typemux answers itself, because real backends stall without an answer (workspace/
+configuration blocks pyright and ty; an unanswered progress create blocks references).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from typemux import jsonrpc
+from typemux.backends.base import BackendKind
+from typemux.core import tokens
+from typemux.core.actions import Action, ToBackend, ToClient
+from typemux.core.client_caps import ClientCaps
+from typemux.core.session import BackendSession
+from typemux.uris import path_to_uri
+
+# How long the client may take over a question a backend blocks on before typemux answers.
+CLIENT_ANSWER_TIMEOUT = 5.0
+
+_ANSWER_SELF_ON_ERROR = frozenset({"workspace/configuration", "window/workDoneProgress/create"})
+
+
+@dataclass(slots=True)
+class Outstanding:
+    session: BackendSession
+    original_id: Any
+    method: str
+    params: Any
+    deadline: float | None
+
+
+class ServerRequests:
+    def __init__(self, kind: BackendKind, out: list[Action]) -> None:
+        self.kind = kind
+        self.caps = ClientCaps({})
+        self._out = out
+        self._next_id = 0
+        self._outstanding: dict[tuple[bool, object], Outstanding] = {}
+
+    def __len__(self) -> int:
+        return len(self._outstanding)
+
+    def from_backend(self, backend: BackendSession, msg: jsonrpc.Message, now: float) -> None:
+        method: str = msg["method"]
+        params = msg.get("params")
+        if method == "workspace/configuration":
+            if self.caps.configuration:
+                self._forward(backend, msg, now, CLIENT_ANSWER_TIMEOUT)
+            else:
+                self._answer(backend, msg["id"], self._configuration(backend, params, None))
+        elif method == "window/workDoneProgress/create":
+            params = params if isinstance(params, dict) else {}
+            token = params.get("token")
+            backend.progress_tokens.add(token)
+            if backend.is_warming() and backend.warm_token is None:
+                backend.warm_token = token
+            if self.caps.work_done_progress:
+                fwd = dict(msg)
+                fwd["params"] = {**params, "token": tokens.encode(backend.session, token)}
+                self._forward(backend, fwd, now, CLIENT_ANSWER_TIMEOUT)
+            else:
+                self._answer(backend, msg["id"], None)
+        elif method in ("client/registerCapability", "client/unregisterCapability"):
+            self._record_registrations(backend, method, params)
+            self._answer(backend, msg["id"], None)
+        elif method.endswith("/refresh"):
+            if self.caps.supports_refresh(method):
+                self._forward(backend, msg, now, None)
+            else:
+                self._answer(backend, msg["id"], None)
+        elif method == "workspace/workspaceFolders":
+            project = backend.venv.parent
+            folder = {"uri": path_to_uri(project), "name": project.name or "workspace"}
+            self._answer(backend, msg["id"], [folder])
+        elif method == "workspace/applyEdit" and not self.caps.apply_edit:
+            self._answer(
+                backend,
+                msg["id"],
+                {"applied": False, "failureReason": "the client does not support applyEdit"},
+            )
+        elif method == "window/showDocument" and not self.caps.show_document:
+            self._answer(backend, msg["id"], {"success": False})
+        else:
+            self._forward(backend, msg, now, None)
+
+    def from_client(self, response: jsonrpc.Message, now: float) -> bool:
+        """Route the client's answer back. False when it answers nothing of ours."""
+        entry = self._outstanding.pop(jsonrpc.id_key(response.get("id")), None)
+        if entry is None:
+            return False
+        backend = entry.session
+        backend.server_requests -= 1
+        if backend.state.value == "stopping":
+            return True
+        if "error" in response and entry.method in _ANSWER_SELF_ON_ERROR:
+            self._answer_self(entry)
+        elif entry.method == "workspace/configuration" and "result" in response:
+            value = response["result"]
+            client_result = value if isinstance(value, list) else None
+            self._answer(
+                backend, entry.original_id, self._configuration(backend, entry.params, client_result)
+            )
+        else:
+            answer = {k: v for k, v in response.items() if k != "id"}
+            answer["id"] = entry.original_id
+            self._out.append(ToBackend(backend.session, answer))
+        return True
+
+    def next_deadline(self) -> float | None:
+        return min(
+            (e.deadline for e in self._outstanding.values() if e.deadline is not None),
+            default=None,
+        )
+
+    def expire(self, now: float) -> None:
+        """Answer, on the client's behalf, the questions it left unanswered too long."""
+        late = [k for k, e in self._outstanding.items() if e.deadline is not None and e.deadline <= now]
+        for key in late:
+            entry = self._outstanding.pop(key)
+            entry.session.server_requests -= 1
+            self._answer_self(entry)
+
+    def forget(self, backend: BackendSession) -> None:
+        """The backend is gone: the client's later answers to it are dropped."""
+        for key in [k for k, e in self._outstanding.items() if e.session is backend]:
+            del self._outstanding[key]
+        backend.server_requests = 0
+
+    def _forward(
+        self, backend: BackendSession, msg: jsonrpc.Message, now: float, timeout: float | None
+    ) -> None:
+        self._next_id += 1
+        proxy_id = self._next_id
+        self._outstanding[jsonrpc.id_key(proxy_id)] = Outstanding(
+            backend, msg["id"], msg["method"], msg.get("params"),
+            None if timeout is None else now + timeout,
+        )
+        backend.server_requests += 1
+        fwd = dict(msg)
+        fwd["id"] = proxy_id
+        self._out.append(ToClient(fwd))
+
+    def _answer_self(self, entry: Outstanding) -> None:
+        if entry.method == "workspace/configuration":
+            value: Any = self._configuration(entry.session, entry.params, None)
+        else:
+            value = None
+        self._answer(entry.session, entry.original_id, value)
+
+    def _answer(self, backend: BackendSession, request_id: Any, value: Any) -> None:
+        self._out.append(ToBackend(backend.session, jsonrpc.result(request_id, value)))
+
+    def _configuration(
+        self, backend: BackendSession, params: Any, client_result: list[Any] | None
+    ) -> list[Any]:
+        items = params.get("items") if isinstance(params, dict) else None
+        if not isinstance(items, list):
+            items = []
+        if client_result is not None and len(client_result) != len(items):
+            client_result = None
+        return self.kind.configuration(items, backend.venv, client_result)
+
+    @staticmethod
+    def _record_registrations(backend: BackendSession, method: str, params: Any) -> None:
+        if not isinstance(params, dict):
+            return
+        if method == "client/registerCapability":
+            for reg in params.get("registrations") or []:
+                if isinstance(reg, dict) and isinstance(reg.get("id"), str):
+                    backend.registrations[reg["id"]] = reg
+        else:
+            # The spec's misspelt field name is the real one.
+            for reg in params.get("unregisterations") or params.get("unregistrations") or []:
+                if isinstance(reg, dict):
+                    backend.registrations.pop(str(reg.get("id")), None)

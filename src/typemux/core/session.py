@@ -1,0 +1,119 @@
+"""One backend instance as the router sees it: state, queues and what is in flight.
+
+A session id is unique per process instance (a monotonic counter), so a message from an
+instance that has since been evicted or replaced can always be recognised and dropped.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from typemux.backends.base import ReadinessDetector
+from typemux.jsonrpc import Message
+from typemux.venv import VenvIdentity
+
+
+class State(enum.Enum):
+    CREATING = "creating"  # spawned; initialize not answered yet
+    WARMING = "warming"  # handshake done; index-dependent requests are held
+    READY = "ready"
+    STOPPING = "stopping"
+
+
+@dataclass(slots=True)
+class Queued:
+    """A client message held for a backend that cannot take it yet."""
+
+    msg: Message
+    raw: bytes | None
+    fanout: bool = False  # this backend's share of a workspace/symbol fan-out
+
+
+@dataclass(slots=True)
+class InFlight:
+    """A client request forwarded to a backend (the backend sees the client's own id)."""
+
+    method: str
+    sent_at: float
+    fanout: bool = False
+
+
+class BackendSession:
+    def __init__(
+        self,
+        session: int,
+        venv: Path,
+        identity: VenvIdentity | None,
+        readiness: ReadinessDetector,
+        now: float,
+    ) -> None:
+        self.session = session
+        self.venv = venv
+        self.identity = identity
+        self.identity_checked_at = now
+        self.readiness = readiness
+        self.state = State.CREATING
+        self.created_at = now
+        self.last_used = now
+        self.ready_at: float | None = None
+        self.ready_reason: str | None = None
+        self.handshake_deadline: float | None = None
+        self.warmup_deadline: float | None = None
+        self.pid: int | None = None
+        self.initialize_sent = False
+        self.capabilities: dict[str, Any] = {}
+        self.in_flight: dict[tuple[bool, object], InFlight] = {}
+        self.server_requests = 0  # backend→client requests awaiting the client's answer
+        self.creating_queue: deque[Queued] = deque()
+        self.warmup_queue: deque[Queued] = deque()
+        self.published: set[str] = set()  # URIs it published non-empty diagnostics for
+        self.progress_tokens: set[object] = set()  # tokens it created
+        self.warm_token: object = None  # first progress it started while Warming
+        self.registrations: dict[str, dict[str, Any]] = {}
+        self.rss: int | None = None
+
+    # Predicates, in the style of httpcore's connections: the pool decides with these only.
+    def is_creating(self) -> bool:
+        return self.state is State.CREATING
+
+    def is_warming(self) -> bool:
+        return self.state is State.WARMING
+
+    def is_ready(self) -> bool:
+        return self.state is State.READY
+
+    def is_idle(self) -> bool:
+        """Nothing pending in either direction and nothing queued."""
+        return (
+            not self.in_flight
+            and self.server_requests == 0
+            and not self.creating_queue
+            and not self.warmup_queue
+        )
+
+    def has_expired(self, now: float, ttl: float) -> bool:
+        return ttl > 0 and self.is_idle() and now - self.last_used >= ttl
+
+    def expiry(self, ttl: float) -> float | None:
+        if ttl <= 0 or not self.is_idle():
+            return None
+        return self.last_used + ttl
+
+    def queued_requests(self) -> int:
+        return sum(1 for q in self.creating_queue if "id" in q.msg) + len(self.warmup_queue)
+
+    def describe(self) -> str:
+        return f"session {self.session} ({self.venv})"
+
+    def __repr__(self) -> str:
+        return (
+            f"<BackendSession {self.session} {self.state.value} {self.venv} "
+            f"in_flight={len(self.in_flight)}>"
+        )
+
+
+__all__ = ["BackendSession", "InFlight", "Queued", "State"]

@@ -1,0 +1,1 @@
+"""I/O: processes, pipes, signals and timers around the sans-IO router."""

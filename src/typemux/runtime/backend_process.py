@@ -1,0 +1,194 @@
+"""One backend language-server process: spawn, pipes, process group, exit detection.
+
+Uses an asyncio SubprocessProtocol rather than streams: output arrives as callbacks (no task
+per pipe to schedule), and `process_exited` fires when the process itself exits, even when a
+child it left behind (pyright's node) still holds the pipes open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import os
+import signal
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from typemux import jsonrpc
+from typemux.log import get_logger
+from typemux.wire import codec
+from typemux.wire.framing import EOF, NEED_DATA, Frame, FrameDecoder, FrameError, encode_frame
+
+log = get_logger("typemux.backend")
+
+OnMessage = Callable[[int, jsonrpc.Message, bytes], None]
+OnGone = Callable[[int, str], None]
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGKILL when typemux dies, however it dies (Linux)."""
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+class _Protocol(asyncio.SubprocessProtocol):
+    def __init__(self, owner: BackendProcess) -> None:
+        self.owner = owner
+
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        if fd == 1:
+            self.owner._stdout(data)
+        else:
+            self.owner._stderr(data)
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        if fd == 1:
+            self.owner._stdout(b"")
+
+    def process_exited(self) -> None:
+        self.owner._exited()
+
+
+class BackendProcess:
+    def __init__(
+        self,
+        session: int,
+        venv: Path,
+        *,
+        max_message_size: int,
+        on_message: OnMessage,
+        on_gone: OnGone,
+    ) -> None:
+        self.session = session
+        self.venv = venv
+        self.pid: int | None = None
+        self.started_at = time.monotonic()
+        self._decoder = FrameDecoder(max_message_size)
+        self._on_message = on_message
+        self._on_gone = on_gone
+        self._transport: asyncio.SubprocessTransport | None = None
+        self._stdin: asyncio.WriteTransport | None = None
+        self._pending: list[bytes] = []  # frames written before the process exists
+        self._stderr_tail = b""
+        self._gone = False
+        self._exited_event = asyncio.Event()
+        self.returncode: int | None = None
+
+    async def start(self, argv: Sequence[str], env: dict[str, str], cwd: Path) -> None:
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.subprocess_exec(
+            lambda: _Protocol(self),
+            *argv,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+            cwd=str(cwd),
+            start_new_session=True,  # own process group: killpg takes its children too
+            preexec_fn=_die_with_parent,
+        )
+        self._transport = transport
+        self.pid = transport.get_pid()
+        stdin = transport.get_pipe_transport(0)
+        assert isinstance(stdin, asyncio.WriteTransport)
+        self._stdin = stdin
+        if self._pending:
+            stdin.writelines(self._pending)
+            self._pending.clear()
+
+    # ----- writing (never blocks) ----------------------------------------------------------
+    def send(self, msg: jsonrpc.Message, raw: bytes | None = None) -> None:
+        if self._gone:
+            return
+        frame = encode_frame(raw if raw is not None else codec.dumps(msg))
+        if self._stdin is None:
+            self._pending.append(frame)
+        elif not self._stdin.is_closing():
+            self._stdin.write(frame)
+
+    @property
+    def write_buffer_size(self) -> int:
+        return self._stdin.get_write_buffer_size() if self._stdin is not None else 0
+
+    # ----- reading -------------------------------------------------------------------------
+    def _stdout(self, data: bytes) -> None:
+        if self._gone:
+            return
+        self._decoder.receive_data(data)
+        while True:
+            event = self._decoder.next_event()
+            if event is NEED_DATA:
+                return
+            if event is EOF:
+                self._lost("closed its stdout")
+                return
+            if isinstance(event, FrameError):
+                self._lost(f"broke the LSP framing ({event.reason})")
+                return
+            assert isinstance(event, Frame)
+            try:
+                msg = codec.loads(event.body)
+            except codec.DecodeError as exc:
+                self._lost(f"sent a body that is not JSON ({exc})")
+                return
+            problem = jsonrpc.validate(msg)
+            if problem is not None:
+                log.warning("backend_bad_message", session=self.session, reason=problem)
+                continue
+            self._on_message(self.session, msg, event.body)
+            if self._gone:
+                return
+
+    def _stderr(self, data: bytes) -> None:
+        # Drained continuously: a full 64 KB stderr pipe would block a chatty backend (pyrefly).
+        text = self._stderr_tail + data
+        lines = text.split(b"\n")
+        self._stderr_tail = lines.pop()[-4096:]
+        for line in lines:
+            if line.strip():
+                log.debug("backend_stderr", session=self.session,
+                          line=line.decode("utf-8", "replace")[:2000])
+
+    def _exited(self) -> None:
+        assert self._transport is not None
+        self.returncode = self._transport.get_returncode()
+        self._exited_event.set()
+        self._lost(f"exited with code {self.returncode}")
+
+    def _lost(self, why: str) -> None:
+        if self._gone:
+            return
+        self._gone = True
+        self.kill()
+        self._on_gone(self.session, why)
+
+    # ----- ending --------------------------------------------------------------------------
+    def kill(self) -> None:
+        """SIGKILL the whole process group and close our end of the pipes."""
+        if self.pid is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, signal.SIGKILL)
+        if self._stdin is not None:
+            with contextlib.suppress(Exception):
+                self._stdin.close()
+
+    async def stop(self, graceful: bool, grace: float) -> None:
+        """Let it leave on its own (shutdown/exit were sent) for `grace` seconds, then kill."""
+        self._gone = True
+        if graceful and self._transport is not None and self.returncode is None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._exited_event.wait(), grace)
+        self.kill()
+        if self._transport is not None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._exited_event.wait(), 2.0)
+            self._transport.close()
+
+    def status(self) -> dict[str, Any]:
+        return {"pid": self.pid, "returncode": self.returncode}

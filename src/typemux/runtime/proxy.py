@@ -1,0 +1,246 @@
+"""The running proxy: stdin/stdout, backend processes, timers and signals around the Router.
+
+Every event is handed to the router synchronously and the resulting actions are executed at
+once; none of them awaits. Slow things (spawning, stopping) run as their own tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from typemux import jsonrpc
+from typemux.backends import get_kind
+from typemux.backends.base import BackendKind
+from typemux.config import Settings
+from typemux.core.actions import Action, Exit, PoolChanged, Spawn, Stop, ToBackend, ToClient
+from typemux.core.lifecycle import LifecycleSettings
+from typemux.core.router import Router, RouterSettings
+from typemux.log import get_logger
+from typemux.runtime.backend_process import BackendProcess
+from typemux.venv import VenvResolver
+from typemux.wire.streams import Incoming, MessageWriter, open_stdio, read_messages
+
+log = get_logger("typemux.proxy")
+
+
+class CommandNotFound(Exception):
+    pass
+
+
+def resolve_command(argv: list[str]) -> list[str]:
+    """argv with argv[0] made absolute from typemux's own PATH (never a venv's bin/)."""
+    exe = argv[0]
+    if os.sep in exe:
+        # abspath, not resolve: a venv's bin/python is a symlink that must stay one.
+        path = Path(os.path.abspath(Path(exe).expanduser()))
+        if not os.access(path, os.X_OK):
+            raise CommandNotFound(f"'{exe}' is not an executable file")
+        return [str(path), *argv[1:]]
+    found = shutil.which(exe)
+    if found is None:
+        raise CommandNotFound(f"'{exe}' was not found on PATH")
+    return [os.path.abspath(found), *argv[1:]]
+
+
+class Proxy:
+    def __init__(self, settings: Settings, kind: BackendKind, *, cwd: Path) -> None:
+        self.settings = settings
+        self.kind = kind
+        try:
+            argv = resolve_command(list(settings.command_argv or kind.command))
+        except CommandNotFound:
+            # Start anyway: the client gets an initialize answer and clear errors per request.
+            argv = list(settings.command_argv or kind.command)
+        self.resolver = VenvResolver()
+        fallback = self.resolver.fallback(cwd)
+        self.router = Router(
+            RouterSettings(
+                LifecycleSettings(
+                    argv=argv,
+                    max_backends=settings.max_backends,
+                    backend_ttl=settings.backend_ttl,
+                    warmup_timeout=settings.warmup_timeout,
+                    handshake_timeout=settings.handshake_timeout,
+                    pid=os.getpid(),
+                ),
+                fanout_timeout=settings.fanout_timeout,
+                fallback_venv=fallback.path if fallback else None,
+            ),
+            kind,
+            self.resolver,
+            log=self._log_event,
+        )
+        self.processes: dict[int, BackendProcess] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._exit: asyncio.Future[int] | None = None
+        self._client: MessageWriter | None = None
+        self._debug = settings.log_level == "debug"
+
+    def _log_event(self, event: str, **fields: Any) -> None:
+        level = "info" if event.startswith("backend_") or event == "venv_changed" else "debug"
+        getattr(log, level)(event, **fields)
+
+    # ----- main ----------------------------------------------------------------------------
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        self._exit = loop.create_future()
+        reader, writer = await open_stdio()
+        self._client = MessageWriter(writer, name="client")
+        self._client.start()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self._terminate)
+        fallback = self.router.settings.fallback_venv
+        if fallback is not None:
+            self.router.prewarm(fallback, time.monotonic())
+            self._execute()
+        log.info("typemux_started", pid=os.getpid(), backend=self.kind.name,
+                 command=" ".join(self.router.lifecycle.settings.argv),
+                 fallback_venv=str(fallback) if fallback else None)
+        read_task = asyncio.create_task(self._read_client(reader))
+        code = await self._exit
+        read_task.cancel()
+        await self._drain_and_stop()
+        return code
+
+    async def _read_client(self, reader: asyncio.StreamReader) -> None:
+        async for item in read_messages(reader, max_size=self.settings.max_message_size):
+            now = time.monotonic()
+            try:
+                if isinstance(item, Incoming):
+                    if self._debug:
+                        log.debug("client_to_proxy", method=item.msg.get("method"), id=item.msg.get("id"))
+                    self.router.client_message(item.msg, item.raw, now)
+                else:
+                    self.router.client_malformed(item.code, item.reason, item.request_id)
+            except Exception:
+                # One bad message never stops the proxy.
+                log.exception("client_message_failed")
+                if isinstance(item, Incoming) and "id" in item.msg and "method" in item.msg:
+                    self._send_client(jsonrpc.proxy_error(item.msg["id"], "internal error; see the typemux log"))
+            self._execute()
+        self.router.client_eof(time.monotonic())
+        self._execute()
+
+    def _terminate(self) -> None:
+        self.router.terminate(time.monotonic())
+        self._execute()
+
+    # ----- events from backends --------------------------------------------------------------
+    def _backend_message(self, session: int, msg: jsonrpc.Message, raw: bytes) -> None:
+        if self._debug:
+            log.debug("backend_to_proxy", session=session, method=msg.get("method"), id=msg.get("id"))
+        try:
+            self.router.backend_message(session, msg, raw, time.monotonic())
+        except Exception:
+            log.exception("backend_message_failed", session=session)
+        self._execute()
+
+    def _backend_gone(self, session: int, why: str) -> None:
+        self.router.backend_exited(session, why, time.monotonic())
+        self._execute()
+
+    # ----- actions -----------------------------------------------------------------------------
+    def _send_client(self, msg: jsonrpc.Message, raw: bytes | None = None) -> None:
+        assert self._client is not None
+        self._client.send(msg, raw=raw)
+
+    def _execute(self) -> None:
+        for action in self.router.take_actions():
+            self._do(action)
+        self._arm_timer()
+
+    def _do(self, action: Action) -> None:
+        if isinstance(action, ToClient):
+            if self._debug:
+                log.debug("proxy_to_client", method=action.msg.get("method"), id=action.msg.get("id"))
+            self._send_client(action.msg, action.raw)
+        elif isinstance(action, ToBackend):
+            proc = self.processes.get(action.session)
+            if proc is not None:
+                if self._debug:
+                    log.debug("proxy_to_backend", session=action.session,
+                              method=action.msg.get("method"), id=action.msg.get("id"))
+                proc.send(action.msg, action.raw)
+        elif isinstance(action, Spawn):
+            self._spawn(action)
+        elif isinstance(action, Stop):
+            proc = self.processes.pop(action.session, None)
+            if proc is not None:
+                self._background(proc.stop(action.graceful, action.grace))
+        elif isinstance(action, Exit):
+            if self._exit is not None and not self._exit.done():
+                self._exit.set_result(action.code)
+        elif isinstance(action, PoolChanged):
+            pass
+
+    def _spawn(self, action: Spawn) -> None:
+        proc = BackendProcess(
+            action.session, action.venv,
+            max_message_size=self.settings.max_message_size,
+            on_message=self._backend_message, on_gone=self._backend_gone,
+        )
+        self.processes[action.session] = proc
+
+        async def start() -> None:
+            try:
+                await proc.start(action.argv, action.env, action.cwd)
+            except (OSError, ValueError) as exc:
+                self.processes.pop(action.session, None)
+                self.router.backend_spawn_failed(action.session, str(exc), time.monotonic())
+                self._execute()
+                return
+            assert proc.pid is not None
+            self.router.backend_spawned(action.session, proc.pid)
+            log.info("backend_process", session=action.session, pid=proc.pid, venv=str(action.venv))
+            self._execute()
+
+        self._background(start())
+
+    def _background(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _arm_timer(self) -> None:
+        deadline = self.router.next_deadline()
+        if deadline == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = deadline
+        if deadline is not None:
+            delay = max(0.0, deadline - time.monotonic())
+            self._timer = asyncio.get_running_loop().call_later(delay, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        self.router.timer(time.monotonic())
+        self._execute()
+
+    async def _drain_and_stop(self) -> None:
+        """After exit: let stops finish (grace + kill), flush what the client is owed."""
+        for session, proc in list(self.processes.items()):
+            self.processes.pop(session, None)
+            self._background(proc.stop(False, 0))
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=5)
+        if self._client is not None:
+            await self._client.aclose()
+
+
+async def serve(settings: Settings, *, cwd: Path | None = None) -> int:
+    kind = get_kind(settings.backend, settings.command_argv)
+    proxy = Proxy(settings, kind, cwd=cwd or Path.cwd())
+    return await proxy.run()

@@ -1,0 +1,516 @@
+"""The router as a sans-IO state machine: plain dicts in, actions out, time passed in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from typemux.backends.base import BackendKind, ReadinessDetector
+from typemux.core.actions import Exit, Spawn, Stop, ToBackend, ToClient
+from typemux.core.lifecycle import INIT_ID, SHUTDOWN_ID, LifecycleSettings
+from typemux.core.router import Router, RouterSettings
+from typemux.uris import path_to_uri
+from typemux.venv import VenvResolver
+
+
+class LogReady(ReadinessDetector):
+    def observe(self, msg: Any) -> str | None:
+        if msg.get("method") == "window/logMessage" and "ready" in msg["params"]["message"]:
+            return "log ready"
+        return None
+
+
+KIND = BackendKind(
+    name="fake",
+    command=("fake-lsp",),
+    version_command=None,
+    capabilities={"hoverProvider": True, "referencesProvider": True},
+    readiness=LogReady,
+)
+
+
+def make_project(root: Path, name: str, venv: bool = True) -> Path:
+    project = root / name
+    (project / "pkg").mkdir(parents=True)
+    if venv:
+        (project / ".venv" / "bin").mkdir(parents=True)
+        (project / ".venv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (project / "pkg" / "main.py").write_text("x = 1\n")
+    return project
+
+
+class Harness:
+    def __init__(self, root: Path, **overrides: Any) -> None:
+        (root / ".git").mkdir(exist_ok=True)
+        lifecycle = LifecycleSettings(
+            argv=["/usr/bin/fake-lsp"],
+            max_backends=overrides.pop("max_backends", 8),
+            backend_ttl=overrides.pop("backend_ttl", 1800.0),
+            warmup_timeout=overrides.pop("warmup_timeout", 0.0),
+            handshake_timeout=10.0,
+            pid=4242,
+        )
+        self.router = Router(
+            RouterSettings(lifecycle, fanout_timeout=overrides.pop("fanout_timeout", 5.0)),
+            overrides.pop("kind", KIND),
+            VenvResolver(cache_seconds=0),
+        )
+        self.now = 100.0
+        self.next_id = 0
+
+    def client(self, msg: dict[str, Any]) -> list[Any]:
+        self.router.client_message(msg, None, self.now)
+        return self.router.take_actions()
+
+    def backend(self, session: int, msg: dict[str, Any]) -> list[Any]:
+        self.router.backend_message(session, msg, None, self.now)
+        return self.router.take_actions()
+
+    def request(self, method: str, params: Any) -> tuple[int, list[Any]]:
+        self.next_id += 1
+        return self.next_id, self.client({"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params})
+
+    def initialize(self, capabilities: dict[str, Any] | None = None) -> list[Any]:
+        return self.client({"jsonrpc": "2.0", "id": 0, "method": "initialize",
+                            "params": {"processId": 1, "rootUri": None, "capabilities": capabilities or {}}})
+
+    def open(self, path: Path, text: str = "x = 1\n") -> list[Any]:
+        return self.client({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {
+            "textDocument": {"uri": path_to_uri(path), "languageId": "python", "version": 1, "text": text}}})
+
+    def start_backend(self, path: Path) -> int:
+        """didOpen `path` and complete the handshake of the backend it starts."""
+        actions = self.open(path)
+        spawn = next(a for a in actions if isinstance(a, Spawn))
+        self.backend(spawn.session, {"jsonrpc": "2.0", "id": INIT_ID, "result": {"capabilities": {}}})
+        return spawn.session
+
+
+def to_client(actions: list[Any]) -> list[dict[str, Any]]:
+    return [a.msg for a in actions if isinstance(a, ToClient)]
+
+
+def to_backend(actions: list[Any], session: int | None = None) -> list[dict[str, Any]]:
+    return [a.msg for a in actions if isinstance(a, ToBackend) and (session is None or a.session == session)]
+
+
+def hover(path: Path) -> dict[str, Any]:
+    return {"textDocument": {"uri": path_to_uri(path)}, "position": {"line": 0, "character": 0}}
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    make_project(tmp_path, "proj-a")
+    make_project(tmp_path, "proj-b")
+    make_project(tmp_path, "proj-c", venv=False)
+    return tmp_path
+
+
+def test_initialize_is_answered_with_the_clients_id_and_kind_capabilities(repo: Path) -> None:
+    h = Harness(repo)
+    actions = h.client({"jsonrpc": "2.0", "id": 7, "method": "initialize", "params": {"capabilities": {}}})
+    (answer,) = to_client(actions)
+    assert answer["id"] == 7
+    assert answer["result"]["capabilities"] == {"hoverProvider": True, "referencesProvider": True}
+    assert not [a for a in actions if isinstance(a, Spawn)]
+
+
+def test_requests_before_initialize_are_refused(repo: Path) -> None:
+    h = Harness(repo)
+    _, actions = h.request("textDocument/hover", hover(repo / "proj-a/pkg/main.py"))
+    assert to_client(actions)[0]["error"]["code"] == -32002
+
+
+def test_did_open_spawns_a_backend_rooted_at_its_project_and_replays_the_document(repo: Path) -> None:
+    h = Harness(repo)
+    h.initialize()
+    main = repo / "proj-a/pkg/main.py"
+    actions = h.open(main, "print('hi')\n")
+    (spawn,) = [a for a in actions if isinstance(a, Spawn)]
+    assert spawn.venv == (repo / "proj-a/.venv").resolve()
+    assert spawn.cwd == (repo / "proj-a").resolve()
+    assert spawn.env["VIRTUAL_ENV"] == str(spawn.venv)
+    assert spawn.env["PATH"].startswith(str(spawn.venv / "bin"))
+    (init,) = to_backend(actions, spawn.session)
+    assert init["method"] == "initialize"
+    assert init["params"]["rootUri"] == path_to_uri(repo.resolve() / "proj-a")
+    assert init["params"]["processId"] == 4242
+    assert init["params"]["capabilities"]["general"]["positionEncodings"] == ["utf-16"]
+    sent = to_backend(h.backend(spawn.session, {"jsonrpc": "2.0", "id": INIT_ID, "result": {"capabilities": {}}}))
+    assert [m["method"] for m in sent] == ["initialized", "textDocument/didOpen"]
+    assert sent[1]["params"]["textDocument"]["text"] == "print('hi')\n"
+
+
+def test_requests_go_to_their_own_venvs_backend_and_answers_come_back_raw(repo: Path) -> None:
+    h = Harness(repo)
+    h.initialize()
+    a = h.start_backend(repo / "proj-a/pkg/main.py")
+    b = h.start_backend(repo / "proj-b/pkg/main.py")
+    assert a != b
+    rid, actions = h.request("textDocument/hover", hover(repo / "proj-b/pkg/main.py"))
+    assert [m["id"] for m in to_backend(actions, b)] == [rid]
+    assert to_backend(actions, a) == []
+    raw = b'{"jsonrpc":"2.0","id":%d,"result":null}' % rid
+    h.router.backend_message(b, {"jsonrpc": "2.0", "id": rid, "result": None}, raw, h.now)
+    (forward,) = h.router.take_actions()
+    assert isinstance(forward, ToClient) and forward.raw == raw
+    assert forward.msg == {"jsonrpc": "2.0", "id": rid, "result": None}
+
+
+def test_a_document_without_venv_gets_an_error_that_says_how_to_fix_it(repo: Path) -> None:
+    h = Harness(repo)
+    h.initialize()
+    path = repo / "proj-c/pkg/main.py"
+    assert not [a for a in h.open(path) if isinstance(a, Spawn)]
+    _, actions = h.request("textDocument/hover", hover(path))
+    (err,) = to_client(actions)
+    assert err["error"]["code"] == -32603
+    assert err["error"]["message"].startswith("typemux: no .venv found")
+    assert "python -m venv .venv" in err["error"]["message"]
+    # A venv created later is used without restart.
+    make_project(repo, "proj-c-venv")  # noise: unrelated project
+    (repo / "proj-c/.venv/bin").mkdir(parents=True)
+    (repo / "proj-c/.venv/pyvenv.cfg").write_text("home = /usr/bin\n")
+    _, actions = h.request("textDocument/hover", hover(path))
+    assert [a for a in actions if isinstance(a, Spawn)]
+
+
+def test_index_dependent_requests_wait_for_readiness_and_others_pass(repo: Path) -> None:
+    h = Harness(repo, warmup_timeout=2.0)
+    h.initialize()
+    main = repo / "proj-a/pkg/main.py"
+    s = h.start_backend(main)
+    ref_id, actions = h.request("textDocument/references", hover(main))
+    assert to_backend(actions) == []
+    hover_id, actions = h.request("textDocument/hover", hover(main))
+    assert [m["id"] for m in to_backend(actions)] == [hover_id]
+    actions = h.backend(s, {"jsonrpc": "2.0", "method": "window/logMessage", "params": {"type": 3, "message": "ready now"}})
+    assert [m.get("id") for m in to_backend(actions, s)] == [ref_id]
+    assert h.router.pool.get((repo / "proj-a/.venv").resolve()).ready_reason == "log ready"
+
+
+def test_a_silent_backend_is_released_at_the_warmup_timeout(repo: Path) -> None:
+    h = Harness(repo, warmup_timeout=2.0)
+    h.initialize()
+    main = repo / "proj-a/pkg/main.py"
+    s = h.start_backend(main)
+    ref_id, _ = h.request("textDocument/references", hover(main))
+    assert h.router.next_deadline() == pytest.approx(h.now + 2.0)
+    h.now += 2.0
+    h.router.timer(h.now)
+    assert [m["id"] for m in to_backend(h.router.take_actions(), s)] == [ref_id]
+
+
+def test_progress_end_releases_only_for_the_progress_started_while_warming(repo: Path) -> None:
+    h = Harness(repo, warmup_timeout=5.0)
+    h.initialize()
+    main = repo / "proj-a/pkg/main.py"
+    s = h.start_backend(main)
+    ref_id, _ = h.request("textDocument/references", hover(main))
+    actions = h.backend(s, {"jsonrpc": "2.0", "id": 0, "method": "window/workDoneProgress/create", "params": {"token": "idx"}})
+    assert to_backend(actions, s) == [{"jsonrpc": "2.0", "id": 0, "result": None}]  # client lacks support
+    h.backend(s, {"jsonrpc": "2.0", "method": "$/progress", "params": {"token": "other", "value": {"kind": "end"}}})
+    assert h.router.pool.get((repo / "proj-a/.venv").resolve()).is_warming()
+    actions = h.backend(s, {"jsonrpc": "2.0", "method": "$/progress", "params": {"token": "idx", "value": {"kind": "end"}}})
+    assert [m.get("id") for m in to_backend(actions, s)] == [ref_id]
+
+
+def test_cancelling_a_held_request_answers_it_exactly_once(repo: Path) -> None:
+    h = Harness(repo, warmup_timeout=2.0)
+    h.initialize()
+    main = repo / "proj-a/pkg/main.py"
+    s = h.start_backend(main)
+    ref_id, _ = h.request("textDocument/references", hover(main))
+    actions = h.client({"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": ref_id}})
+    (answer,) = to_client(actions)
+    assert answer["id"] == ref_id and answer["error"]["code"] == -32800
+    h.now += 2.0
+    h.router.timer(h.now)
+    actions = h.router.take_actions()
+    assert to_backend(actions, s) == [] and to_client(actions) == []
+
+
+def test_cancelling_a_forwarded_request_goes_to_its_backend(repo: Path) -> None:
+    h = Harness(repo)
+    h.initialize()
+    main = repo / "proj-a/pkg/main.py"
+    s = h.start_backend(main)
+    h.start_backend(repo / "proj-b/pkg/main.py")
+    rid, _ = h.request("textDocument/hover", hover(main))
+    actions = h.client({"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": rid}})
+    assert [(a.session, a.msg["method"]) for a in actions if isinstance(a, ToBackend)] == [(s, "$/cancelRequest")]
+
+
+def test_a_full_pool_evicts_the_least_recently_used_and_answers_its_requests(repo: Path) -> None:
+    h = Harness(repo, max_backends=1)
+    h.initialize()
+    a_main = repo / "proj-a/pkg/main.py"
+    a = h.start_backend(a_main)
+    h.backend(a, {"jsonrpc": "2.0", "method": "textDocument/publishDiagnostics",
+                  "params": {"uri": path_to_uri(a_main), "diagnostics": [{"message": "x"}]}})
+    rid, _ = h.request("textDocument/hover", hover(a_main))
+    assert repr(h.router.pool) == "<BackendPool [1 active, 0 idle | 1 ready]>"
+    actions = h.open(repo / "proj-b/pkg/main.py")
+    msgs = to_client(actions)
+    assert {"jsonrpc": "2.0", "id": rid, "error": {"code": -32800, "message": msgs[0]["error"]["message"]}} == msgs[0]
+    assert "was stopped" in msgs[0]["error"]["message"]
+    assert msgs[1]["method"] == "textDocument/publishDiagnostics" and msgs[1]["params"]["diagnostics"] == []
+    assert [m["method"] for m in to_backend(actions, a)] == ["shutdown", "exit"]
+    assert any(isinstance(x, Stop) and x.session == a and x.graceful for x in actions)
+    assert repr(h.router.pool) == "<BackendPool [0 active, 1 idle | 1 creating]>"
+    # A message from the evicted session is stale and dropped.
+    assert h.backend(a, {"jsonrpc": "2.0", "id": rid, "result": "late"}) == []
+
+
+def test_ttl_evicts_an_idle_backend_at_its_deadline_but_not_a_busy_one(repo: Path) -> None:
+    h = Harness(repo, backend_ttl=60.0)
+    h.initialize()
+    main = repo / "proj-a/pkg/main.py"
+    s = h.start_backend(main)
+    rid, _ = h.request("textDocument/hover", hover(main))
+    h.now += 61
+    h.router.timer(h.now)
+    assert not [a for a in h.router.take_actions() if isinstance(a, Stop)]
+    h.backend(s, {"jsonrpc": "2.0", "id": rid, "result": None})
+    deadline = h.router.next_deadline()
+    assert deadline == pytest.approx(h.now - 61 + 60)  # last used when the request was sent
+    h.router.timer(h.now)
+    assert [a.session for a in h.router.take_actions() if isinstance(a, Stop)] == [s]
+    assert repr(h.router.pool) == "<BackendPool [0 active, 0 idle]>"
+
+
+def test_a_crash_answers_pending_requests_and_the_next_request_restarts_with_replay(repo: Path) -> None:
+    h = Harness(repo)
+    h.initialize()
+    main = repo / "proj-a/pkg/main.py"
+    s = h.start_backend(main)
+    h.client({"jsonrpc": "2.0", "method": "textDocument/didChange", "params": {
+        "textDocument": {"uri": path_to_uri(main), "version": 2},
+        "contentChanges": [{"range": {"start": {"line": 0, "character": 4}, "end": {"line": 0, "character": 5}}, "text": "2"}]}})
+    rid, _ = h.request("textDocument/hover", hover(main))
+    h.now += 60
+    h.router.backend_exited(s, "exited with code 3", h.now)
+    (answer,) = to_client(h.router.take_actions())
+    assert answer["id"] == rid and answer["error"]["code"] == -32800
+    _, actions = h.request("textDocument/hover", hover(main))
+    (spawn,) = [a for a in actions if isinstance(a, Spawn)]
+    sent = to_backend(h.backend(spawn.session, {"jsonrpc": "2.0", "id": INIT_ID, "result": {"capabilities": {}}}))
+    replay = [m for m in sent if m.get("method") == "textDocument/didOpen"]
+    assert replay[0]["params"]["textDocument"]["text"] == "x = 2\n"
+    assert replay[0]["params"]["textDocument"]["version"] == 2
+    assert [m["method"] for m in sent][-1] == "textDocument/hover"
+
+
+def test_a_crash_loop_backs_off_and_tells_the_user_once(repo: Path) -> None:
+    h = Harness(repo)
+    h.initialize()
+    main = repo / "proj-a/pkg/main.py"
+    s1 = h.start_backend(main)
+    h.router.backend_exited(s1, "exited with code 3", h.now)
+    h.router.take_actions()
+    _, actions = h.request("textDocument/hover", hover(main))
+    (spawn,) = [a for a in actions if isinstance(a, Spawn)]
+    h.backend(spawn.session, {"jsonrpc": "2.0", "id": INIT_ID, "result": {"capabilities": {}}})
+    h.router.backend_exited(spawn.session, "exited with code 3", h.now + 1)
+    notices = [m for m in to_client(h.router.take_actions()) if m.get("method") == "window/showMessage"]
+    assert len(notices) == 1 and "keeps crashing" in notices[0]["params"]["message"]
+    _, actions = h.request("textDocument/hover", hover(main))
+    assert not [a for a in actions if isinstance(a, Spawn)]
+    assert "next attempt" in to_client(actions)[0]["error"]["message"]
+    h.now += 5
+    _, actions = h.request("textDocument/hover", hover(main))
+    assert [a for a in actions if isinstance(a, Spawn)]
+
+
+def test_spawn_failure_answers_waiting_requests_naming_command_and_venv(repo: Path) -> None:
+    h = Harness(repo)
+    h.initialize()
+    main = repo / "proj-a/pkg/main.py"
+    actions = h.open(main)
+    (spawn,) = [a for a in actions if isinstance(a, Spawn)]
+    rid, _ = h.request("textDocument/hover", hover(main))
+    h.router.backend_spawn_failed(spawn.session, "No such file or directory", h.now)
+    msgs = to_client(h.router.take_actions())
+    assert msgs[0]["id"] == rid and "/usr/bin/fake-lsp" in msgs[0]["error"]["message"]
+    assert str((repo / "proj-a/.venv").resolve()) in msgs[0]["error"]["message"]
+    assert [m["method"] for m in msgs[1:]] == ["window/showMessage"]
+
+
+def test_configuration_is_answered_by_typemux_when_the_client_cannot(repo: Path) -> None:
+    h = Harness(repo)
+    h.initialize()
+    s = h.start_backend(repo / "proj-a/pkg/main.py")
+    actions = h.backend(s, {"jsonrpc": "2.0", "id": 0, "method": "workspace/configuration",
+                            "params": {"items": [{"section": "python"}, {"section": "pyright"}]}})
+    assert to_client(actions) == []
+    assert to_backend(actions, s) == [{"jsonrpc": "2.0", "id": 0, "result": [None, None]}]
+
+
+def test_server_requests_get_proxy_ids_and_answers_go_back_under_the_original_id(repo: Path) -> None:
+    h = Harness(repo)
+    h.initialize({"workspace": {"configuration": True}, "window": {"workDoneProgress": True}})
+    a = h.start_backend(repo / "proj-a/pkg/main.py")
+    b = h.start_backend(repo / "proj-b/pkg/main.py")
+    ask = {"jsonrpc": "2.0", "id": 0, "method": "workspace/configuration", "params": {"items": [{"section": "x"}]}}
+    (to_a,) = to_client(h.backend(a, ask))
+    (to_b,) = to_client(h.backend(b, ask))
+    assert to_a["id"] != to_b["id"]
+    actions = h.client({"jsonrpc": "2.0", "id": to_b["id"], "result": [{"b": 1}]})
+    assert [(x.session, x.msg) for x in actions if isinstance(x, ToBackend)] == [
+        (b, {"jsonrpc": "2.0", "id": 0, "result": [{"b": 1}]})]
+    # The client errs on a's question: typemux answers instead.
+    actions = h.client({"jsonrpc": "2.0", "id": to_a["id"], "error": {"code": -32601, "message": "no"}})
+    assert to_backend(actions, a) == [{"jsonrpc": "2.0", "id": 0, "result": [None]}]
+
+
+def test_progress_tokens_are_namespaced_per_session(repo: Path) -> None:
+    h = Harness(repo)
+    h.initialize({"window": {"workDoneProgress": True}})
+    a = h.start_backend(repo / "proj-a/pkg/main.py")
+    b = h.start_backend(repo / "proj-b/pkg/main.py")
+    create = {"jsonrpc": "2.0", "id": 1, "method": "window/workDoneProgress/create", "params": {"token": 1}}
+    (ca,) = to_client(h.backend(a, create))
+    (cb,) = to_client(h.backend(b, create))
+    assert ca["params"]["token"] != cb["params"]["token"]
+    (pa,) = to_client(h.backend(a, {"jsonrpc": "2.0", "method": "$/progress", "params": {"token": 1, "value": {"kind": "begin", "title": "t"}}}))
+    assert pa["params"]["token"] == ca["params"]["token"]
+    actions = h.client({"jsonrpc": "2.0", "method": "window/workDoneProgress/cancel", "params": {"token": cb["params"]["token"]}})
+    assert [(x.session, x.msg["params"]["token"]) for x in actions if isinstance(x, ToBackend)] == [(b, 1)]
+
+
+def test_workspace_symbol_fans_out_merges_and_dedupes(repo: Path) -> None:
+    h = Harness(repo)
+    h.initialize()
+    a = h.start_backend(repo / "proj-a/pkg/main.py")
+    b = h.start_backend(repo / "proj-b/pkg/main.py")
+    rid, actions = h.request("workspace/symbol", {"query": ""})
+    assert {x.session for x in actions if isinstance(x, ToBackend)} == {a, b}
+    sym = {"name": "f", "kind": 12, "location": {"uri": "file:///x.py", "range": {"start": {"line": 1, "character": 0}, "end": {"line": 1, "character": 1}}}}
+    assert h.backend(a, {"jsonrpc": "2.0", "id": rid, "result": [sym]}) == []
+    other = {**sym, "name": "g"}
+    (answer,) = to_client(h.backend(b, {"jsonrpc": "2.0", "id": rid, "result": [sym, other]}))
+    assert answer == {"jsonrpc": "2.0", "id": rid, "result": [sym, other]}
+
+
+def test_fanout_returns_partial_results_after_the_timeout(repo: Path) -> None:
+    h = Harness(repo, fanout_timeout=5.0)
+    h.initialize()
+    a = h.start_backend(repo / "proj-a/pkg/main.py")
+    b = h.start_backend(repo / "proj-b/pkg/main.py")
+    rid, _ = h.request("workspace/symbol", {"query": ""})
+    h.backend(a, {"jsonrpc": "2.0", "id": rid, "result": [{"name": "only-a"}]})
+    h.now += 5
+    h.router.timer(h.now)
+    actions = h.router.take_actions()
+    assert [(x.session, x.msg["method"]) for x in actions if isinstance(x, ToBackend)] == [(b, "$/cancelRequest")]
+    msgs = to_client(actions)
+    assert msgs[0]["method"] == "window/showMessage"
+    assert msgs[1] == {"jsonrpc": "2.0", "id": rid, "result": [{"name": "only-a"}]}
+    # b is idle again: a late answer is dropped and nothing stays pending.
+    assert h.backend(b, {"jsonrpc": "2.0", "id": rid, "result": []}) == []
+    assert h.router.pool.by_session(b).is_idle()
+
+
+def test_call_hierarchy_items_route_by_item_uri(repo: Path) -> None:
+    h = Harness(repo)
+    h.initialize()
+    h.start_backend(repo / "proj-a/pkg/main.py")
+    b = h.start_backend(repo / "proj-b/pkg/main.py")
+    h.request("textDocument/hover", hover(repo / "proj-a/pkg/main.py"))  # a is most recent now
+    item = {"name": "f", "kind": 12, "uri": path_to_uri(repo / "proj-b/pkg/main.py")}
+    rid, actions = h.request("callHierarchy/incomingCalls", {"item": item})
+    assert [(x.session, x.msg["id"]) for x in actions if isinstance(x, ToBackend)] == [(b, rid)]
+
+
+def test_resolve_goes_to_the_backend_that_produced_the_item(repo: Path) -> None:
+    h = Harness(repo)
+    h.initialize()
+    a = h.start_backend(repo / "proj-a/pkg/main.py")
+    b_main = repo / "proj-b/pkg/main.py"
+    b = h.start_backend(b_main)
+    rid, _ = h.request("textDocument/completion", hover(b_main))
+    h.backend(b, {"jsonrpc": "2.0", "id": rid, "result": {"items": [{"label": "x"}]}})
+    h.request("textDocument/hover", hover(repo / "proj-a/pkg/main.py"))  # a most recent
+    rid, actions = h.request("completionItem/resolve", {"label": "x"})
+    assert [x.session for x in actions if isinstance(x, ToBackend)] == [b]
+    assert a != b
+
+
+def test_documents_opened_while_a_backend_starts_are_replayed_once_at_their_latest_text(repo: Path) -> None:
+    h = Harness(repo)
+    h.initialize()
+    main = repo / "proj-a/pkg/main.py"
+    other = repo / "proj-a/pkg/other.py"
+    actions = h.open(main, "a\n")
+    (spawn,) = [a for a in actions if isinstance(a, Spawn)]
+    h.open(other, "b\n")
+    h.client({"jsonrpc": "2.0", "method": "textDocument/didChange", "params": {
+        "textDocument": {"uri": path_to_uri(main), "version": 2}, "contentChanges": [{"text": "A\n"}]}})
+    h.client({"jsonrpc": "2.0", "method": "textDocument/didClose", "params": {"textDocument": {"uri": path_to_uri(other)}}})
+    sent = to_backend(h.backend(spawn.session, {"jsonrpc": "2.0", "id": INIT_ID, "result": {"capabilities": {}}}))
+    opens = [m["params"]["textDocument"] for m in sent if m.get("method") == "textDocument/didOpen"]
+    assert [(d["uri"], d["text"], d["version"]) for d in opens] == [(path_to_uri(main), "A\n", 2)]
+
+
+def test_did_change_configuration_is_remembered_for_later_backends(repo: Path) -> None:
+    h = Harness(repo)
+    h.initialize()
+    h.client({"jsonrpc": "2.0", "method": "workspace/didChangeConfiguration", "params": {"settings": {"k": 1}}})
+    actions = h.open(repo / "proj-a/pkg/main.py")
+    (spawn,) = [a for a in actions if isinstance(a, Spawn)]
+    sent = to_backend(h.backend(spawn.session, {"jsonrpc": "2.0", "id": INIT_ID, "result": {"capabilities": {}}}))
+    assert sent[1] == {"jsonrpc": "2.0", "method": "workspace/didChangeConfiguration", "params": {"settings": {"k": 1}}}
+
+
+def test_did_save_goes_to_the_owning_backend_only(repo: Path) -> None:
+    h = Harness(repo)
+    h.initialize()
+    a_main = repo / "proj-a/pkg/main.py"
+    a = h.start_backend(a_main)
+    h.start_backend(repo / "proj-b/pkg/main.py")
+    actions = h.client({"jsonrpc": "2.0", "method": "textDocument/didSave", "params": {"textDocument": {"uri": path_to_uri(a_main)}}})
+    assert [x.session for x in actions if isinstance(x, ToBackend)] == [a]
+
+
+def test_diagnostics_from_the_wrong_venvs_backend_are_dropped(repo: Path) -> None:
+    h = Harness(repo)
+    h.initialize()
+    a = h.start_backend(repo / "proj-a/pkg/main.py")
+    h.start_backend(repo / "proj-b/pkg/main.py")
+    b_uri = path_to_uri(repo / "proj-b/pkg/main.py")
+    assert h.backend(a, {"jsonrpc": "2.0", "method": "textDocument/publishDiagnostics",
+                         "params": {"uri": b_uri, "diagnostics": [{"message": "wrong"}]}}) == []
+
+
+def test_venv_replacement_starts_a_fresh_backend(repo: Path) -> None:
+    h = Harness(repo)
+    h.initialize()
+    main = repo / "proj-a/pkg/main.py"
+    s = h.start_backend(main)
+    cfg = repo / "proj-a/.venv/pyvenv.cfg"
+    cfg.unlink()
+    cfg.write_text("home = /usr/local/bin\nversion = 3.12\n")
+    h.now += 2
+    _, actions = h.request("textDocument/hover", hover(main))
+    assert any(isinstance(x, Stop) and x.session == s for x in actions)
+    assert [x for x in actions if isinstance(x, Spawn)]
+
+
+def test_shutdown_stops_every_backend_and_answers_null_then_exit_is_zero(repo: Path) -> None:
+    h = Harness(repo)
+    h.initialize()
+    a = h.start_backend(repo / "proj-a/pkg/main.py")
+    rid, actions = h.request("shutdown", None)
+    assert to_client(actions) == [{"jsonrpc": "2.0", "id": rid, "result": None}]
+    assert to_backend(actions, a)[0] == {"jsonrpc": "2.0", "id": SHUTDOWN_ID, "method": "shutdown"}
+    actions = h.client({"jsonrpc": "2.0", "method": "exit"})
+    assert [x.code for x in actions if isinstance(x, Exit)] == [0]
+
+
+def test_exit_without_shutdown_is_one(repo: Path) -> None:
+    h = Harness(repo)
+    h.initialize()
+    actions = h.client({"jsonrpc": "2.0", "method": "exit"})
+    assert [x.code for x in actions if isinstance(x, Exit)] == [1]
