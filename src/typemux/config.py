@@ -77,11 +77,15 @@ class Settings(BaseSettings):
         67108864, ge=1024, description="Largest LSP message accepted, in bytes.",
         json_schema_extra={"unit": "bytes"})
     max_memory_mb: int = Field(
-        0, ge=0, description="Memory limit per backend process, in MB; 0 = off.",
+        0, ge=0, description="Budget for the total RSS of all backends (each with its process "
+                          "tree), in MB: over it, the least recently used backends are "
+                          "stopped, idle ones first, always keeping the most recently used "
+                          "one; 0 = off.",
         json_schema_extra={"unit": "MB"})
     prewarm: list[Path] = Field(
         default_factory=list,
-        description="Venvs (or project directories) whose backends start at launch.",
+        description="Extra venvs (or project directories holding a .venv) whose backends "
+                    "start in the background right after `initialize`.",
         json_schema_extra={
             "allowed": f"paths separated by '{os.pathsep}' or ',', or a JSON array of strings",
             "doc_type": "list of paths",

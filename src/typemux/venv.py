@@ -77,9 +77,23 @@ class VenvResolver:
         self._cache_seconds = cache_seconds
         self._clock = clock
         self._cache: dict[str, tuple[float, str | None]] = {}
+        # Per file as given, so the hot path (every request) skips realpath's lstat per
+        # path component; same expiry as the directory cache.
+        self._files: dict[object, tuple[float, Venv | None]] = {}
 
     def find(self, file: Path) -> Venv | None:
         now = self._clock()
+        hit = self._files.get(file)
+        if hit is not None and now - hit[0] < self._cache_seconds:
+            return hit[1]
+        venv = self._find(file, now)
+        if self._cache_seconds > 0:
+            if len(self._files) >= _CACHE_LIMIT:
+                self._files.clear()
+            self._files[file] = (now, venv)
+        return venv
+
+    def _find(self, file: Path, now: float) -> Venv | None:
         directory = os.path.dirname(os.path.realpath(file))
         visited: list[str] = []
         found: str | None = None
@@ -114,6 +128,7 @@ class VenvResolver:
     def invalidate(self) -> None:
         """Forget every cached answer (for example after a venv is known to have changed)."""
         self._cache.clear()
+        self._files.clear()
 
     def fallback(self, cwd: Path) -> Venv | None:
         """The startup venv: `<git toplevel>/.venv`, else `<cwd>/.venv`."""

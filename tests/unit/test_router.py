@@ -177,6 +177,20 @@ def test_a_document_without_venv_gets_an_error_that_says_how_to_fix_it(repo: Pat
     assert [a for a in actions if isinstance(a, Spawn)]
 
 
+def test_a_cached_no_venv_answer_is_looked_up_again_on_the_next_request(repo: Path) -> None:
+    h = Harness(repo)
+    h.router.resolver = VenvResolver(cache_seconds=60)
+    h.initialize()
+    path = repo / "proj-c/pkg/main.py"
+    h.open(path)
+    _, actions = h.request("textDocument/hover", hover(path))
+    assert to_client(actions)[0]["error"]["code"] == -32603
+    (repo / "proj-c/.venv/bin").mkdir(parents=True)
+    (repo / "proj-c/.venv/pyvenv.cfg").write_text("home = /usr/bin\n")
+    _, actions = h.request("textDocument/hover", hover(path))
+    assert [a for a in actions if isinstance(a, Spawn)]
+
+
 def test_index_dependent_requests_wait_for_readiness_and_others_pass(repo: Path) -> None:
     h = Harness(repo, warmup_timeout=2.0)
     h.initialize()

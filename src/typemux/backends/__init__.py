@@ -37,11 +37,14 @@ def client_capabilities(recorded: Mapping[str, Any]) -> dict[str, Any]:
 
     Every backend is offered utf-16 only, so that is what the client gets. typemux offers
     backends push diagnostics only (pyrefly has no pull), so a static `diagnosticProvider`
-    (ty's) would invite the client to pull from a backend that is pushing.
+    (ty's) would invite the client to pull from a backend that is pushing. typemux routes
+    text documents only, so `notebookDocumentSync` would invite notebook traffic it cannot
+    route (and ty's and pyrefly's cell-only selector does not parse in lsprotocol clients).
     """
     caps = copy.deepcopy(dict(recorded))
     caps["positionEncoding"] = "utf-16"
     caps.pop("diagnosticProvider", None)
+    caps.pop("notebookDocumentSync", None)
     return caps
 
 

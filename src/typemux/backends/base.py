@@ -56,6 +56,10 @@ class BackendKind:
     # (items, venv, client's answer or None) -> one answer per item, keeping the backend on
     # `venv` where the client left the interpreter unset.
     configuration: ConfigurationAnswer = null_configuration
+    # Whether the end of the first work-done progress a Warming backend starts means it is
+    # ready (the generic rule). False for kinds whose start-up progress says nothing about
+    # their index (pyrefly's instant "Rechecking 0/0").
+    progress_readiness: bool = True
     extra_env: Mapping[str, str] = field(default_factory=dict)
 
     def environment(self, venv: Path, base: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -107,4 +107,7 @@ def build(command: tuple[str, ...] | None = None) -> BackendKind:
         server_info=SERVER_INFO,
         readiness=PyreflyReadiness,
         configuration=python_section_configuration,
+        # Its first progress, "Pyrefly: Rechecking 0/0", begins and ends within a millisecond
+        # of start-up, long before the background index that references need.
+        progress_readiness=False,
     )

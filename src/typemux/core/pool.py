@@ -83,6 +83,32 @@ class BackendPool:
             closing.extend(idle_first[:excess])
         return closing
 
+    def total_rss(self) -> int:
+        """Summed RSS of the sessions whose RSS is known, in bytes."""
+        return sum(s.rss for s in self._sessions if s.rss is not None)
+
+    def select_for_memory(self, budget_bytes: int) -> list[BackendSession]:
+        """The sessions to close so that the known total RSS fits `budget_bytes`: least
+        recently used first, idle ones before busy ones. The most recently used session is
+        never chosen: it serves what the user works on now, and closing it would only
+        restart it at the next request."""
+        total = self.total_rss()
+        if budget_bytes <= 0 or total <= budget_bytes or len(self._sessions) < 2:
+            return []
+        candidates = self._sessions[:-1]
+        ordered = [s for s in candidates if s.is_idle()] + [
+            s for s in candidates if not s.is_idle()
+        ]
+        closing: list[BackendSession] = []
+        for s in ordered:
+            if total <= budget_bytes:
+                break
+            if s.rss is None:
+                continue
+            closing.append(s)
+            total -= s.rss
+        return closing
+
     def next_expiry(self) -> float | None:
         deadlines = [d for s in self._sessions if (d := s.expiry(self.ttl)) is not None]
         return min(deadlines, default=None)

@@ -263,6 +263,10 @@ class Router:
         if path is None:
             return None
         venv = self.resolver.find(path)
+        if venv is None:
+            # A cached "no venv" must not hide a venv created since: look again, uncached.
+            self.resolver.invalidate()
+            venv = self.resolver.find(path)
         return venv.path if venv is not None else None
 
     # ----- routing -----------------------------------------------------------------------
@@ -486,7 +490,8 @@ class Router:
             token = params.get("token")
             if token in backend.progress_tokens:
                 value = params.get("value")
-                if (backend.is_warming() and token == backend.warm_token
+                if (self.kind.progress_readiness and backend.is_warming()
+                        and token == backend.warm_token
                         and isinstance(value, dict) and value.get("kind") == "end"):
                     self.lifecycle.mark_ready(backend, "progress end", now)
                 if self.server_requests.caps.work_done_progress:
@@ -504,6 +509,25 @@ class Router:
                 else:
                     backend.published.discard(uri)
         self._out.append(ToClient(msg, raw))
+
+    # ----- memory ----------------------------------------------------------------------------
+    def memory_sample(self, rss_by_session: dict[int, int], budget_bytes: int, now: float) -> None:
+        """Record each backend's RSS (bytes, its whole process tree) and, with a budget
+        (> 0), evict as the pool decides until the total fits."""
+        for backend in self.pool:
+            rss = rss_by_session.get(backend.session)
+            if rss is not None:
+                backend.rss = rss
+        if budget_bytes <= 0 or self.exited:
+            return
+        total = self.pool.total_rss()
+        for backend in self.pool.select_for_memory(budget_bytes):
+            self.lifecycle.evict(
+                backend,
+                f"total backend RSS {total / 2**20:.0f} MB is over max_memory_mb "
+                f"{budget_bytes / 2**20:.0f} MB",
+                now,
+            )
 
     # ----- time ----------------------------------------------------------------------------
     def timer(self, now: float) -> None:

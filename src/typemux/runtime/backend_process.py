@@ -12,6 +12,7 @@ import contextlib
 import ctypes
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 from typemux import jsonrpc
 from typemux.log import get_logger
 from typemux.wire import codec
-from typemux.wire.framing import EOF, NEED_DATA, Frame, FrameDecoder, FrameError, encode_frame
+from typemux.wire.framing import EOF, NEED_DATA, Frame, FrameDecoder, FrameError
 
 log = get_logger("typemux.backend")
 
@@ -35,6 +36,59 @@ def _die_with_parent() -> None:
     with contextlib.suppress(Exception):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+# Kills every registered process group once its stdin (our pipe) reaches EOF, which happens
+# however typemux ends, SIGKILL included. PDEATHSIG alone reaches only the direct child:
+# pyright-langserver's node, or any backend's own children, would outlive a SIGKILLed typemux.
+_WATCHDOG_SCRIPT = """
+groups=' '
+while IFS= read -r line; do
+  case "$line" in
+    +*) groups="$groups${line#+} " ;;
+    -*) kept=' '
+        for g in $groups; do [ "$g" = "${line#-}" ] || kept="$kept$g "; done
+        groups=$kept ;;
+  esac
+done
+for g in $groups; do kill -9 "-$g" 2>/dev/null; done
+"""
+
+
+class _Watchdog:
+    """One `sh` per typemux that holds the list of live backend process groups."""
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def _write(self, line: str) -> None:
+        if self._proc is None or self._proc.poll() is not None:
+            try:
+                self._proc = subprocess.Popen(
+                    ["/bin/sh", "-c", _WATCHDOG_SCRIPT], stdin=subprocess.PIPE,
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                    start_new_session=True,  # a signal to typemux's group must not end it
+                )
+            except OSError as exc:
+                log.warning("watchdog_unavailable", error=str(exc))
+                self._proc = None
+                return
+        assert self._proc.stdin is not None
+        try:
+            self._proc.stdin.write(line.encode() + b"\n")
+            self._proc.stdin.flush()
+        except OSError as exc:
+            log.warning("watchdog_write_failed", error=str(exc))
+
+    def register(self, pgid: int) -> None:
+        self._write(f"+{pgid}")
+
+    def unregister(self, pgid: int) -> None:
+        if self._proc is not None:
+            self._write(f"-{pgid}")
+
+
+_watchdog = _Watchdog()
 
 
 class _Protocol(asyncio.SubprocessProtocol):
@@ -74,7 +128,11 @@ class BackendProcess:
         self._on_gone = on_gone
         self._transport: asyncio.SubprocessTransport | None = None
         self._stdin: asyncio.WriteTransport | None = None
-        self._pending: list[bytes] = []  # frames written before the process exists
+        # Frames not yet handed to the pipe: written once per loop iteration, so a burst of
+        # messages costs one write syscall (and one wake-up of the backend), not one each.
+        self._pending: list[bytes] = []
+        self._flush_scheduled = False
+        self._registered = False
         self._stderr_tail = b""
         self._gone = False
         self._exited_event = asyncio.Event()
@@ -98,19 +156,28 @@ class BackendProcess:
         stdin = transport.get_pipe_transport(0)
         assert isinstance(stdin, asyncio.WriteTransport)
         self._stdin = stdin
-        if self._pending:
-            stdin.writelines(self._pending)
-            self._pending.clear()
+        _watchdog.register(self.pid)
+        self._registered = True
+        self._flush()
 
     # ----- writing (never blocks) ----------------------------------------------------------
     def send(self, msg: jsonrpc.Message, raw: bytes | None = None) -> None:
         if self._gone:
             return
-        frame = encode_frame(raw if raw is not None else codec.dumps(msg))
-        if self._stdin is None:
-            self._pending.append(frame)
-        elif not self._stdin.is_closing():
-            self._stdin.write(frame)
+        body = raw if raw is not None else codec.dumps(msg)
+        self._pending.append(b"Content-Length: %d\r\n\r\n" % len(body))
+        self._pending.append(body)
+        if self._stdin is not None and not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if not self._pending or self._stdin is None:
+            return
+        if not self._stdin.is_closing():
+            self._stdin.writelines(self._pending)
+        self._pending.clear()
 
     @property
     def write_buffer_size(self) -> int:
@@ -174,6 +241,9 @@ class BackendProcess:
         if self.pid is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.pid, signal.SIGKILL)
+            if self._registered:
+                self._registered = False
+                _watchdog.unregister(self.pid)
         if self._stdin is not None:
             with contextlib.suppress(Exception):
                 self._stdin.close()

@@ -24,10 +24,16 @@ from typemux.core.lifecycle import LifecycleSettings
 from typemux.core.router import Router, RouterSettings
 from typemux.log import get_logger
 from typemux.runtime.backend_process import BackendProcess
+from typemux.runtime.memory import group_rss
+from typemux.runtime.statefile import StateDirError, StateFile, proxy_state, state_dir
 from typemux.venv import VenvResolver
 from typemux.wire.streams import Incoming, MessageWriter, open_stdio, read_messages
 
 log = get_logger("typemux.proxy")
+
+
+STATE_WRITE_DELAY = 0.2  # coalesce a burst of pool changes into one state-file write
+HEARTBEAT = 2.0  # memory sampling and state-file refresh (idle times, RSS)
 
 
 class CommandNotFound(Exception):
@@ -49,10 +55,24 @@ def resolve_command(argv: list[str]) -> list[str]:
     return [os.path.abspath(found), *argv[1:]]
 
 
+def prewarm_venv(path: Path) -> Path | None:
+    """The venv a `prewarm` entry names (a venv, or a project directory holding `.venv`),
+    spelled as the venv resolver spells it: real project directory + venv name."""
+    path = Path(os.path.abspath(path.expanduser()))
+    if (path / "pyvenv.cfg").is_file():
+        return Path(os.path.realpath(path.parent)) / path.name
+    if (path / ".venv" / "pyvenv.cfg").is_file():
+        return Path(os.path.realpath(path)) / ".venv"
+    return None
+
+
 class Proxy:
     def __init__(self, settings: Settings, kind: BackendKind, *, cwd: Path) -> None:
         self.settings = settings
         self.kind = kind
+        self.cwd = cwd
+        self.started_at = time.time()
+        self._epoch_offset = self.started_at - time.monotonic()
         try:
             argv = resolve_command(list(settings.command_argv or kind.command))
         except CommandNotFound:
@@ -84,6 +104,9 @@ class Proxy:
         self._exit: asyncio.Future[int] | None = None
         self._client: MessageWriter | None = None
         self._debug = settings.log_level == "debug"
+        self._state_file: StateFile | None = None
+        self._state_timer: asyncio.TimerHandle | None = None
+        self._prewarmed = False
 
     def _log_event(self, event: str, **fields: Any) -> None:
         level = "info" if event.startswith("backend_") or event == "venv_changed" else "debug"
@@ -99,18 +122,86 @@ class Proxy:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self._terminate)
+        self._open_state_file()
         fallback = self.router.settings.fallback_venv
         if fallback is not None:
             self.router.prewarm(fallback, time.monotonic())
             self._execute()
         log.info("typemux_started", pid=os.getpid(), backend=self.kind.name,
                  command=" ".join(self.router.lifecycle.settings.argv),
-                 fallback_venv=str(fallback) if fallback else None)
+                 fallback_venv=str(fallback) if fallback else None,
+                 state_file=str(self._state_file.path) if self._state_file else None)
         read_task = asyncio.create_task(self._read_client(reader))
-        code = await self._exit
-        read_task.cancel()
+        heartbeat = asyncio.create_task(self._heartbeat())
+        try:
+            code = await self._exit
+        finally:
+            read_task.cancel()
+            heartbeat.cancel()
+            if self._state_timer is not None:
+                self._state_timer.cancel()
+            if self._state_file is not None:
+                self._state_file.remove()
         await self._drain_and_stop()
         return code
+
+    # ----- state file, memory budget, prewarm ------------------------------------------------
+    def _open_state_file(self) -> None:
+        try:
+            self._state_file = StateFile(state_dir(), os.getpid())
+        except StateDirError as exc:
+            log.warning("state_file_disabled", why=str(exc))
+            return
+        self._write_state()
+
+    def _write_state(self) -> None:
+        self._state_timer = None
+        if self._state_file is None or (self._exit is not None and self._exit.done()):
+            return
+        state = proxy_state(
+            pid=os.getpid(), cwd=self.cwd, backend_kind=self.kind.name,
+            command=list(self.router.lifecycle.settings.argv), started_at=self.started_at,
+            max_backends=self.settings.max_backends, max_memory_mb=self.settings.max_memory_mb,
+            backends=self.router.pool, epoch_offset=self._epoch_offset,
+        )
+        try:
+            self._state_file.write(state)
+        except OSError as exc:
+            log.warning("state_file_write_failed", path=str(self._state_file.path), why=str(exc))
+
+    def _schedule_state(self) -> None:
+        if self._state_file is not None and self._state_timer is None:
+            self._state_timer = asyncio.get_running_loop().call_later(
+                STATE_WRITE_DELAY, self._write_state)
+
+    async def _heartbeat(self) -> None:
+        budget = self.settings.max_memory_mb * 2**20
+        while True:
+            await asyncio.sleep(HEARTBEAT)
+            if budget > 0:
+                self._sample_memory(budget)
+            self._schedule_state()
+
+    def _sample_memory(self, budget: int) -> None:
+        sessions = {b.pid: b.session for b in self.router.pool if b.pid is not None}
+        # A process group is named by its leader's pid: each backend leads its own group.
+        rss = {sessions[pgid]: size for pgid, size in group_rss(sessions).items()}
+        self.router.memory_sample(rss, budget, time.monotonic())
+        self._execute()
+
+    def _prewarm_extra(self, now: float) -> None:
+        """After initialize: start the `prewarm` venvs' backends, while the pool has room."""
+        self._prewarmed = True
+        for entry in self.settings.prewarm:
+            venv = prewarm_venv(entry)
+            if venv is None:
+                log.warning("prewarm_skipped", path=str(entry), why="no pyvenv.cfg there or in .venv")
+                continue
+            if len(self.router.pool) >= self.settings.max_backends:
+                log.info("prewarm_skipped", path=str(entry), why="the pool is full (max_backends)")
+                break
+            log.info("prewarm", venv=str(venv))
+            self.router.prewarm(venv, now)
 
     async def _read_client(self, reader: asyncio.StreamReader) -> None:
         async for item in read_messages(reader, max_size=self.settings.max_message_size):
@@ -120,6 +211,8 @@ class Proxy:
                     if self._debug:
                         log.debug("client_to_proxy", method=item.msg.get("method"), id=item.msg.get("id"))
                     self.router.client_message(item.msg, item.raw, now)
+                    if not self._prewarmed and self.router.lifecycle.client_params is not None:
+                        self._prewarm_extra(now)
                 else:
                     self.router.client_malformed(item.code, item.reason, item.request_id)
             except Exception:
@@ -181,7 +274,7 @@ class Proxy:
             if self._exit is not None and not self._exit.done():
                 self._exit.set_result(action.code)
         elif isinstance(action, PoolChanged):
-            pass
+            self._schedule_state()
 
     def _spawn(self, action: Spawn) -> None:
         proc = BackendProcess(

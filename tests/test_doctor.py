@@ -1,0 +1,119 @@
+"""`typemux doctor`: settings with their sources, the backend check, the smoke start, exit code."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import typemux_env
+from support.workspace import fake_backend_command, make_venv
+from typemux.config import load_settings
+from typemux.doctor import run_doctor
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "proj"
+    root.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    make_venv(root)
+    return root
+
+
+def doctor(capsys: pytest.CaptureFixture[str], cwd: Path, *, as_json: bool,
+           cli: dict[str, Any] | None = None, env: dict[str, str] | None = None,
+           config: Path | None = None) -> tuple[int, str]:
+    base = {"HOME": str(cwd / "no-home"), "TYPEMUX_BACKEND_COMMAND": fake_backend_command()}
+    loaded = load_settings(cli, env={**base, **(env or {})}, config_path=config)
+    code = run_doctor(loaded, as_json, cwd=cwd)
+    return code, capsys.readouterr().out
+
+
+def test_json_report_names_the_source_of_every_setting(
+    project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "typemux.toml"
+    config.write_text("backend_ttl = 60\nmax_backends = 2\n")
+    code, out = doctor(capsys, project, as_json=True, cli={"warmup_timeout": "0.5"},
+                       env={"TYPEMUX_MAX_BACKENDS": "3"}, config=config)
+    report = json.loads(out)
+    assert code == 0 and report["ok"] is True
+    settings = report["settings"]
+    assert settings["warmup_timeout"] == {"value": 0.5, "source": "cli"}
+    assert settings["max_backends"] == {"value": 3, "source": "env TYPEMUX_MAX_BACKENDS"}
+    assert settings["backend_ttl"] == {"value": 60.0, "source": f"config {config}"}
+    assert settings["log_level"] == {"value": "info", "source": "default"}
+    assert settings["backend"]["source"] == "derived from backend_command"
+    assert report["config_file"] == str(config)
+
+
+def test_json_report_has_backend_venv_git_python_and_a_timed_smoke_start(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = doctor(capsys, project, as_json=True)
+    report = json.loads(out)
+    assert code == 0
+    assert report["backend"]["kind"] == "generic"
+    assert report["backend"]["resolved"][0] == sys.executable
+    assert report["git_toplevel"] == str(project.resolve())
+    assert report["fallback_venv"] == str(project.resolve() / ".venv")
+    smoke = report["backend"]["smoke"]
+    assert smoke["ok"] is True and smoke["initialize_seconds"] >= 0
+    assert smoke["where"] == str(project.resolve() / ".venv")
+    assert report["python"]["version"] == ".".join(map(str, sys.version_info[:3]))
+    assert report["os"]
+
+
+def test_text_report_shows_each_setting_with_source_and_the_checks(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = doctor(capsys, project, as_json=False, env={"TYPEMUX_LOG_LEVEL": "debug"})
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("typemux ")
+    assert any(line.split() == ["log_level", "=", "debug", "(env", "TYPEMUX_LOG_LEVEL)"]
+               for line in lines)
+    smoke = next(line for line in lines if "smoke start" in line)
+    assert smoke.split()[0] == "ok" and "initialize answered" in smoke
+    assert any("fallback venv" in line and str(project.resolve() / ".venv") in line
+               for line in lines)
+    assert lines[-1] == "everything needed works"
+
+
+def test_missing_backend_fails_with_the_reason_on_its_line(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = doctor(capsys, project, as_json=False,
+                       env={"TYPEMUX_BACKEND_COMMAND": "no-such-typemux-backend --stdio"})
+    assert code == 1
+    failing = [line for line in out.splitlines() if line.strip().startswith("FAIL")]
+    assert len(failing) == 1
+    assert "backend command" in failing[0] and "no-such-typemux-backend" in failing[0]
+    assert "not found on PATH" in failing[0]
+
+
+def test_backend_that_fails_initialize_fails_the_smoke_start(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / ".venv" / "fake-lsp.json").write_text(json.dumps({"init_error": "no licence"}))
+    code, out = doctor(capsys, project, as_json=True)
+    report = json.loads(out)
+    assert code == 1 and report["ok"] is False
+    smoke = next(c for c in report["checks"] if c["name"] == "smoke start")
+    assert smoke["status"] == "fail" and "initialize failed" in smoke["text"]
+
+
+def test_cli_doctor_takes_flags_after_the_subcommand(project: Path) -> None:
+    env = typemux_env(backend_command=fake_backend_command())
+    proc = subprocess.run(
+        [sys.executable, "-m", "typemux", "doctor", "--json", "--max-backends", "4"],
+        cwd=project, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["settings"]["max_backends"] == {"value": 4, "source": "cli"}
+    assert report["settings"]["backend_command"]["source"] == "env TYPEMUX_BACKEND_COMMAND"
