@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -17,12 +18,17 @@ if str(TESTS) not in sys.path:
 from support.client import LspClient  # noqa: E402
 from support.workspace import fake_backend_command, make_monorepo  # noqa: E402
 
+_RUNTIME_DIR = tempfile.mkdtemp(prefix="typemux-test-runtime-")
+os.chmod(_RUNTIME_DIR, 0o700)
+
 StartTypemux = Callable[..., Coroutine[Any, Any, LspClient]]
 
 
 def typemux_env(**settings: Any) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TYPEMUX_", "GIT_"))}
     env.setdefault("XDG_CONFIG_HOME", "/nonexistent-typemux-test-config")
+    # Each test run keeps its own status files (a killed proxy cannot leave one behind).
+    env.setdefault("XDG_RUNTIME_DIR", _RUNTIME_DIR)
     for key, value in settings.items():
         env[f"TYPEMUX_{key.upper()}"] = str(value)
     return env

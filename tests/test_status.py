@@ -76,7 +76,7 @@ async def test_status_lists_two_running_proxies_and_their_backends(
     proxies = {p["pid"]: p for p in json.loads(proc.stdout)["proxies"]}
     assert set(proxies) == {first.pid, second.pid}
     two = proxies[second.pid]
-    assert two["cwd"] == str(root) and two["backend"] == "generic"
+    assert two["cwd"] == str(root.resolve()) and two["backend"] == "generic"
     assert two["totals"]["backends"] == 2 and two["totals"]["by_state"] == {"ready": 2}
     for backend in two["backends"]:
         assert isinstance(backend["pid"], int) and backend["pid"] > 0
