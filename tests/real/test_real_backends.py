@@ -215,7 +215,9 @@ async def _script(client: LspClient, run: Run, repo: Monorepo) -> None:
 
     tree = process_tree(client.pid)
     run.tree_before_shutdown = [f"{p.pid} {p.name()}" for p in tree]
+    started = time.perf_counter()
     run.exit_code = await client.shutdown_and_exit(timeout=REQUEST_TIMEOUT)
+    run.timings["shutdown + exit until typemux is gone"] = time.perf_counter() - started
     run.leftovers = still_running(tree)
     run.protocol_errors = list(client.protocol_errors)
 

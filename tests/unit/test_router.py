@@ -528,3 +528,18 @@ def test_exit_without_shutdown_is_one(repo: Path) -> None:
     h.initialize()
     actions = h.client({"jsonrpc": "2.0", "method": "exit"})
     assert [x.code for x in actions if isinstance(x, Exit)] == [1]
+
+
+def test_a_kind_without_progress_readiness_ignores_progress_end(repo: Path) -> None:
+    """pyrefly's 'Rechecking 0/0' progress ends at start-up, long before its index is built."""
+    kind = BackendKind(name="no-progress", command=("x",), version_command=None,
+                       capabilities={}, readiness=LogReady, progress_readiness=False)
+    h = Harness(repo, warmup_timeout=5.0, kind=kind)
+    h.initialize()
+    main = repo / "proj-a/pkg/main.py"
+    s = h.start_backend(main)
+    h.request("textDocument/references", hover(main))
+    h.backend(s, {"jsonrpc": "2.0", "id": 0, "method": "window/workDoneProgress/create", "params": {"token": "t"}})
+    actions = h.backend(s, {"jsonrpc": "2.0", "method": "$/progress", "params": {"token": "t", "value": {"kind": "end"}}})
+    assert to_backend(actions, s) == []
+    assert h.router.pool.by_session(s).is_warming()
