@@ -126,8 +126,8 @@ class FrameDecoder:
                 self._resync = True
                 self._scanned = 0
                 # Past the first byte, so a "Content-Length:" opening this block is not
-                # found again by the resync search.
-                self._discard_for_resync(at_least=1)
+                # found again; a header further on, already in the buffer, still is.
+                self._pos = pos + 1
                 return FrameError(
                     f"no end of header block within {MAX_HEADER_SIZE} bytes; "
                     "discarding input until the next Content-Length header"
@@ -174,8 +174,8 @@ class FrameDecoder:
         self._resync = False
         return True
 
-    def _discard_for_resync(self, at_least: int = 0) -> None:
-        self._pos = max(self._pos + at_least, len(self._buf) - _RESYNC_KEEP)
+    def _discard_for_resync(self) -> None:
+        self._pos = max(self._pos, len(self._buf) - _RESYNC_KEEP)
 
     def _need_data(self) -> NeedData | FrameError | Eof:
         if self._eof:
