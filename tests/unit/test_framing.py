@@ -153,6 +153,13 @@ def test_resync_finds_a_header_split_across_chunks() -> None:
     assert feed(decoder, data[7:]) == [Frame(b"{}")]
 
 
+def test_a_valid_frame_in_the_same_chunk_as_an_endless_header_survives() -> None:
+    decoder = FrameDecoder()
+    events = feed(decoder, b"Y" * (MAX_HEADER_SIZE + 5) + encode_frame(b'{"ok":1}'))
+    assert isinstance(events[0], FrameError)
+    assert events[1:] == [Frame(b'{"ok":1}')]
+
+
 def test_truncated_body_at_eof() -> None:
     decoder = FrameDecoder()
     events = feed(decoder, b"Content-Length: 10\r\n\r\n{}")
