@@ -168,6 +168,20 @@ async def test_writer_sends_raw_and_dict_frames_in_order_in_one_batch(
     assert writer.pending == 0
 
 
+async def test_direct_writer_writes_at_once_in_order_without_queueing(
+    pipe: tuple[int, int],
+) -> None:
+    r, w = pipe
+    stream = await connect_write_fd(w)
+    writer = MessageWriter(stream, name="test", direct=True)
+    writer.start()
+    writer.send(raw=b'{"raw":1}')
+    writer.send({"id": 2, "result": None})
+    assert writer.pending == 0  # handed to the transport, no hop through the writer task
+    await writer.aclose()
+    assert frames_of(read_all(r)) == [b'{"raw":1}', b'{"id":2,"result":null}']
+
+
 async def test_writer_survives_the_read_end_closing(pipe: tuple[int, int]) -> None:
     r, w = pipe
     errors: list[dict[str, Any]] = []

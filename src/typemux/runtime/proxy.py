@@ -118,7 +118,7 @@ class Proxy:
         loop = asyncio.get_running_loop()
         self._exit = loop.create_future()
         reader, writer = await open_stdio()
-        self._client = MessageWriter(writer, name="client")
+        self._client = MessageWriter(writer, name="client", direct=False)
         self._client.start()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             with contextlib.suppress(NotImplementedError, RuntimeError):
