@@ -21,9 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from conftest import typemux_env  # noqa: E402
-from support.client import LspClient  # noqa: E402
-from support.workspace import fake_backend_command, make_monorepo  # noqa: E402
+from conftest import typemux_env
+from support.client import LspClient
+from support.workspace import fake_backend_command, make_monorepo
 
 POS = {"line": 0, "character": 0}
 
