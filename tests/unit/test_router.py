@@ -543,3 +543,25 @@ def test_a_kind_without_progress_readiness_ignores_progress_end(repo: Path) -> N
     actions = h.backend(s, {"jsonrpc": "2.0", "method": "$/progress", "params": {"token": "t", "value": {"kind": "end"}}})
     assert to_backend(actions, s) == []
     assert h.router.pool.by_session(s).is_warming()
+
+
+def test_backend_file_watchers_do_not_multiply_at_the_client(repo: Path) -> None:
+    h = Harness(repo)
+    h.initialize({"workspace": {"didChangeWatchedFiles": {"dynamicRegistration": True}}})
+    (own,) = to_client(h.client({"jsonrpc": "2.0", "method": "initialized", "params": {}}))
+    assert own["method"] == "client/registerCapability"
+    assert own["params"]["registrations"][0]["method"] == "workspace/didChangeWatchedFiles"
+    register = {"jsonrpc": "2.0", "id": 1, "method": "client/registerCapability", "params": {"registrations": [
+        {"id": "FILEWATCHER", "method": "workspace/didChangeWatchedFiles",
+         "registerOptions": {"watchers": [{"globPattern": "**"}]}}]}}
+    for project in ("proj-a", "proj-b"):
+        s = h.start_backend(repo / project / "pkg/main.py")
+        actions = h.backend(s, register)
+        assert to_client(actions) == []  # acknowledged by typemux, recorded per backend
+        assert to_backend(actions, s) == [{"jsonrpc": "2.0", "id": 1, "result": None}]
+        assert "FILEWATCHER" in h.router.pool.by_session(s).registrations
+    # The client's events are split by venv.
+    changes = [{"uri": path_to_uri(repo / p / "pkg/main.py"), "type": 2} for p in ("proj-a", "proj-b")]
+    actions = h.client({"jsonrpc": "2.0", "method": "workspace/didChangeWatchedFiles", "params": {"changes": changes}})
+    sent = [(a.session, a.msg["params"]["changes"]) for a in actions if isinstance(a, ToBackend)]
+    assert [len(c) for _, c in sent] == [1, 1] and sent[0][0] != sent[1][0]
