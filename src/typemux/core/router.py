@@ -17,6 +17,7 @@ from typemux.backends.base import BackendKind
 from typemux.core import tokens
 from typemux.core.actions import Action, Exit, ToBackend, ToClient
 from typemux.core.client_caps import ClientCaps
+from typemux.core.document_routing import NO_VENV_HELP, DocumentRouting
 from typemux.core.fanout import Fanout
 from typemux.core.lifecycle import INIT_ID, Lifecycle, LifecycleSettings
 from typemux.core.server_requests import ServerRequests
@@ -37,8 +38,6 @@ RESOLVE_PRODUCERS = {
 WATCHER_REGISTRATION_ID = "typemux:watchers"
 WATCHED_GLOBS = ("**/*.py", "**/*.pyi", "**/pyproject.toml", "**/pyrightconfig.json",
                  "**/ty.toml", "**/pyrefly.toml", "**/pyvenv.cfg", "**/*.pth")
-NO_VENV_HELP = ("create one in the project (python -m venv .venv, or uv venv / uv sync), "
-                "then retry; no restart is needed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +71,7 @@ class Router:
                                    self.server_requests, self._out, log)
         self.lifecycle.on_lost = self._fanout_share_lost
         self.pool = self.lifecycle.pool
+        self.docs = DocumentRouting(self.documents, resolver, self.lifecycle, log)
         self.fanouts: dict[tuple[bool, object], Fanout] = {}
         self.initialized = False
         self.shutdown_requested = False
@@ -183,11 +183,11 @@ class Router:
         elif method == "$/cancelRequest":
             self._cancel(params.get("id"), raw, msg, now)
         elif method == "textDocument/didOpen":
-            self._did_open(params, msg, raw, now)
+            self.docs.did_open(params, msg, raw, now)
         elif method == "textDocument/didChange":
-            self._did_change(params, msg, raw, now)
+            self.docs.did_change(params, msg, raw, now)
         elif method == "textDocument/didClose":
-            self._did_close(params, msg, raw, now)
+            self.docs.did_close(params, msg, raw, now)
         elif method == "workspace/didChangeConfiguration":
             self.lifecycle.configuration = msg.get("params")
             self._broadcast(msg, raw, now)
@@ -206,68 +206,9 @@ class Router:
             if uri is None:
                 self._broadcast(msg, raw, now)
             else:
-                target = self._target_for_uri(uri, now)
+                target = self.docs.target_for_uri(uri, now)
                 if isinstance(target, BackendSession):
                     self.lifecycle.deliver(target, msg, raw, now)
-
-    # ----- documents -------------------------------------------------------------------
-    def _did_open(self, params: dict[str, Any], msg: jsonrpc.Message, raw: bytes | None, now: float) -> None:
-        item = params.get("textDocument")
-        if not isinstance(item, dict) or not isinstance(item.get("uri"), str):
-            self._log("bad_did_open", reason="no textDocument.uri")
-            return
-        text = item.get("text")
-        version = item.get("version")
-        doc = self.documents.open(
-            item["uri"], str(item.get("languageId") or "python"),
-            version if isinstance(version, int) else 0, text if isinstance(text, str) else "")
-        path = uri_to_path(doc.uri)
-        venv = self._find_venv(path)
-        doc.venv = venv
-        if venv is None:
-            return
-        target = self.lifecycle.ensure(venv, now)
-        if isinstance(target, BackendSession) and not target.is_creating():
-            self.lifecycle.deliver(target, msg, raw, now)
-
-    def _did_change(self, params: dict[str, Any], msg: jsonrpc.Message, raw: bytes | None, now: float) -> None:
-        item = params.get("textDocument") or {}
-        uri = item.get("uri") if isinstance(item, dict) else None
-        doc = self.documents.get(uri) if isinstance(uri, str) else None
-        if doc is None:
-            self._log("did_change_unknown_document", uri=uri)
-            return
-        changes = params.get("contentChanges")
-        version = item.get("version")
-        if not self.documents.change(doc.uri, version if isinstance(version, int) else None,
-                                     changes if isinstance(changes, list) else []):
-            self._log("edit_not_applied", uri=doc.uri, version=version)
-        if doc.venv is None:
-            return
-        target = self.lifecycle.ensure(doc.venv, now)
-        if isinstance(target, BackendSession) and not target.is_creating():
-            self.lifecycle.deliver(target, msg, raw, now)
-
-    def _did_close(self, params: dict[str, Any], msg: jsonrpc.Message, raw: bytes | None, now: float) -> None:
-        item = params.get("textDocument") or {}
-        uri = item.get("uri") if isinstance(item, dict) else None
-        doc = self.documents.close(uri) if isinstance(uri, str) else None
-        if doc is None or doc.venv is None:
-            return
-        backend = self.pool.get(doc.venv)
-        # A creating backend never learns of the document: its replay no longer lists it.
-        if backend is not None and backend.state in (State.WARMING, State.READY):
-            self.lifecycle.deliver(backend, msg, raw, now)
-
-    def _find_venv(self, path: Path | None) -> Path | None:
-        if path is None:
-            return None
-        venv = self.resolver.find(path)
-        if venv is None:
-            # A cached "no venv" must not hide a venv created since: look again, uncached.
-            self.resolver.invalidate()
-            venv = self.resolver.find(path)
-        return venv.path if venv is not None else None
 
     # ----- routing -----------------------------------------------------------------------
     def _target(self, method: str, params: Any, now: float) -> BackendSession | str:
@@ -281,7 +222,7 @@ class Router:
             if isinstance(first, dict):
                 uri = first.get("oldUri") or first.get("uri")
         if isinstance(uri, str):
-            return self._target_for_uri(uri, now)
+            return self.docs.target_for_uri(uri, now)
         producer = RESOLVE_PRODUCERS.get(method)
         if producer is not None and producer in self._producer:
             backend = self.pool.by_session(self._producer[producer])
@@ -300,44 +241,6 @@ class Router:
             return self.lifecycle.ensure(self.settings.fallback_venv, now)
         return f"no backend is running and no .venv was found for this workspace; {NO_VENV_HELP}"
 
-    def _target_for_uri(self, uri: str, now: float) -> BackendSession | str:
-        path = uri_to_path(uri)
-        if path is None:
-            return f"cannot serve {uri}: only file: URIs belong to a venv"
-        doc = self.documents.get(uri)
-        venv = self._find_venv(path)
-        if doc is not None and doc.venv != venv:
-            self._move_document(doc.uri, doc.venv, venv, now)
-        if venv is None:
-            if doc is None and _outside_projects(path):
-                # A file of a backend's own (its typeshed copy, site-packages) that it
-                # pointed the client to: the backend that last answered knows it.
-                backend = self.pool.most_recent()
-                if backend is not None:
-                    return backend
-            return f"no .venv found for {path} (searched up to its git root); {NO_VENV_HELP}"
-        return self.lifecycle.ensure(venv, now)
-
-    def _move_document(self, uri: str, old: Path | None, new: Path | None, now: float) -> None:
-        """A document's venv changed (one appeared closer, or its venv vanished)."""
-        doc = self.documents.get(uri)
-        assert doc is not None
-        doc.venv = new
-        if old is not None:
-            backend = self.pool.get(old)
-            if backend is not None and venv_identity(old) is None:
-                self.lifecycle.evict(backend, "its venv was removed", now)
-            elif backend is not None and not backend.is_creating():
-                self.lifecycle.deliver(backend, jsonrpc.notification(
-                    "textDocument/didClose", {"textDocument": {"uri": uri}}), None, now)
-        if new is not None:
-            target = self.lifecycle.ensure(new, now)
-            if isinstance(target, BackendSession) and not target.is_creating():
-                item = {"uri": uri, "languageId": doc.language_id, "version": doc.version,
-                        "text": self.documents.replay_text(doc)}
-                self.lifecycle.deliver(target, jsonrpc.notification(
-                    "textDocument/didOpen", {"textDocument": item}), None, now)
-
     def _broadcast(self, msg: jsonrpc.Message, raw: bytes | None, now: float) -> None:
         for backend in self.pool:
             if backend.state in (State.WARMING, State.READY):
@@ -348,7 +251,7 @@ class Router:
         for change in params.get("changes") or []:
             uri = change.get("uri") if isinstance(change, dict) else None
             path = uri_to_path(uri) if isinstance(uri, str) else None
-            venv = self._find_venv(path)
+            venv = self.docs.find_venv(path)
             backend = self.pool.get(venv) if venv is not None else None
             if backend is not None and backend.state in (State.WARMING, State.READY):
                 by_backend.setdefault(backend.session, []).append(change)
@@ -562,8 +465,3 @@ def _item_uri(params: dict[str, Any]) -> str | None:
         return uri
     return None
 
-
-def _outside_projects(path: Path) -> bool:
-    parts = path.parts
-    return any(p in ("site-packages", "typeshed", "typeshed-fallback") or
-               p.startswith("pyrefly_bundled_typeshed") for p in parts)
