@@ -87,7 +87,8 @@ def validate(msg: object) -> str | None:
             return "'method' is not a string"
         if "id" in msg and not _valid_id(msg["id"]):
             return "'id' is not a string or an integer"
-        if "params" in msg and not isinstance(msg["params"], dict | list):
+        # null is outside JSON-RPC 2.0, but editors send it (e.g. for shutdown): accept it.
+        if "params" in msg and not isinstance(msg["params"], dict | list | None):
             return "'params' is not an object or an array"
         return None
     if "id" in msg and ("result" in msg or "error" in msg):

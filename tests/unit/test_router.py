@@ -565,3 +565,18 @@ def test_backend_file_watchers_do_not_multiply_at_the_client(repo: Path) -> None
     actions = h.client({"jsonrpc": "2.0", "method": "workspace/didChangeWatchedFiles", "params": {"changes": changes}})
     sent = [(a.session, a.msg["params"]["changes"]) for a in actions if isinstance(a, ToBackend)]
     assert [len(c) for _, c in sent] == [1, 1] and sent[0][0] != sent[1][0]
+
+
+def test_null_params_are_accepted_as_editors_send_them(repo: Path) -> None:
+    from typemux.jsonrpc import validate
+
+    msg = {"jsonrpc": "2.0", "id": 9, "method": "shutdown", "params": None}
+    assert validate(msg) is None
+    assert validate({"jsonrpc": "2.0", "id": 9, "method": "x", "params": 3}) is not None
+    h = Harness(repo)
+    h.initialize()
+    assert to_client(h.client(msg)) == [{"jsonrpc": "2.0", "id": 9, "result": None}]
+    h2 = Harness(repo)
+    h2.initialize()
+    _, actions = h2.request("workspace/symbol", None)
+    assert to_client(actions)[0]["error"]["message"].startswith("typemux: no backend is running")
