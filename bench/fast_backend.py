@@ -26,6 +26,25 @@ from typing import Any
 import orjson
 
 _HEADER = re.compile(rb"Content-Length: *([0-9]+)\r\n(?:[^\r\n]+\r\n)*\r\n", re.IGNORECASE)
+
+
+def take_messages(buf: bytearray) -> list[Any]:
+    """Decode and remove every complete frame at the start of `buf` (shared with run.py's
+    client, both deliberately independent of typemux's own framing)."""
+    messages = []
+    pos = 0
+    while True:
+        match = _HEADER.match(buf, pos)
+        if match is None:
+            break
+        end = match.end() + int(match.group(1))
+        if end > len(buf):
+            break
+        messages.append(orjson.loads(bytes(buf[match.end():end])))
+        pos = end
+    if pos:
+        del buf[:pos]
+    return messages
 _EOL = re.compile(r"\r\n|\r|\n")
 VENV = os.environ.get("VIRTUAL_ENV", "")
 NAME = os.path.basename(os.path.dirname(VENV)) if VENV else "fast"
@@ -133,20 +152,9 @@ class _Reader(asyncio.Protocol):
         self.buf = bytearray()
 
     def data_received(self, data: bytes) -> None:
-        buf = self.buf
-        buf += data
-        pos = 0
-        while True:
-            match = _HEADER.match(buf, pos)
-            if match is None:
-                break
-            end = match.end() + int(match.group(1))
-            if end > len(buf):
-                break
-            self.backend.handle(orjson.loads(bytes(buf[match.end():end])))
-            pos = end
-        if pos:
-            del buf[:pos]
+        self.buf += data
+        for msg in take_messages(self.buf):
+            self.backend.handle(msg)
 
     def eof_received(self) -> None:
         if not self.done.done():

@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import os
 import platform
-import re
 import shutil
 import statistics
 import subprocess
@@ -29,12 +28,14 @@ from typing import Any
 import orjson
 import psutil
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fast_backend import take_messages
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PY = sys.executable
 FAST = [PY, str(HERE / "fast_backend.py")]
 TYPEMUX = [PY, "-m", "typemux"]
-_HEADER = re.compile(rb"Content-Length: *([0-9]+)\r\n(?:[^\r\n]+\r\n)*\r\n", re.IGNORECASE)
 
 
 # ----- a minimal fast client ----------------------------------------------------------------
@@ -48,20 +49,9 @@ class _Proto(asyncio.SubprocessProtocol):
         if fd != 1:
             self.client.stderr += data
             return
-        buf = self.buf
-        buf += data
-        pos = 0
-        while True:
-            match = _HEADER.match(buf, pos)
-            if match is None:
-                break
-            end = match.end() + int(match.group(1))
-            if end > len(buf):
-                break
-            self.client.dispatch(orjson.loads(bytes(buf[match.end():end])))
-            pos = end
-        if pos:
-            del buf[:pos]
+        self.buf += data
+        for msg in take_messages(self.buf):
+            self.client.dispatch(msg)
 
     def process_exited(self) -> None:
         if not self.exited.done():

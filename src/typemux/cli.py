@@ -41,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         loaded = load_settings(cli_values(ns), config_path=ns.config)
     except ConfigError as exc:
-        print(f"typemux: {exc}", file=sys.stderr)
+        print(f"typemux: {exc}", file=sys.stderr)  # stdout-ok: stderr, before any LSP stream exists
         return 2
     if ns.command == "doctor":
         from typemux.doctor import run_doctor

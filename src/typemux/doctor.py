@@ -253,5 +253,5 @@ def render(report: dict[str, Any]) -> str:
 
 def run_doctor(loaded: LoadedSettings, as_json: bool, *, cwd: Path | None = None) -> int:
     report = collect(loaded, cwd or Path.cwd())
-    print(json.dumps(report, indent=2) if as_json else render(report))
+    print(json.dumps(report, indent=2) if as_json else render(report))  # stdout-ok: the doctor command, not the server
     return 0 if report["ok"] else 1

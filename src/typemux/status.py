@@ -92,10 +92,10 @@ def run_status(as_json: bool) -> int:
     try:
         proxies = collect()
     except StateDirError as exc:
-        print(f"typemux status: {exc}", file=sys.stderr)
+        print(f"typemux status: {exc}", file=sys.stderr)  # stdout-ok: stderr
         return 1
     if as_json:
-        print(json.dumps({"proxies": proxies}, indent=2))
+        print(json.dumps({"proxies": proxies}, indent=2))  # stdout-ok: the status command, not the server
     else:
-        print(render(proxies))
+        print(render(proxies))  # stdout-ok: the status command
     return 0

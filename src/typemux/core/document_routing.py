@@ -46,9 +46,7 @@ class DocumentRouting:
         doc.venv = venv
         if venv is None:
             return
-        target = self.lifecycle.ensure(venv, now)
-        if isinstance(target, BackendSession) and not target.is_creating():
-            self.lifecycle.deliver(target, msg, raw, now)
+        self._deliver_to(venv, msg, raw, now)
 
     def did_change(self, params: dict[str, Any], msg: jsonrpc.Message, raw: bytes | None, now: float) -> None:
         item = params.get("textDocument") or {}
@@ -64,7 +62,12 @@ class DocumentRouting:
             self._log("edit_not_applied", uri=doc.uri, version=version)
         if doc.venv is None:
             return
-        target = self.lifecycle.ensure(doc.venv, now)
+        self._deliver_to(doc.venv, msg, raw, now)
+
+    def _deliver_to(self, venv: Path, msg: jsonrpc.Message, raw: bytes | None, now: float) -> None:
+        """Send a document notification to `venv`'s backend, starting it if needed. A backend
+        still starting gets nothing: its replay sends the document's current text."""
+        target = self.lifecycle.ensure(venv, now)
         if isinstance(target, BackendSession) and not target.is_creating():
             self.lifecycle.deliver(target, msg, raw, now)
 
