@@ -91,6 +91,17 @@ class Settings(BaseSettings):
             "doc_type": "list of paths",
         },
     )
+    environments: dict[str, str] = Field(
+        default_factory=dict,
+        description="Explicit environments: project folder glob → environment path. Checked "
+                    "before every other discovery rule (see docs/environments.md); `*` stays "
+                    "within one path segment, `**` spans several, `~` is expanded; a relative "
+                    "environment path is taken from the project folder.",
+        json_schema_extra={
+            "allowed": "a table of glob = path strings (a JSON object outside the config file)",
+            "doc_type": "table of strings",
+        },
+    )
     log_file: Path | None = Field(
         None, description="Append logs to this file instead of stderr.",
         json_schema_extra={"allowed": "a file path", "doc_type": "path"})
@@ -132,6 +143,11 @@ class Settings(BaseSettings):
     @classmethod
     def _path_list(cls, value: Any) -> Any:
         return split_paths(value) if isinstance(value, str) else value
+
+    @field_validator("environments", mode="before")
+    @classmethod
+    def _json_table(cls, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
 
     @field_validator("prewarm")
     @classmethod

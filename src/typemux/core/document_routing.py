@@ -15,11 +15,13 @@ from typemux import jsonrpc
 from typemux.core.lifecycle import Lifecycle
 from typemux.core.session import BackendSession, State
 from typemux.documents import DocumentStore
+from typemux.envs import RULE_NAMES
 from typemux.uris import uri_to_path
 from typemux.venv import VenvResolver, venv_identity
 
-NO_VENV_HELP = ("create one in the project (python -m venv .venv, or uv venv / uv sync), "
-                "then retry; no restart is needed")
+NO_VENV_HELP = ("create one in the project (python -m venv .venv, uv sync, poetry install, "
+                "...) or map it in typemux's `environments` setting, then retry; no restart "
+                "is needed; `typemux doctor` in the project shows what each rule saw")
 
 
 class DocumentRouting:
@@ -90,7 +92,10 @@ class DocumentRouting:
             # A cached "no venv" must not hide a venv created since: look again, uncached.
             self.resolver.invalidate()
             venv = self.resolver.find(path)
-        return venv.path if venv is not None else None
+        if venv is None:
+            return None
+        self.lifecycle.projects[venv.path] = venv.project
+        return venv.path
 
     def target_for_uri(self, uri: str, now: float) -> BackendSession | str:
         path = uri_to_path(uri)
@@ -107,7 +112,8 @@ class DocumentRouting:
                 backend = self.pool.most_recent()
                 if backend is not None:
                     return backend
-            return f"no .venv found for {path} (searched up to its git root); {NO_VENV_HELP}"
+            return (f"no .venv found for {path}, nor an environment by any other rule "
+                    f"(searched up to its git root: {', '.join(RULE_NAMES)}); {NO_VENV_HELP}")
         return self.lifecycle.ensure(venv, now)
 
     def _move(self, uri: str, old: Path | None, new: Path | None, now: float) -> None:

@@ -86,6 +86,9 @@ class Lifecycle:
         self.client_params: dict[str, Any] | None = None
         self.configuration: Any = None  # last workspace/didChangeConfiguration params
         self.failures: dict[Path, Failure] = {}
+        # venv -> its project folder, told by document routing (the resolver knows it);
+        # a venv not in here is taken to sit in its project, as `.venv` does.
+        self.projects: dict[Path, Path] = {}
         # Set by the router: a fan-out share that will never be answered (backend, request id).
         self.on_lost: Callable[[BackendSession, Any], None] = lambda backend, request_id: None
         self._out = out
@@ -124,6 +127,7 @@ class Lifecycle:
         backend = BackendSession(
             self._next_session, venv, venv_identity(venv), self.kind.readiness(), now
         )
+        backend.project = self.projects.get(venv, venv.parent)
         self.pool.add(backend)
         self._out.append(
             Spawn(
@@ -131,7 +135,7 @@ class Lifecycle:
                 venv,
                 list(self.settings.argv),
                 self.kind.environment(venv),
-                venv.parent,
+                backend.project,
             )
         )
         self._log("backend_spawn", session=backend.session, venv=str(venv))
@@ -142,7 +146,7 @@ class Lifecycle:
 
     def send_initialize(self, backend: BackendSession, now: float) -> None:
         assert self.client_params is not None
-        params = backend_initialize_params(self.client_params, backend.venv.parent, self.settings.pid)
+        params = backend_initialize_params(self.client_params, backend.project, self.settings.pid)
         backend.initialize_sent = True
         backend.handshake_deadline = now + self.settings.handshake_timeout
         self._out.append(
@@ -350,4 +354,4 @@ class Lifecycle:
             self.evict(backend, why, now)
 
     def project_uri(self, backend: BackendSession) -> str:
-        return path_to_uri(backend.venv.parent)
+        return path_to_uri(backend.project)

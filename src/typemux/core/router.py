@@ -45,6 +45,7 @@ class RouterSettings:
     lifecycle: LifecycleSettings
     fanout_timeout: float = 5.0
     fallback_venv: Path | None = None
+    fallback_project: Path | None = None
 
 
 def _noop_log(event: str, **fields: Any) -> None:
@@ -72,6 +73,8 @@ class Router:
         self.lifecycle.on_lost = self._fanout_share_lost
         self.pool = self.lifecycle.pool
         self.docs = DocumentRouting(self.documents, resolver, self.lifecycle, log)
+        if settings.fallback_venv is not None and settings.fallback_project is not None:
+            self.lifecycle.projects[settings.fallback_venv] = settings.fallback_project
         self.fanouts: dict[tuple[bool, object], Fanout] = {}
         self.initialized = False
         self.shutdown_requested = False

@@ -74,7 +74,7 @@ class ServerRequests:
             else:
                 self._answer(backend, msg["id"], None)
         elif method == "workspace/workspaceFolders":
-            project = backend.venv.parent
+            project = backend.project
             folder = {"uri": path_to_uri(project), "name": project.name or "workspace"}
             self._answer(backend, msg["id"], [folder])
         elif method == "workspace/applyEdit" and not self.caps.apply_edit:

@@ -53,6 +53,9 @@ class BackendSession:
     ) -> None:
         self.session = session
         self.venv = venv
+        # Where the project lies (the backend's root): not always the venv's parent, since
+        # an environment can live in a tool's cache (see typemux.envs).
+        self.project = venv.parent
         self.identity = identity
         self.identity_checked_at = now
         self.readiness = readiness

@@ -78,7 +78,7 @@ class Proxy:
         except CommandNotFound:
             # Start anyway: the client gets an initialize answer and clear errors per request.
             argv = list(settings.command_argv or kind.command)
-        self.resolver = VenvResolver()
+        self.resolver = VenvResolver(environments=settings.environments)
         fallback = self.resolver.fallback(cwd)
         self.router = Router(
             RouterSettings(
@@ -92,6 +92,7 @@ class Proxy:
                 ),
                 fanout_timeout=settings.fanout_timeout,
                 fallback_venv=fallback.path if fallback else None,
+                fallback_project=fallback.project if fallback else None,
             ),
             kind,
             self.resolver,

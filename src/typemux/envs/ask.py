@@ -1,0 +1,92 @@
+"""Asking an environment tool (`poetry env info -p`), in the background, once per project.
+
+Discovery runs on the event loop's thread, so it never waits for a tool: the first look
+starts the question on a daemon thread and reports it pending; later looks use the answer.
+A missing tool, a failure, a timeout or an answer that is no environment only make the
+rule skip. A negative answer is asked again after `retry_seconds`, so that an environment
+created later is still found.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from typemux.envs.model import is_env
+
+# Variables that make tools report the environment typemux itself runs in.
+_DROP = ("VIRTUAL_ENV", "CONDA_PREFIX", "CONDA_DEFAULT_ENV", "PIPENV_ACTIVE", "POETRY_ACTIVE")
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    state: str  # "pending", "answered", or why there is no answer
+    path: str | None = None
+    at: float = 0.0
+
+
+class ToolAsker:
+    def __init__(self, environ: Mapping[str, str], *, timeout: float = 15.0,
+                 retry_seconds: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._environ = {k: v for k, v in environ.items() if k not in _DROP}
+        self._timeout = timeout
+        self._retry = retry_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._answers: dict[tuple[str, str], Answer] = {}
+        self.asked = 0  # questions started, for tests and the bench
+
+    def ask(self, tool: str, argv: list[str], cwd: str) -> Answer:
+        key = (" ".join(argv), cwd)
+        now = self._clock()
+        with self._lock:
+            answer = self._answers.get(key)
+            if answer is not None:
+                fresh = answer.state == "pending" or now - answer.at < self._retry
+                if fresh and (answer.path is None or is_env(answer.path)):
+                    return answer
+            executable = shutil.which(tool, path=self._environ.get("PATH", os.defpath))
+            if executable is None:
+                answer = Answer(f"{tool} is not on PATH", at=now)
+                self._answers[key] = answer
+                return answer
+            answer = Answer("pending", at=now)
+            self._answers[key] = answer
+            self.asked += 1
+        threading.Thread(target=self._run, args=(key, [executable, *argv[1:]], cwd),
+                         name=f"typemux-ask-{tool}", daemon=True).start()
+        return answer
+
+    def wait(self, timeout: float) -> None:
+        """Block until no question is pending (tests and the bench; never the server)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not any(a.state == "pending" for a in self._answers.values()):
+                    return
+            time.sleep(0.02)
+
+    def _run(self, key: tuple[str, str], argv: list[str], cwd: str) -> None:
+        try:
+            proc = subprocess.run(argv, cwd=cwd, env=self._environ, stdin=subprocess.DEVNULL,
+                                  capture_output=True, timeout=self._timeout, check=False)
+        except subprocess.TimeoutExpired:
+            answer = Answer(f"no answer within {self._timeout:g} s")
+        except OSError as exc:
+            answer = Answer(f"could not run: {exc.strerror or exc}")
+        else:
+            out = os.fsdecode(proc.stdout).strip().splitlines()
+            path = out[-1].strip() if out else ""
+            if proc.returncode != 0 or not path:
+                answer = Answer(f"exit code {proc.returncode}, no environment")
+            elif not os.path.isabs(path) or not is_env(path):
+                answer = Answer(f"answered {path!r}, which is no environment")
+            else:
+                answer = Answer("answered", path=os.path.normpath(path))
+        with self._lock:
+            self._answers[key] = Answer(answer.state, answer.path, self._clock())
