@@ -106,7 +106,10 @@ def in_project(folder: Folder, ctx: Context) -> Verdict | None:
 
 
 def uv_project_environment(folder: Folder, ctx: Context) -> Verdict | None:
-    if not folder.has("pyproject.toml"):
+    # Only uv's projects: an absolute UV_PROJECT_ENVIRONMENT must not capture a Poetry
+    # project of the same monorepo.
+    tool = (folder.pyproject() or {}).get("tool")
+    if not folder.has("uv.lock") and not (isinstance(tool, dict) and "uv" in tool):
         return None
     value = ctx.env("UV_PROJECT_ENVIRONMENT")
     if value is None:

@@ -46,7 +46,7 @@ RULES: tuple[Rule, ...] = (
     Rule("pyright", "venvPath + venv in pyrightconfig.json or [tool.pyright]", pyright_settings),
     Rule(".venv", ".venv/pyvenv.cfg", dot_venv),
     Rule("in-project", "another folder of the project holding pyvenv.cfg (venv, …)", in_project),
-    Rule("uv", "UV_PROJECT_ENVIRONMENT for a pyproject.toml", uv_project_environment),
+    Rule("uv", "UV_PROJECT_ENVIRONMENT for a uv project (uv.lock or [tool.uv])", uv_project_environment),
     Rule("pdm", ".pdm-python", pdm_python),
     Rule("poetry", "[tool.poetry] or poetry.lock", poetry),
     Rule("hatch", "a pyproject.toml [project] or hatch.toml", hatch),
