@@ -9,8 +9,10 @@ created later is still found.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -73,20 +75,32 @@ class ToolAsker:
 
     def _run(self, key: tuple[str, str], argv: list[str], cwd: str) -> None:
         try:
-            proc = subprocess.run(argv, cwd=cwd, env=self._environ, stdin=subprocess.DEVNULL,
-                                  capture_output=True, timeout=self._timeout, check=False)
-        except subprocess.TimeoutExpired:
-            answer = Answer(f"no answer within {self._timeout:g} s")
+            # Its own process group: on a timeout the tool and anything it started go,
+            # and nothing is left holding the pipe.
+            proc = subprocess.Popen(argv, cwd=cwd, env=self._environ, stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                    start_new_session=True)
         except OSError as exc:
             answer = Answer(f"could not run: {exc.strerror or exc}")
         else:
-            out = os.fsdecode(proc.stdout).strip().splitlines()
-            path = out[-1].strip() if out else ""
-            if proc.returncode != 0 or not path:
-                answer = Answer(f"exit code {proc.returncode}, no environment")
-            elif not os.path.isabs(path) or not is_env(path):
-                answer = Answer(f"answered {path!r}, which is no environment")
-            else:
-                answer = Answer("answered", path=os.path.normpath(path))
+            try:
+                stdout, _ = proc.communicate(timeout=self._timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.communicate()
+                stdout = None
+            answer = self._answer(proc.returncode, stdout)
         with self._lock:
             self._answers[key] = Answer(answer.state, answer.path, self._clock())
+
+    def _answer(self, returncode: int, stdout: bytes | None) -> Answer:
+        if stdout is None:
+            return Answer(f"no answer within {self._timeout:g} s")
+        out = os.fsdecode(stdout).strip().splitlines()
+        path = out[-1].strip() if out else ""
+        if returncode != 0 or not path:
+            return Answer(f"exit code {returncode}, no environment")
+        if not os.path.isabs(path) or not is_env(path):
+            return Answer(f"answered {path!r}, which is no environment")
+        return Answer("answered", path=os.path.normpath(path))
