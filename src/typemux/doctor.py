@@ -107,9 +107,9 @@ class _Peer:
 
 
 async def smoke_start(argv: list[str], kind: BackendKind, venv: Path | None, cwd: Path,
-                      timeout: float) -> dict[str, Any]:
+                      timeout: float, project: Path | None = None) -> dict[str, Any]:
     """Start the backend as typemux would, initialize → shutdown → exit, timed."""
-    root = venv.parent if venv is not None else cwd
+    root = project or (venv.parent if venv is not None else cwd)
     env = kind.environment(venv) if venv is not None else {**os.environ, **kind.extra_env}
     started = time.monotonic()
     proc = await asyncio.create_subprocess_exec(
@@ -160,6 +160,47 @@ async def smoke_start(argv: list[str], kind: BackendKind, venv: Path | None, cwd
         await proc.wait()
 
 
+# ----- environment discovery -----------------------------------------------------------------
+ASK_WAIT = 20.0
+
+
+def environment_report(resolver: VenvResolver, cwd: Path) -> dict[str, Any]:
+    """Which environment serves files in `cwd`, by which rule, and what every rule saw in
+    each folder of the walk. The doctor may wait for a tool's answer; the server never does."""
+    reports = resolver.explain(cwd)
+    if resolver.asker is not None and any(
+            s.verdict is not None and "pending" in s.verdict.saw for r in reports for s in r.seen):
+        resolver.asker.wait(ASK_WAIT)
+        reports = resolver.explain(cwd)
+    found = reports[-1].found if reports else None
+    return {
+        "environment": str(found.path) if found else None,
+        "project": str(found.project) if found else None,
+        "rule": found.rule if found else None,
+        "folders": [{
+            "path": r.path,
+            "rules": [{"rule": s.rule.name, "looks_for": s.rule.looks_for,
+                       "saw": s.verdict.saw if s.verdict else None,
+                       "found": s.verdict.env if s.verdict else None} for s in r.seen],
+        } for r in reports],
+    }
+
+
+def render_environment(env: dict[str, Any]) -> list[str]:
+    lines = ["", "environment discovery (from the cwd up; rules in order):"]
+    for entry in env["folders"]:
+        lines.append(f"  {entry['path']}")
+        for rule in entry["rules"]:
+            mark = "found" if rule["found"] else "  -  "
+            saw = rule["saw"] if rule["saw"] is not None else f"(looks for {rule['looks_for']})"
+            lines.append(f"    {mark} {rule['rule'].ljust(10)} {saw}")
+    if env["environment"]:
+        lines.append(f"  => {env['environment']} (rule {env['rule']}, project {env['project']})")
+    else:
+        lines.append("  => no environment for files here")
+    return lines
+
+
 # ----- report --------------------------------------------------------------------------------
 def collect(loaded: LoadedSettings, cwd: Path) -> dict[str, Any]:
     settings = loaded.settings
@@ -200,18 +241,27 @@ def collect(loaded: LoadedSettings, cwd: Path) -> dict[str, Any]:
     top = git_toplevel(cwd)
     report["git_toplevel"] = str(top) if top else None
     checks.append(Check("git toplevel", "info", str(top) if top else "none (not in a git work tree)"))
-    fallback = VenvResolver().fallback(cwd)
+    resolver = VenvResolver(environments=settings.environments)
+    report["environment"] = environment_report(resolver, cwd)
+    env = report["environment"]
+    checks.append(Check("environment", "ok" if env["environment"] else "warn",
+                        f"{env['environment']} (rule {env['rule']}, project {env['project']})"
+                        if env["environment"] else
+                        "none for files here: no rule found an environment (see the "
+                        "environment discovery section)"))
+    fallback = resolver.fallback(cwd)
     report["fallback_venv"] = str(fallback.path) if fallback else None
     checks.append(Check("fallback venv", "ok" if fallback else "warn",
                         str(fallback.path) if fallback else
-                        "none: no .venv at the git toplevel or in the cwd; documents outside a "
-                        "project with a .venv get an error until one exists"))
+                        "none: no environment at the git toplevel or in the cwd; documents "
+                        "outside a project with an environment get an error until one exists"))
 
     if resolved is not None:
         venv = fallback.path if fallback else None
         where = str(venv) if venv else f"{cwd} (no venv)"
         try:
-            smoke = asyncio.run(smoke_start(resolved, kind, venv, cwd, settings.handshake_timeout))
+            smoke = asyncio.run(smoke_start(resolved, kind, venv, cwd, settings.handshake_timeout,
+                                            fallback.project if fallback else None))
             backend["smoke"] = {"ok": True, "where": where, **smoke}
             server = f" by {smoke['server']}" if smoke["server"] else ""
             checks.append(Check("smoke start", "ok",
@@ -246,6 +296,8 @@ def render(report: dict[str, Any]) -> str:
     lines += ["", f"backend: {report['backend']['kind']}"]
     for check in report["checks"]:
         lines.append(f"  {_MARK[check['status']]} {check['name'].ljust(16)} {check['text']}")
+    if "environment" in report:
+        lines += render_environment(report["environment"])
     lines += ["", "everything needed works" if report["ok"] else
               "typemux cannot work like this: see the FAIL lines above"]
     return "\n".join(lines)
