@@ -25,11 +25,11 @@ def _module(name: str) -> str:
     return "only_" + name.replace("-", "_")
 
 
-def _complete(own: str, others: list[str]) -> Any:
-    """Diagnostics that report every other project's module, so pyright has finished."""
+def _complete(doc: str, others: list[str]) -> Any:
+    """The document's diagnostics once they report every other project's module."""
     def predicate(msg: Message) -> bool:
         text = " ".join(d.get("message", "") for d in msg["params"]["diagnostics"])
-        return all(f'"{_module(o)}"' in text for o in others)
+        return bool(msg["params"]["uri"] == doc and all(f'"{_module(o)}"' in text for o in others))
     return predicate
 
 
@@ -55,9 +55,7 @@ async def test_each_project_resolves_only_its_own_environments_import(
             doc = await client.did_open(project.path / "main.py")
             msg = await client.wait_notification(
                 "textDocument/publishDiagnostics",
-                lambda m, doc=doc, others=others: m["params"]["uri"] == doc
-                and _complete(name, others)(m),
-                DIAGNOSTICS_TIMEOUT, since=since)
+                _complete(doc, others), DIAGNOSTICS_TIMEOUT, since=since)
             timings[name] = time.monotonic() - started
             messages = [d.get("message", "") for d in msg["params"]["diagnostics"]]
             assert not any(f'"{_module(name)}"' in m for m in messages), (name, messages)

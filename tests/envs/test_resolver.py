@@ -195,3 +195,18 @@ def test_negative_answer_is_asked_again_later(repo: Path, tmp: Path) -> None:
     asker.ask("poetry", ["poetry"], str(repo))
     assert asker.asked == 2
     asker.wait(30)
+
+
+def test_close_stops_a_tool_still_being_asked(repo: Path, tmp: Path) -> None:
+    marker = tmp / "started"
+    _fake_poetry(tmp / "bin", f"/bin/sleep 60 &\necho > {marker}\nwait")
+    asker = ToolAsker({"PATH": str(tmp / "bin")}, timeout=120)
+    asker.ask("poetry", ["poetry"], str(repo))
+    deadline = time.monotonic() + 30
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    asker.close()
+    asker.wait(30)  # the question ends at once: its process group was killed
+    answer = asker.ask("poetry", ["poetry"], str(repo))
+    assert answer.path is None and answer.state != "pending"
+    assert asker.ask("poetry", ["poetry"], str(tmp)).state == "typemux is stopping"

@@ -41,6 +41,8 @@ class ToolAsker:
         self._clock = clock
         self._lock = threading.Lock()
         self._answers: dict[tuple[str, str], Answer] = {}
+        self._running: set[subprocess.Popen[bytes]] = set()
+        self._closed = False
         self.asked = 0  # questions started, for tests and the bench
 
     def ask(self, tool: str, argv: list[str], cwd: str) -> Answer:
@@ -57,6 +59,8 @@ class ToolAsker:
                 answer = Answer(f"{tool} is not on PATH", at=now)
                 self._answers[key] = answer
                 return answer
+            if self._closed:
+                return Answer("typemux is stopping", at=now)
             answer = Answer("pending", at=now)
             self._answers[key] = answer
             self.asked += 1
@@ -83,16 +87,28 @@ class ToolAsker:
         except OSError as exc:
             answer = Answer(f"could not run: {exc.strerror or exc}")
         else:
+            with self._lock:
+                self._running.add(proc)
             try:
                 stdout, _ = proc.communicate(timeout=self._timeout)
             except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(proc.pid, signal.SIGKILL)
+                _kill_group(proc)
                 proc.communicate()
                 stdout = None
+            finally:
+                with self._lock:
+                    self._running.discard(proc)
             answer = self._answer(proc.returncode, stdout)
         with self._lock:
             self._answers[key] = Answer(answer.state, answer.path, self._clock())
+
+    def close(self) -> None:
+        """typemux is ending: no new questions, and no tool left running behind it."""
+        with self._lock:
+            self._closed = True
+            running = list(self._running)
+        for proc in running:
+            _kill_group(proc)
 
     def _answer(self, returncode: int, stdout: bytes | None) -> Answer:
         if stdout is None:
@@ -104,3 +120,8 @@ class ToolAsker:
         if not os.path.isabs(path) or not is_env(path):
             return Answer(f"answered {path!r}, which is no environment")
         return Answer("answered", path=os.path.normpath(path))
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)

@@ -175,6 +175,11 @@ class EnvResolver:
         self._cache.clear()
         self._files.clear()
 
+    def close(self) -> None:
+        """Stop any tool still being asked (typemux is ending)."""
+        if self.asker is not None:
+            self.asker.close()
+
     def at(self, directory: Path) -> Venv | None:
         """The environment found in `directory` itself, without walking."""
         folder = Folder.read(os.path.realpath(directory), self.ctx.files)

@@ -144,6 +144,7 @@ class Proxy:
                 self._state_timer.cancel()
             if self._state_file is not None:
                 self._state_file.remove()
+            self.resolver.close()
         await self._drain_and_stop()
         return code
 
