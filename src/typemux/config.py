@@ -84,8 +84,9 @@ class Settings(BaseSettings):
         json_schema_extra={"unit": "MB"})
     prewarm: list[Path] = Field(
         default_factory=list,
-        description="Extra venvs (or project directories holding a .venv) whose backends "
-                    "start in the background right after `initialize`.",
+        description="Extra venvs, or project directories (whose environment any discovery "
+                    "rule finds), whose backends start in the background right after "
+                    "`initialize`.",
         json_schema_extra={
             "allowed": f"paths separated by '{os.pathsep}' or ',', or a JSON array of strings",
             "doc_type": "list of paths",

@@ -7,14 +7,16 @@ project is what the tool itself says, so a change in a tool's naming rules fails
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import tempfile
 
+import psutil
 import pytest
 
 from envs.tool_monorepo import BIN, ToolMonorepo
 from support.client import LspClient, uri
-from support.workspace import fake_backend_command
+from support.workspace import FAKE_BACKEND, fake_backend_command
 from typemux.envs.ask import ToolAsker
 from typemux.venv import VenvResolver
 
@@ -106,3 +108,38 @@ async def test_no_environment_error_names_the_rules(tool_monorepo: ToolMonorepo)
     finally:
         await client.shutdown_and_exit(timeout=30)
 
+
+
+async def test_prewarm_accepts_a_project_folder_of_any_rule(tool_monorepo: ToolMonorepo) -> None:
+    project = tool_monorepo.projects["pipenv-app"]
+    client = await _start(tool_monorepo, prewarm=str(project.path))
+    try:
+        await client.initialize(tool_monorepo.root, timeout=30)
+        # Started without any document open; a document opened later finds it running.
+        deadline = asyncio.get_running_loop().time() + 60
+        while str(project.env) not in _backend_environments(client.pid).values():
+            assert asyncio.get_running_loop().time() < deadline, _backend_environments(client.pid)
+            await asyncio.sleep(0.05)
+        (pid,) = [p for p, venv in _backend_environments(client.pid).items()
+                  if venv == str(project.env)]
+        doc = await client.did_open(project.path / "main.py")
+        env = (await client.request("fake/env", {"textDocument": {"uri": doc}}, timeout=60))["result"]
+        assert (env["pid"], env["VIRTUAL_ENV"], env["cwd"]) == (pid, str(project.env), str(project.path))
+    finally:
+        await client.shutdown_and_exit(timeout=30)
+
+
+def _backend_environments(typemux_pid: int) -> dict[int, str]:
+    """pid -> VIRTUAL_ENV of each fake backend under typemux."""
+    found: dict[int, str] = {}
+    try:
+        children = psutil.Process(typemux_pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return found
+    for child in children:
+        try:
+            if str(FAKE_BACKEND) in child.cmdline():
+                found[child.pid] = child.environ().get("VIRTUAL_ENV", "")
+        except psutil.Error:
+            continue
+    return found

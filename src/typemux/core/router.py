@@ -122,8 +122,10 @@ class Router:
         self.lifecycle.stop_all(now, why)
         self._out.append(Exit(code))
 
-    def prewarm(self, venv: Path, now: float) -> None:
+    def prewarm(self, venv: Path, now: float, project: Path | None = None) -> None:
         """Start `venv`'s backend before anyone asks (its handshake waits for initialize)."""
+        if project is not None:
+            self.lifecycle.projects[venv] = project
         if self.pool.get(venv) is None and venv_identity(venv) is not None:
             self.lifecycle.ensure(venv, now)
 

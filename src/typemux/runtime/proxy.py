@@ -196,15 +196,20 @@ class Proxy:
         """After initialize: start the `prewarm` venvs' backends, while the pool has room."""
         self._prewarmed = True
         for entry in self.settings.prewarm:
-            venv = prewarm_venv(entry)
+            venv, project = prewarm_venv(entry), None
             if venv is None:
-                log.warning("prewarm_skipped", path=str(entry), why="no pyvenv.cfg there or in .venv")
-                continue
+                # A project folder whose environment another rule finds (Poetry, conda, ...).
+                found = self.resolver.at(entry.expanduser())
+                if found is None:
+                    log.warning("prewarm_skipped", path=str(entry),
+                                why="not an environment, nor a project folder with one")
+                    continue
+                venv, project = found.path, found.project
             if len(self.router.pool) >= self.settings.max_backends:
                 log.info("prewarm_skipped", path=str(entry), why="the pool is full (max_backends)")
                 break
             log.info("prewarm", venv=str(venv))
-            self.router.prewarm(venv, now)
+            self.router.prewarm(venv, now, project)
 
     async def _read_client(self, reader: asyncio.StreamReader) -> None:
         async for item in read_messages(reader, max_size=self.settings.max_message_size):
