@@ -273,3 +273,11 @@ def test_fallback_outside_git_uses_cwd(real_tmp: Path) -> None:
     assert VenvResolver().fallback(real_tmp / "plain") == Venv(venv)
     (real_tmp / "none").mkdir()
     assert VenvResolver().fallback(real_tmp / "none") is None
+
+
+def test_venv_equality_is_the_environment_whatever_rule_or_project_found_it(real_tmp: Path) -> None:
+    env = real_tmp / "cache" / "app-py3.11"
+    by_poetry = Venv(env, real_tmp / "app", "poetry")
+    assert by_poetry == Venv(env)
+    assert by_poetry.project == real_tmp / "app"  # not the environment's parent
+    assert Venv(env).project == env.parent and Venv(env).rule == ".venv"

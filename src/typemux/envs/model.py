@@ -66,6 +66,8 @@ def describe_env(path: str) -> str:
         return f"{path} (conda-meta present)"
     if os.path.isdir(path):
         return f"{path} (exists, but is no environment: no pyvenv.cfg or conda-meta)"
+    if os.path.lexists(path):
+        return f"{path} (not a folder)"
     return f"{path} (missing)"
 
 
