@@ -210,3 +210,18 @@ def test_close_stops_a_tool_still_being_asked(repo: Path, tmp: Path) -> None:
     answer = asker.ask("poetry", ["poetry"], str(repo))
     assert answer.path is None and answer.state != "pending"
     assert asker.ask("poetry", ["poetry"], str(tmp)).state == "typemux is stopping"
+
+
+def test_at_most_two_tools_run_at_once(tmp: Path) -> None:
+    log = tmp / "log"
+    _fake_poetry(tmp / "bin", f'echo start >> {log}; /bin/sleep 0.3; echo end >> {log}; exit 1')
+    asker = ToolAsker({"PATH": str(tmp / "bin")})
+    for i in range(5):
+        (tmp / f"p{i}").mkdir()
+        asker.ask("poetry", ["poetry"], str(tmp / f"p{i}"))
+    asker.wait(60)
+    running, most = 0, 0
+    for line in log.read_text().split():
+        running += 1 if line == "start" else -1
+        most = max(most, running)
+    assert asker.asked == 5 and most <= 2

@@ -21,6 +21,9 @@ from dataclasses import dataclass
 
 from typemux.envs.model import is_env
 
+# At most this many tools run at once: a monorepo of Poetry projects without environments
+# must not start one `poetry` per project on a small machine.
+MAX_RUNNING = 2
 # Variables that make tools report the environment typemux itself runs in.
 _DROP = ("VIRTUAL_ENV", "CONDA_PREFIX", "CONDA_DEFAULT_ENV", "PIPENV_ACTIVE", "POETRY_ACTIVE")
 
@@ -42,6 +45,7 @@ class ToolAsker:
         self._lock = threading.Lock()
         self._answers: dict[tuple[str, str], Answer] = {}
         self._running: set[subprocess.Popen[bytes]] = set()
+        self._slots = threading.BoundedSemaphore(MAX_RUNNING)
         self._closed = False
         self.asked = 0  # questions started, for tests and the bench
 
@@ -78,6 +82,14 @@ class ToolAsker:
             time.sleep(0.02)
 
     def _run(self, key: tuple[str, str], argv: list[str], cwd: str) -> None:
+        with self._slots:
+            self._run_one(key, argv, cwd)
+
+    def _run_one(self, key: tuple[str, str], argv: list[str], cwd: str) -> None:
+        if self._closed:
+            with self._lock:
+                self._answers[key] = Answer("typemux is stopping", at=self._clock())
+            return
         try:
             # Its own process group: on a timeout the tool and anything it started go,
             # and nothing is left holding the pipe.
