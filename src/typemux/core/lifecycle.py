@@ -138,7 +138,8 @@ class Lifecycle:
                 backend.project,
             )
         )
-        self._log("backend_spawn", session=backend.session, venv=str(venv))
+        self._log("backend_spawn", session=backend.session, venv=str(venv),
+                  project=str(backend.project))
         if self.client_params is not None:
             self.send_initialize(backend, now)
         self._out.append(PoolChanged())
