@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import sys
 import tempfile
+from pathlib import Path
 
 import psutil
 import pytest
 
-from envs.tool_monorepo import BIN, ToolMonorepo
+from envs.tool_monorepo import BIN, PYTHON, ToolMonorepo
 from support.client import LspClient, uri
 from support.workspace import FAKE_BACKEND, fake_backend_command
 from typemux.envs.ask import ToolAsker
@@ -143,3 +144,29 @@ def _backend_environments(typemux_pid: int) -> dict[int, str]:
         except psutil.Error:
             continue
     return found
+
+
+async def test_environment_made_by_poetry_later_is_used_without_restart(
+        tool_monorepo: ToolMonorepo) -> None:
+    project = tool_monorepo.root / "late-poetry"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "late"\nversion = "0"\n\n[tool.poetry]\npackage-mode = false\n')
+    (project / "main.py").write_text("X = 1\n")
+    client = await _start(tool_monorepo)
+    try:
+        await client.initialize(tool_monorepo.root, timeout=30)
+        doc = await client.did_open(project / "main.py")
+        params = {"textDocument": {"uri": doc}}
+        before = await client.request("fake/env", params, timeout=30)
+        assert before["error"]["message"].startswith("typemux: no .venv found")
+        proc = await asyncio.create_subprocess_exec(
+            str(BIN / "poetry"), "env", "use", PYTHON, cwd=project, env=tool_monorepo.environ,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        assert await asyncio.wait_for(proc.wait(), 120) == 0
+        after = await client.request("fake/env", params, timeout=60)
+        env = Path(after["result"]["VIRTUAL_ENV"])
+        assert env.parent == tool_monorepo.home / ".cache" / "pypoetry" / "virtualenvs"
+        assert env.name.startswith("late-") and after["result"]["cwd"] == str(project)
+    finally:
+        await client.shutdown_and_exit(timeout=30)
