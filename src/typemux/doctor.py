@@ -191,9 +191,12 @@ def render_environment(env: dict[str, Any]) -> list[str]:
     for entry in env["folders"]:
         lines.append(f"  {entry['path']}")
         for rule in entry["rules"]:
-            mark = "found" if rule["found"] else "  -  "
-            saw = rule["saw"] if rule["saw"] is not None else f"(looks for {rule['looks_for']})"
-            lines.append(f"    {mark} {rule['rule'].ljust(10)} {saw}")
+            if rule["saw"] is not None:
+                mark = "found" if rule["found"] else "  -  "
+                lines.append(f"    {mark} {rule['rule'].ljust(10)} {rule['saw']}")
+        idle = [r["rule"] for r in entry["rules"] if r["saw"] is None]
+        if idle:
+            lines.append(f"      -   nothing here for: {', '.join(idle)}")
     if env["environment"]:
         lines.append(f"  => {env['environment']} (rule {env['rule']}, project {env['project']})")
     else:

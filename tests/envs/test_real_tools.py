@@ -60,7 +60,7 @@ async def _start(repo: ToolMonorepo, **settings: str) -> LspClient:
     env["XDG_CONFIG_HOME"] = "/nonexistent-typemux-test-config"
     env["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="typemux-envs-runtime-")
     for key, value in {"backend_command": fake_backend_command(), "warmup_timeout": "0",
-                       "max_backends": str(len(PROJECTS)), "log_level": "debug", **settings}.items():
+                       "max_backends": "4", "log_level": "debug", **settings}.items():
         env[f"TYPEMUX_{key.upper()}"] = value
     return await LspClient.start([sys.executable, "-m", "typemux"], cwd=repo.root, env=env)
 
