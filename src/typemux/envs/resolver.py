@@ -132,15 +132,11 @@ class EnvResolver:
             self._files[file] = (now, venv)
         return venv
 
-    def find_from(self, directory: Path) -> Venv | None:
-        """The environment of files in `directory` (uncached)."""
-        return self._walk(os.path.realpath(directory), self._clock(), remember=False)
-
-    def _walk(self, directory: str, now: float, *, remember: bool = True) -> Venv | None:
+    def _walk(self, directory: str, now: float) -> Venv | None:
         visited: list[str] = []
         found: Venv | None = None
         while True:
-            cached = self._cache.get(directory) if remember else None
+            cached = self._cache.get(directory)
             if cached is not None and now - cached[0] < self._cache_seconds:
                 found = cached[1]
                 break
@@ -153,8 +149,7 @@ class EnvResolver:
             if parent == directory:
                 break
             directory = parent
-        if remember:
-            self._remember(visited, now, found)
+        self._remember(visited, now, found)
         return found
 
     def _remember(self, directories: list[str], now: float, found: Venv | None) -> None:
