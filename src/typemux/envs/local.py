@@ -46,9 +46,25 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out) + r"\Z")
 
 
+def _real_prefix(pattern: str) -> str:
+    """`pattern` with its literal leading folders spelled as real paths (folders on the walk
+    are real: a key under a symlinked home must still match)."""
+    if not pattern.startswith("/"):
+        return pattern
+    parts = pattern.split("/")
+    literal = 0
+    while literal < len(parts) - 1 and not any(c in parts[literal + 1] for c in "*?["):
+        literal += 1
+    head = "/".join(parts[:literal + 1]) or "/"
+    real = os.path.realpath(head)
+    rest = "/".join(parts[literal + 1:])
+    return real if not rest else os.path.join(real, rest)
+
+
 def compile_mapping(environments: dict[str, str], ctx: Context
                     ) -> tuple[tuple[str, re.Pattern[str], str], ...]:
-    return tuple((glob, glob_regex(ctx.expand(glob)), env) for glob, env in environments.items())
+    return tuple((glob, glob_regex(_real_prefix(ctx.expand(glob))), env)
+                 for glob, env in environments.items())
 
 
 def explicit_mapping(folder: Folder, ctx: Context) -> Verdict | None:
