@@ -374,3 +374,11 @@ def test_mapping_key_through_a_symlink_matches_the_real_folder(home: Path, repo:
     r = resolver(home, {f"{tmp}/link/services/*": str(env)})
     found = r.find(repo / "services" / "api" / "x.py")
     assert found is not None and found.path == env and found.project == repo / "services" / "api"
+
+
+def test_in_project_finds_a_dotted_name(home: Path, repo: Path) -> None:
+    env = venv_at(repo / "p" / "venv3.11")
+    write(repo / "p" / "setup.cfg", "")
+    ctx = context(home)
+    verdict = in_project(folder(repo / "p", ctx), ctx)
+    assert verdict is not None and verdict.env == str(env)

@@ -112,8 +112,8 @@ def in_project(folder: Folder, ctx: Context) -> Verdict | None:
     if folder.path == ctx.home or not any(folder.has(m) for m in PROJECT_MARKERS):
         return None
     preferred = [n for n in PREFERRED_NAMES if folder.has(n)]
-    others = sorted(n for n in folder.names
-                    if n not in _SKIP and n not in PREFERRED_NAMES and "." not in n[1:])
+    others = sorted(n for n in folder.names if n not in _SKIP and n not in PREFERRED_NAMES
+                    and not n.endswith((".py", ".pyi", ".md", ".txt", ".toml", ".cfg", ".lock")))
     for name in (preferred + others)[:_CHILD_LIMIT]:
         path = folder.join(name)
         if is_env(path):
