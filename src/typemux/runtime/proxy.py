@@ -117,8 +117,9 @@ class Proxy:
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         self._exit = loop.create_future()
+        loop.set_exception_handler(self._loop_exception)
         reader, writer = await open_stdio()
-        self._client = MessageWriter(writer, name="client", direct=False)
+        self._client = MessageWriter(writer, name="client", on_lost=self._client_lost)
         self._client.start()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -132,8 +133,10 @@ class Proxy:
                  command=" ".join(self.router.lifecycle.settings.argv),
                  fallback_venv=str(fallback) if fallback else None,
                  state_file=str(self._state_file.path) if self._state_file else None)
-        read_task = asyncio.create_task(self._read_client(reader))
-        heartbeat = asyncio.create_task(self._heartbeat())
+        read_task = asyncio.create_task(self._read_client(reader), name="typemux-stdin")
+        heartbeat = asyncio.create_task(self._heartbeat(), name="typemux-heartbeat")
+        for task in (read_task, heartbeat):
+            task.add_done_callback(self._supervise)
         try:
             code = await self._exit
         finally:
@@ -145,6 +148,29 @@ class Proxy:
                 self._state_file.remove()
         await self._drain_and_stop()
         return code
+
+    # ----- supervision: a failure in a loop typemux depends on ends typemux ------------------
+    def _supervise(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            self._fatal(f"task {task.get_name()} failed", exc)
+
+    def _loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """Exceptions from callbacks (timers, pipe protocols) and from unwatched tasks."""
+        exc = context.get("exception")
+        if isinstance(exc, Exception) and not isinstance(exc, OSError):
+            self._fatal(str(context.get("message") or "callback failed"), exc)
+        else:  # a peer's pipe breaking is not typemux failing
+            loop.default_exception_handler(context)
+
+    def _client_lost(self, why: str) -> None:
+        self._fatal(f"the output to the client is lost ({why})")
+
+    def _fatal(self, why: str, exc: BaseException | None = None) -> None:
+        """Log, then end as after `exit`: run() stops every backend and returns 1."""
+        if self._exit is None or self._exit.done():
+            return
+        log.error("typemux_failed", why=why, exc_info=exc if exc is not None else False)
+        self._exit.set_result(1)
 
     # ----- state file, memory budget, prewarm ------------------------------------------------
     def _open_state_file(self) -> None:
