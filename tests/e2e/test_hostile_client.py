@@ -323,8 +323,7 @@ async def test_failure_in_a_loop_ends_typemux_and_stops_backends(
         doc = await client.did_open(proj / "main.py")
         pid = (await fake(client, "fake/env", doc))["pid"]
         client.notify("test/arm", {})
-        if fault == "writer":
-            client.send_request("textDocument/hover", td(doc))  # something to write
+        client.send_request("textDocument/hover", td(doc))  # work for the router and writer
         code = await client.wait_exit(timeout=30)
         assert code != 0
         await wait_gone([pid], timeout=15)
