@@ -146,7 +146,7 @@ def spy_writelines(writer: asyncio.StreamWriter) -> list[list[bytes]]:
     return calls
 
 
-async def test_writer_sends_raw_and_dict_frames_in_order_in_one_batch(
+async def test_writer_sends_raw_and_dict_frames_in_order_at_once_when_idle(
     pipe: tuple[int, int],
 ) -> None:
     r, w = pipe
@@ -157,7 +157,8 @@ async def test_writer_sends_raw_and_dict_frames_in_order_in_one_batch(
     writer.send(raw=b'{"raw":1}')
     writer.send({"id": 2, "result": None, "extra": "é"})
     writer.send({"ignored": True}, raw=b'{"raw":3}')
-    assert writer.pending == 3
+    assert writer.pending == 0  # handed to the transport, no hop through the writer task
+    assert calls == []
     await writer.aclose()
 
     assert frames_of(read_all(r)) == [
@@ -165,9 +166,30 @@ async def test_writer_sends_raw_and_dict_frames_in_order_in_one_batch(
         '{"id":2,"result":null,"extra":"é"}'.encode(),
         b'{"raw":3}',
     ]
-    assert len(calls) == 1
     assert writer.closed
     assert writer.pending == 0
+
+
+async def test_writer_batches_through_the_task_once_the_pipe_backs_up(
+    pipe: tuple[int, int],
+) -> None:
+    r, w = pipe
+    stream = await connect_write_fd(w)
+    calls = spy_writelines(stream)
+    writer = MessageWriter(stream, name="test")
+    writer.start()
+    bodies = [b'{"n":%d,"pad":"%s"}' % (i, b"p" * 30_000) for i in range(40)]
+    for body in bodies:
+        writer.send({"id": 1}, raw=body)
+    assert writer.pending > 0  # past DIRECT_WRITE_LIMIT in the transport: queued
+    loop = asyncio.get_running_loop()
+    closing = asyncio.ensure_future(writer.aclose(timeout=30))
+    data = bytearray()
+    while chunk := await loop.run_in_executor(None, os.read, r, 1 << 20):
+        data += chunk
+    await closing
+    assert frames_of(bytes(data)) == bodies
+    assert 1 <= len(calls) < len(bodies)  # the queued frames went in a few batches
 
 
 async def test_writer_survives_the_read_end_closing(pipe: tuple[int, int]) -> None:

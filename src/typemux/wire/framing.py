@@ -137,14 +137,13 @@ class FrameDecoder:
         from that body's first byte on, and the bytes before it come back as a salvaged
         Frame when they differ from the rejected body. Call it before the next event."""
         start, end = self._last_body
-        if start < 0:
-            return
         self._last_body = (-1, -1)
+        if start < 0 or self._resync_at >= 0 or self._body_len >= 0 or self._skip:
+            return
         self._pos = self._resync_at = self._salvage_at = start
         self._rejected_end = end
 
     def next_event(self) -> Event:
-        self._last_body = (-1, -1)
         if self._skip and not self._skip_buffered():
             return self._need_data()
         if self._resync_at >= 0:
@@ -276,6 +275,7 @@ class FrameDecoder:
     def _need_data(self) -> NeedData | FrameError | Eof:
         if self._eof:
             return self._at_eof()
+        self._last_body = (-1, -1)  # no reject() once more data is needed
         shift = self._pos
         if shift:
             # bytearray deletes from the front without moving the tail (CPython keeps an

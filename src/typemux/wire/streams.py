@@ -54,6 +54,8 @@ async def read_messages(
 
 
 WRITE_BATCH = 256 * 1024  # handed to the transport at once; the rest waits in the outbox
+# Below this much data buffered in the transport, send() writes directly (see send()).
+DIRECT_WRITE_LIMIT = 64 * 1024
 _DIAGNOSTICS = "textDocument/publishDiagnostics"
 
 
@@ -69,10 +71,12 @@ def _coalesce_key(msg: dict[str, Any]) -> str | None:
 class MessageWriter:
     """Frames messages onto one stream from a single task, in `send()` order.
 
-    Waiting frames live in an `Outbox`: bounded for notifications (superseded diagnostics
-    are coalesced, the oldest notifications dropped past `queue_limit` bytes), never for
-    responses and requests. The transport is handed at most WRITE_BATCH bytes before
-    `drain()`, so a peer that stops reading holds at most that much in the transport.
+    While the peer keeps up, `send()` writes at once (one event-loop hop less per
+    message). Otherwise frames wait in an `Outbox`: bounded for notifications (superseded
+    diagnostics are coalesced, the oldest notifications dropped past `queue_limit` bytes),
+    never for responses and requests, and the writer task hands the transport at most
+    WRITE_BATCH bytes before each `drain()`. A peer that stops reading therefore costs at
+    most DIRECT_WRITE_LIMIT + WRITE_BATCH in the transport plus the outbox.
     """
 
     def __init__(
@@ -128,6 +132,19 @@ class MessageWriter:
         header = b"Content-Length: %d\r\n\r\n" % len(raw)
         # Without the message we cannot tell a notification: keep it like a response.
         droppable = msg is not None and "id" not in msg
+        if not self._outbox and self._task is not None:
+            transport = self._writer.transport
+            if transport.get_write_buffer_size() < DIRECT_WRITE_LIMIT:
+                # Nothing waits and the pipe keeps up: the transport keeps the order and
+                # tries the syscall at once; a full pipe falls back to the outbox + drain().
+                try:
+                    transport.writelines((header, raw))
+                except Exception as exc:  # the peer is gone
+                    self._gone(repr(exc))
+                    return
+                if transport.is_closing():  # a broken pipe closes the transport at once
+                    self._gone("stream closed")
+                return
         key = _coalesce_key(msg) if droppable and msg is not None else None
         self._outbox.put(header, raw, droppable=droppable, key=key)
         self._wake.set()
