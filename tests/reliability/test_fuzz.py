@@ -1,17 +1,27 @@
 """Fuzzing typemux's stdin: whatever arrives, it stays up, writes only well-formed frames,
-and answers the next well-formed request.
+answers the next well-formed request, and answers every request exactly once.
 
 One typemux per test function, driven from a private event loop so hypothesis can run its
 examples synchronously; after every example a resynchronising tail and a probe request
 bring the stream back to a known state.
+
+Exactly-once accounting: every byte written to typemux's stdin is kept; decoding it with
+typemux's own frame decoder says which requests typemux received (and which malformed
+frames carried an id it can answer). The ids of the responses that came back must be
+exactly those, as a multiset: a missing one is an unanswered request, an extra one a
+double answer. Random input finds two ways typemux still loses an answer (see the xfail
+tests at the end), so the random-input accounting is an xfail until they are fixed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import sys
-from collections.abc import Iterator
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +32,8 @@ from hypothesis import strategies as st
 from conftest import typemux_env
 from support.client import LspClient, uri
 from support.workspace import fake_backend_command, make_monorepo
+from typemux.wire.framing import EOF, NEED_DATA, Frame, FrameDecoder
+from typemux.wire.streams import Incoming, parse_body
 
 MAX_MESSAGE = 4096
 # Completes any body still awaited (≤ MAX_MESSAGE) or skipped (oversize ones are drawn ≤
@@ -31,6 +43,56 @@ RESYNC_TAIL = b" " * (4 * MAX_MESSAGE + 64)
 FUZZ_SETTINGS = settings(max_examples=250, deadline=None, derandomize=True,
                          suppress_health_check=list(HealthCheck))
 UNSAFE_METHODS = {"exit", "shutdown", "initialize"}
+ANSWER_TIMEOUT = 30.0
+
+
+def _key(request_id: Any) -> str:
+    return json.dumps(request_id, sort_keys=True)
+
+
+def owed_answers(stdin: bytes, max_size: int) -> Counter[str]:
+    """The ids typemux owes one answer each for, from the bytes it read on stdin."""
+    decoder = FrameDecoder(max_size)
+    decoder.receive_data(stdin)
+    decoder.receive_data(b"")
+    owed: Counter[str] = Counter()
+    while True:
+        event = decoder.next_event()
+        if event is NEED_DATA or event is EOF:
+            return owed
+        if not isinstance(event, Frame):
+            continue  # a framing error: no id to answer
+        item = parse_body(event.body)
+        if isinstance(item, Incoming):
+            if "id" in item.msg and "method" in item.msg:
+                owed[_key(item.msg["id"])] += 1
+        elif item.request_id is not None:
+            owed[_key(item.request_id)] += 1
+
+
+def requests_with(stdin: bytes, keys: Iterable[str]) -> list[bytes]:
+    """The bodies sent with one of these ids (for failure messages)."""
+    wanted = set(keys)
+    decoder = FrameDecoder(MAX_MESSAGE)
+    decoder.receive_data(stdin)
+    decoder.receive_data(b"")
+    bodies: list[bytes] = []
+    while (event := decoder.next_event()) is not NEED_DATA and event is not EOF:
+        if isinstance(event, Frame):
+            item = parse_body(event.body)
+            request_id = item.msg.get("id") if isinstance(item, Incoming) else item.request_id
+            if _key(request_id) in wanted:
+                bodies.append(event.body[:300])
+    return bodies
+
+
+def answered(received: Iterable[dict[str, Any]]) -> Counter[str]:
+    return Counter(_key(m["id"]) for m in received if "method" not in m and "id" in m)
+
+
+def answer_mismatch(owed: Counter[str], got: Counter[str]) -> tuple[Counter[str], Counter[str]]:
+    """(unanswered, answered more often than asked)."""
+    return owed - got, got - owed
 
 
 class Session:
@@ -39,6 +101,7 @@ class Session:
         self.client = client
         self.doc = doc
         self.probes = 0
+        self.stdin = bytearray()
 
     def run(self, coro: Any) -> Any:
         return self.runner.run(coro)
@@ -57,9 +120,26 @@ class Session:
         assert self.client.process.returncode is None
 
     def check_output(self) -> None:
-        # Answers to the fuzz's own requests have ids the harness never sent: not an error.
+        # Answers to the fuzz's own requests have ids the harness never awaited: not an
+        # error here; check_exactly_once accounts for them.
         errors = [e for e in self.client.protocol_errors if "unknown id" not in e]
         assert errors == []
+
+    def check_exactly_once(self) -> None:
+        """Every request typemux read got exactly one answer (waiting for late ones)."""
+        owed = owed_answers(bytes(self.stdin), MAX_MESSAGE)
+        deadline = time.monotonic() + ANSWER_TIMEOUT
+        while True:
+            missing, extra = answer_mismatch(owed, answered(self.client.received))
+            if extra or not missing or time.monotonic() > deadline:
+                break
+            self.run(asyncio.sleep(0.05))
+        # One more round trip, so that a second answer on its way has time to show.
+        self.probe()
+        owed = owed_answers(bytes(self.stdin), MAX_MESSAGE)
+        missing, extra = answer_mismatch(owed, answered(self.client.received))
+        assert not extra, f"answered more than once: {dict(extra)}"
+        assert not missing, f"never answered: {requests_with(bytes(self.stdin), missing)}"
 
 
 @pytest.fixture
@@ -70,12 +150,24 @@ def session(tmp_path: Path) -> Iterator[Session]:
                       max_message_size=MAX_MESSAGE, log_level="warning")
     with asyncio.Runner() as runner:
         client = runner.run(LspClient.start([sys.executable, "-m", "typemux"], cwd=root, env=env))
+        # The harness's own ids start far above the fuzz's small integers, so that a fuzz
+        # request's late answer is never taken for a probe's.
+        client._ids = itertools.count(10**30)
+        session_stdin = bytearray()
+        send_raw = client.send_raw
+
+        def logged_send_raw(data: bytes) -> None:
+            session_stdin.extend(data)
+            send_raw(data)
+
+        client.send_raw = logged_send_raw  # type: ignore[method-assign]
 
         async def setup() -> str:
             await client.initialize(root)
             return await client.did_open(projects["proj-a"] / "main.py")
 
         session = Session(runner, client, runner.run(setup()))
+        session.stdin = session_stdin
         session.probe()
         yield session
         runner.run(client.aclose())
@@ -154,6 +246,22 @@ def test_random_input_never_stops_typemux(session: Session) -> None:
     session.check_output()
 
 
+@pytest.mark.xfail(strict=True, reason="random input reuses in-flight ids and sends requests "
+                   "without \"jsonrpc\": \"2.0\"; typemux loses an answer in both cases "
+                   "(the two xfail tests below)")
+def test_random_input_gets_exactly_one_answer_per_request(session: Session) -> None:
+    @FUZZ_SETTINGS
+    @given(st.lists(chunks, min_size=1, max_size=6))
+    def example(parts: list[bytes]) -> None:
+        for part in parts:
+            session.client.send_raw(part)
+        session.probe()
+
+    example()
+    session.check_output()
+    session.check_exactly_once()
+
+
 def test_requests_for_unknown_documents_get_one_answer_each(session: Session) -> None:
     @settings(max_examples=100, deadline=None, derandomize=True,
               suppress_health_check=list(HealthCheck))
@@ -172,9 +280,7 @@ def test_requests_for_unknown_documents_get_one_answer_each(session: Session) ->
     example()
     session.probe()
     session.check_output()
-    # exactly one answer each: no response arrived for an id twice
-    ids_seen = [m["id"] for m in session.client.received if "method" not in m]
-    assert len(ids_seen) == len(set(map(json.dumps, ids_seen)))
+    session.check_exactly_once()
 
 
 def test_whole_frame_of_every_id_type_is_answered_or_ignored(session: Session) -> None:
@@ -189,3 +295,49 @@ def test_whole_frame_of_every_id_type_is_answered_or_ignored(session: Session) -
 
     example()
     session.check_output()
+    session.check_exactly_once()
+
+
+def test_the_accounting_sees_double_and_missing_answers() -> None:
+    def request(request_id: Any, method: str = "textDocument/hover") -> bytes:
+        return frame(json.dumps({"jsonrpc": "2.0", "id": request_id, "method": method}).encode())
+
+    stdin = b"".join([
+        request(1), request(1), request("a"),
+        frame(json.dumps({"jsonrpc": "2.0", "id": 9, "result": None}).encode()),  # a response
+        frame(json.dumps({"jsonrpc": "2.0", "method": "initialized"}).encode()),  # notification
+        frame(json.dumps({"jsonrpc": "1.0", "id": 5, "method": "x"}).encode()),  # malformed, id 5
+        frame(b"\xff\xfe"), b"Content-Length: abc\r\n\r\n",  # nothing to answer
+    ])
+    owed = owed_answers(stdin, MAX_MESSAGE)
+    assert owed == Counter({_key(1): 2, _key("a"): 1, _key(5): 1})
+
+    def answers(*request_ids: Any) -> list[dict[str, Any]]:
+        return [{"jsonrpc": "2.0", "id": i, "result": None} for i in request_ids]
+
+    assert answer_mismatch(owed, answered(answers(1, 1, "a", 5))) == (Counter(), Counter())
+    missing, extra = answer_mismatch(owed, answered(answers(1, "a", 5)))
+    assert (missing, extra) == (Counter({_key(1): 1}), Counter())
+    missing, extra = answer_mismatch(owed, answered(answers(1, 1, "a", "a", 5)))
+    assert (missing, extra) == (Counter(), Counter({_key("a"): 1}))
+
+
+@pytest.mark.xfail(strict=True, reason="typemux forwards a client id unchanged and tracks "
+                   "in-flight requests by it, so a second request reusing an in-flight id "
+                   "overwrites the first: one of the two is never answered")
+def test_a_reused_in_flight_id_gets_one_answer_per_request(session: Session) -> None:
+    hover = {"textDocument": {"uri": session.doc}, "position": {"line": 0, "character": 0}}
+    for method in ("textDocument/hover", "custom/thing"):
+        session.client.send_raw(frame(json.dumps(
+            {"jsonrpc": "2.0", "id": 5, "method": method, "params": hover}).encode()))
+    session.check_exactly_once()
+    assert answered(session.client.received)[_key(5)] == 2
+
+
+@pytest.mark.xfail(strict=True, reason="typemux accepts a request without \"jsonrpc\": \"2.0\" "
+                   "and forwards it unchanged; a strict backend (pygls here) drops it, so it "
+                   "is never answered")
+def test_a_request_without_jsonrpc_version_gets_an_answer(session: Session) -> None:
+    session.client.send_raw(frame(json.dumps({"id": 77, "method": "custom/thing",
+                                              "params": {}}).encode()))
+    session.check_exactly_once()
