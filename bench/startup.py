@@ -1,6 +1,7 @@
 """Start-up latency: spawn -> `initialize` answer, through typemux and direct to a backend.
 
     .venv/bin/python bench/startup.py [--runs 20] [--backend pyright] [--only NAME ...]
+                                      [--src OTHER_CHECKOUT/src]
 
 Each run spawns a fresh process, writes `initialize` at once (as an editor does), and
 stops the clock when the answer's last byte has been read. Then the server is shut down
@@ -12,7 +13,9 @@ Scenarios:
   each with its bytecode cached (as after an install; in a private PYTHONPYCACHEPREFIX)
   and with no bytecode cache (PYTHONDONTWRITEBYTECODE=1: every start compiles typemux);
 - ty and pyrefly spoken to directly, for comparison.
-Prints p50/p90/min per scenario, in milliseconds.
+Prints p50/p90/min per scenario, in milliseconds. `--src` runs typemux from another
+checkout's sources (same interpreter and backends), e.g. for a before/after comparison:
+`git archive main | tar -x -C /tmp/typemux-main` then `--src /tmp/typemux-main/src`.
 """
 
 from __future__ import annotations
@@ -95,8 +98,10 @@ def one_run(argv: list[str], *, cwd: Path, env: dict[str, str], lsp: bool = True
     return elapsed
 
 
-def typemux_env(backend: str, pycache: Path | None) -> dict[str, str]:
+def typemux_env(backend: str, pycache: Path | None, src: Path | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TYPEMUX_")}
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
     if pycache is None:
         env["PYTHONDONTWRITEBYTECODE"] = "1"  # every start compiles typemux's sources
     else:
@@ -122,7 +127,7 @@ def make_project(base: Path) -> Path:
     return project
 
 
-def scenarios(base: Path, backend: str) -> dict[str, Callable[[], float]]:
+def scenarios(base: Path, backend: str, src: Path | None) -> dict[str, Callable[[], float]]:
     empty = base / "empty"
     empty.mkdir()
     project = make_project(base)
@@ -133,7 +138,7 @@ def scenarios(base: Path, backend: str) -> dict[str, Callable[[], float]]:
                                           env=plain, lsp=False),
     }
     for label, pycache in (("cached bytecode", base / "pycache"), ("no bytecode cache", None)):
-        env = typemux_env(backend, pycache)
+        env = typemux_env(backend, pycache, src)
         out[f"typemux, empty folder, {label}"] = \
             lambda env=env: one_run(typemux, cwd=empty, env=env)  # type: ignore[misc]
         out[f"typemux, project prewarming .venv, {label}"] = \
@@ -157,14 +162,16 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--backend", default="pyright")
     parser.add_argument("--only", nargs="*", help="run the scenarios whose name contains one of these")
+    parser.add_argument("--src", type=Path, help="run typemux from this src directory")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="typemux-startup-") as tmp:
-        table = scenarios(Path(tmp), args.backend)
+        table = scenarios(Path(tmp), args.backend, args.src.resolve() if args.src else None)
         if args.only:
             table = {k: v for k, v in table.items() if any(o in k for o in args.only)}
         print(f"spawn -> initialize answer, {args.runs} runs each, "
               f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
-        print(f"backend for the prewarm: {args.backend}; ms from spawn to the answer's last byte")
+        print(f"typemux from {args.src or 'this checkout'}; backend for the prewarm: "
+              f"{args.backend}; ms from spawn to the answer's last byte")
         print(f"{'scenario':56} {'p50':>7} {'p90':>7} {'min':>7}")
         for name, run in table.items():
             run()  # warm the page cache; not counted

@@ -22,7 +22,7 @@ from support.workspace import make_monorepo, make_venv
 NOT_ON_THE_SERVE_PATH = (
     "pydantic", "pydantic_core", "pydantic_settings", "annotated_types", "typemux.config",
     "typemux.config_docs", "typemux.settings_gen", "typemux.doctor", "typemux.status",
-    "lsprotocol", "pygls", "argparse", "tomllib",
+    "lsprotocol", "pygls", "argparse", "tomllib", "structlog",
 )
 
 
