@@ -13,6 +13,9 @@ Scenarios:
   each with its bytecode cached (as after an install; in a private PYTHONPYCACHEPREFIX)
   and with no bytecode cache (PYTHONDONTWRITEBYTECODE=1: every start compiles typemux);
 - ty and pyrefly spoken to directly, for comparison.
+Then, in this process (typemux's serve-path modules imported, for a similar size): how long
+the event loop is blocked spawning a backend (`/bin/true`) in its own session, with the
+`preexec_fn` typemux uses for PR_SET_PDEATHSIG (fork) and without one (vfork/posix_spawn).
 Prints p50/p90/min per scenario, in milliseconds. `--src` runs typemux from another
 checkout's sources (same interpreter and backends), e.g. for a before/after comparison:
 `git archive main | tar -x -C /tmp/typemux-main` then `--src /tmp/typemux-main/src`.
@@ -152,6 +155,42 @@ def scenarios(base: Path, backend: str, src: Path | None) -> dict[str, Callable[
     return out
 
 
+def spawn_cost(runs: int) -> None:
+    import asyncio
+
+    import typemux.runtime.proxy  # noqa: F401 - a process of typemux's size forks slower
+    from typemux.runtime.backend_process import _die_with_parent
+
+    class Exited(asyncio.SubprocessProtocol):
+        def __init__(self) -> None:
+            self.done = asyncio.get_running_loop().create_future()
+
+        def process_exited(self) -> None:
+            self.done.set_result(None)
+
+    async def once(preexec: bool) -> float:
+        loop = asyncio.get_running_loop()
+        start = time.perf_counter()
+        transport, protocol = await loop.subprocess_exec(
+            Exited, "/bin/true", stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+            preexec_fn=_die_with_parent if preexec else None)
+        elapsed = time.perf_counter() - start
+        await protocol.done
+        transport.close()
+        return elapsed
+
+    async def main() -> None:
+        for preexec in (True, False):
+            await once(preexec)
+            times = [await once(preexec) * 1000 for _ in range(runs)]
+            label = "spawn with preexec_fn (fork)" if preexec else "spawn without preexec_fn"
+            print(f"{label:56} {statistics.median(times):7.1f} {_pct(times, 0.9):7.1f} "
+                  f"{min(times):7.1f}", flush=True)
+
+    asyncio.run(main())
+
+
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -178,6 +217,8 @@ def main() -> int:
             times = [run() * 1000 for _ in range(args.runs)]
             print(f"{name:56} {statistics.median(times):7.1f} {_pct(times, 0.9):7.1f} "
                   f"{min(times):7.1f}", flush=True)
+    if not args.only or any("spawn" in o for o in args.only):
+        spawn_cost(args.runs)
     return 0
 
 

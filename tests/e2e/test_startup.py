@@ -50,7 +50,10 @@ def test_serving_imports_no_pydantic_no_diagnostics_and_no_lsprotocol(tmp_path: 
     assert "typemux.runtime.proxy" in imported  # the check sees the serve path's imports
     heavy = {m for m in imported if m.split(".")[0] in NOT_ON_THE_SERVE_PATH
              or m in NOT_ON_THE_SERVE_PATH}
-    assert heavy == set()
+    assert heavy == set(), (
+        f"the serve path imported {sorted(heavy)}. If pydantic: a new settings field or "
+        "validator makes every start fall back to it (a default without a plain literal, or "
+        "a model validator without a twin in typemux.fast_config)")
 
 
 def test_a_config_file_adds_only_tomllib(tmp_path: Path) -> None:
