@@ -271,4 +271,6 @@ def field_metavar(name: str) -> str:
         return "N"
     if ann is bool:
         return "{true,false}"
-    return "CMD" if name == "backend_command" else "PATH"
+    if name == "backend_command":
+        return "CMD"
+    return "PATH" if ann in (Path, Path | None, list[Path]) else "VALUE"

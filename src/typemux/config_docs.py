@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 from typemux.config import FIELDS, Settings, _bound, _extra, default_text, env_names, flag_name
@@ -30,11 +31,16 @@ def doc_type(name: str) -> str:
 
 
 def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    if isinstance(value, list):
-        return "[]"
-    return json.dumps(value) if isinstance(value, str) else str(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(str(k))} = {_toml_value(v)}"
+                               for k, v in value.items()) + "}"
+    return json.dumps(str(value)) if isinstance(value, str | Path) else str(value)
 
 
 def configuration_markdown() -> str:
