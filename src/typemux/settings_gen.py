@@ -30,7 +30,7 @@ DOC = PACKAGE.parent.parent / "docs" / "configuration.md"
 COMMAND = "python -m typemux.settings_gen"
 
 _SIMPLE = {int: "int", float: "float", str: "str", bool: "bool", Path: "path"}
-_BOUNDS = {annotated_types.Ge: "ge", annotated_types.Gt: "gt",
+_BOUNDS: dict[type, str] = {annotated_types.Ge: "ge", annotated_types.Gt: "gt",
            annotated_types.Le: "le", annotated_types.Lt: "lt"}
 
 
@@ -53,20 +53,20 @@ def _type_text(ann: Any) -> str:
     return "Any"
 
 
-def _kind(ann: Any) -> tuple[str, bool]:
-    """(kind, nullable) of an annotation, for the fast loader."""
+def _kind(ann: Any) -> tuple[str, bool, tuple[str, ...]]:
+    """(kind, nullable, choices) of an annotation, for the fast loader."""
     nullable = False
     if get_origin(ann) in (Union, types.UnionType):
         args = [a for a in get_args(ann) if a is not type(None)]
         nullable = len(args) < len(get_args(ann))
         if len(args) != 1:
-            return "other", nullable
+            return "other", nullable, ()
         ann = args[0]
     if get_origin(ann) is Literal and all(isinstance(a, str) for a in get_args(ann)):
-        return "choice", nullable
+        return "choice", nullable, tuple(get_args(ann))
     if get_origin(ann) is list and get_args(ann) == (Path,):
-        return "paths", nullable
-    return _SIMPLE.get(ann, "other"), nullable
+        return "paths", nullable, ()
+    return _SIMPLE.get(ann, "other"), nullable, ()
 
 
 def _literal(value: Any) -> str | None:
@@ -106,17 +106,13 @@ def _validators() -> tuple[dict[str, list[str]], dict[str, list[str]], list[str]
 
 
 def _spec(name: str, field: FieldInfo, before: list[str], after: list[str]) -> str:
-    kind, nullable = _kind(field.annotation)
-    choices = tuple(get_args(field.annotation)) if kind == "choice" else ()
-    if kind == "choice" and nullable:
-        choices = tuple(a for a in get_args(field.annotation) if get_origin(a) is Literal)
-        choices = tuple(x for a in choices for x in get_args(a))
+    kind, nullable, choices = _kind(field.annotation)
     bounds = []
     for meta in field.metadata:
-        for cls, op in _BOUNDS.items():
-            if isinstance(meta, cls):
-                bounds.append((op, getattr(meta, op)))
-        if type(meta).__name__ not in ("Ge", "Gt", "Le", "Lt", "AllowInfNan"):
+        op = _BOUNDS.get(type(meta))
+        if op is not None:
+            bounds.append((op, getattr(meta, op)))
+        elif type(meta).__name__ != "AllowInfNan":  # the fast path never accepts inf/nan
             kind = "other"  # a constraint the fast path does not check
     default = field.get_default(call_default_factory=True)
     default_src = _literal(default)
