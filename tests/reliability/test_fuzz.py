@@ -6,8 +6,8 @@ examples synchronously; after every example a resynchronising tail and a probe r
 bring the stream back to a known state.
 
 Exactly-once accounting: every byte written to typemux's stdin is kept; decoding it with
-typemux's own frame decoder says which requests typemux received (and which malformed
-frames carried an id it can answer). The ids of the responses that came back must be
+typemux's own message decoder says which requests typemux received and which malformed
+inputs it must answer (with their id, or null). The ids of the responses that came back must be
 exactly those, as a multiset: a missing one is an unanswered request, an extra one a
 double answer. Random input finds two ways typemux still loses an answer (see the xfail
 tests at the end), so the random-input accounting is an xfail until they are fixed.
@@ -32,8 +32,8 @@ from hypothesis import strategies as st
 from conftest import StartTypemux, typemux_env
 from support.client import LspClient, uri
 from support.workspace import fake_backend_command, make_monorepo, make_venv
-from typemux.wire.framing import EOF, NEED_DATA, Frame, FrameDecoder
-from typemux.wire.streams import Incoming, parse_body
+from typemux.wire.framing import EOF, NEED_DATA
+from typemux.wire.messages import Incoming, Malformed, MessageDecoder
 
 MAX_MESSAGE = 4096
 # Completes any body still awaited (≤ MAX_MESSAGE) or skipped (oversize ones are drawn ≤
@@ -51,39 +51,35 @@ def _key(request_id: Any) -> str:
 
 
 def owed_answers(stdin: bytes, max_size: int) -> Counter[str]:
-    """The ids typemux owes one answer each for, from the bytes it read on stdin."""
-    decoder = FrameDecoder(max_size)
-    decoder.receive_data(stdin)
-    decoder.receive_data(b"")
+    """The ids typemux owes one answer each for, from the bytes it read on stdin: every
+    request, and every malformed input (with its id when readable, else null)."""
+    decoder = MessageDecoder(max_size)
+    decoder.receive_data(stdin)  # no EOF: typemux's stdin is still open
     owed: Counter[str] = Counter()
     while True:
-        event = decoder.next_event()
-        if event is NEED_DATA or event is EOF:
+        item = decoder.next_event()
+        if item is NEED_DATA or item is EOF:
             return owed
-        if not isinstance(event, Frame):
-            continue  # a framing error: no id to answer
-        item = parse_body(event.body)
         if isinstance(item, Incoming):
             if "id" in item.msg and "method" in item.msg:
                 owed[_key(item.msg["id"])] += 1
-        elif item.request_id is not None:
+        elif isinstance(item, Malformed):
             owed[_key(item.request_id)] += 1
 
 
-def requests_with(stdin: bytes, keys: Iterable[str]) -> list[bytes]:
-    """The bodies sent with one of these ids (for failure messages)."""
+def requests_with(stdin: bytes, keys: Iterable[str]) -> list[str]:
+    """What was sent with one of these ids (for failure messages)."""
     wanted = set(keys)
-    decoder = FrameDecoder(MAX_MESSAGE)
+    decoder = MessageDecoder(MAX_MESSAGE)
     decoder.receive_data(stdin)
-    decoder.receive_data(b"")
-    bodies: list[bytes] = []
-    while (event := decoder.next_event()) is not NEED_DATA and event is not EOF:
-        if isinstance(event, Frame):
-            item = parse_body(event.body)
-            request_id = item.msg.get("id") if isinstance(item, Incoming) else item.request_id
-            if _key(request_id) in wanted:
-                bodies.append(event.body[:300])
-    return bodies
+    found: list[str] = []
+    while (item := decoder.next_event()) is not NEED_DATA and item is not EOF:
+        if isinstance(item, Incoming) and "method" in item.msg and "id" in item.msg \
+                and _key(item.msg["id"]) in wanted:
+            found.append(repr(item.raw[:300]))
+        elif isinstance(item, Malformed) and _key(item.request_id) in wanted:
+            found.append(f"malformed: {item.reason}")
+    return found
 
 
 def answered(received: Iterable[dict[str, Any]]) -> Counter[str]:
@@ -139,7 +135,10 @@ class Session:
         owed = owed_answers(bytes(self.stdin), MAX_MESSAGE)
         missing, extra = answer_mismatch(owed, answered(self.client.received))
         assert not extra, f"answered more than once: {dict(extra)}"
-        assert not missing, f"never answered: {requests_with(bytes(self.stdin), missing)}"
+        problems = [line[:300] for line in self.client.stderr_text().splitlines()
+                    if '"level": "error"' in line or "dropped" in line]
+        assert not missing, (f"never answered: {requests_with(bytes(self.stdin), missing)}; "
+                             f"typemux's errors: {problems[-5:]}")
 
 
 @pytest.fixture
@@ -248,7 +247,8 @@ def test_random_input_never_stops_typemux(session: Session) -> None:
 
 @pytest.mark.xfail(strict=True, reason="random input reuses in-flight ids and sends requests "
                    "without \"jsonrpc\": \"2.0\"; typemux loses an answer in both cases "
-                   "(the two xfail tests below)")
+                   "(the two xfail tests below); also one id-null answer to a malformed input "
+                   "is missing, cause not found yet")
 def test_random_input_gets_exactly_one_answer_per_request(session: Session) -> None:
     @FUZZ_SETTINGS
     @given(st.lists(chunks, min_size=1, max_size=6))
@@ -306,19 +306,20 @@ def test_the_accounting_sees_double_and_missing_answers() -> None:
         request(1), request(1), request("a"),
         frame(json.dumps({"jsonrpc": "2.0", "id": 9, "result": None}).encode()),  # a response
         frame(json.dumps({"jsonrpc": "2.0", "method": "initialized"}).encode()),  # notification
-        frame(json.dumps({"jsonrpc": "1.0", "id": 5, "method": "x"}).encode()),  # malformed, id 5
-        frame(b"\xff\xfe"), b"Content-Length: abc\r\n\r\n",  # nothing to answer
+        frame(json.dumps({"jsonrpc": "2.0", "id": 5, "method": 7}).encode()),  # malformed, id 5
+        frame(b"\xff\xfe"), b"Content-Length: abc\r\n\r\n",  # malformed, no id: null
     ])
     owed = owed_answers(stdin, MAX_MESSAGE)
-    assert owed == Counter({_key(1): 2, _key("a"): 1, _key(5): 1})
+    assert owed == Counter({_key(1): 2, _key("a"): 1, _key(5): 1, _key(None): 2})
 
     def answers(*request_ids: Any) -> list[dict[str, Any]]:
         return [{"jsonrpc": "2.0", "id": i, "result": None} for i in request_ids]
 
-    assert answer_mismatch(owed, answered(answers(1, 1, "a", 5))) == (Counter(), Counter())
-    missing, extra = answer_mismatch(owed, answered(answers(1, "a", 5)))
+    assert answer_mismatch(owed, answered(answers(1, 1, "a", 5, None, None))) == (
+        Counter(), Counter())
+    missing, extra = answer_mismatch(owed, answered(answers(1, "a", 5, None, None)))
     assert (missing, extra) == (Counter({_key(1): 1}), Counter())
-    missing, extra = answer_mismatch(owed, answered(answers(1, 1, "a", "a", 5)))
+    missing, extra = answer_mismatch(owed, answered(answers(1, 1, "a", "a", 5, None, None)))
     assert (missing, extra) == (Counter(), Counter({_key("a"): 1}))
 
 
