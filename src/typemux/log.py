@@ -68,14 +68,23 @@ def render(level: str, logger: str, event: str, fields: dict[str, Any],
     return json.dumps(line, default=str, ensure_ascii=False)
 
 
-def _exc_text() -> str | None:
-    if sys.exc_info()[0] is None:
+def _exc_text(exc_info: Any) -> str | None:
+    """The traceback for `exc_info`: True (the exception being handled), an exception, or a
+    sys.exc_info() tuple; None when there is none."""
+    if isinstance(exc_info, BaseException):
+        lines = traceback.format_exception(type(exc_info), exc_info, exc_info.__traceback__)
+    elif isinstance(exc_info, tuple) and exc_info and exc_info[0] is not None:
+        lines = traceback.format_exception(*exc_info)
+    elif exc_info is True and sys.exc_info()[0] is not None:
+        lines = traceback.format_exception(*sys.exc_info())
+    else:
         return None
-    return traceback.format_exc().rstrip("\n")
+    return "".join(lines).rstrip("\n")
 
 
 class Logger:
-    """`log.info("event", key=value, ...)`; exc_info=True / stack_info=True as in logging."""
+    """`log.info("event", key=value, ...)`; exc_info (True, an exception or a sys.exc_info()
+    tuple) and stack_info=True as in logging."""
 
     __slots__ = ("name",)
 
@@ -83,13 +92,13 @@ class Logger:
         self.name = name
 
     def _log(self, level: int, label: str, event: str, fields: dict[str, Any],
-             exc: bool = False) -> None:
+             exc: Any = False) -> None:
         if level < _SINK.level:
             return
-        exc = bool(fields.pop("exc_info", exc))
+        exc_info = fields.pop("exc_info", exc)
         if fields.pop("stack_info", False):
             fields["stack"] = "".join(traceback.format_stack()[:-2]).rstrip("\n")
-        _SINK.msg(render(label, self.name, event, fields, _exc_text() if exc else None))
+        _SINK.msg(render(label, self.name, event, fields, _exc_text(exc_info)))
 
     def debug(self, event: str, **fields: Any) -> None:
         if _SINK.level <= logging.DEBUG:

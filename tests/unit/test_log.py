@@ -145,3 +145,17 @@ def test_a_line_has_the_fixed_keys_first_then_the_fields(tmp_path: Path) -> None
     assert list(line) == ["timestamp", "level", "logger", "event", "venv", "n"]
     assert line["venv"] == "/p/.venv"  # not JSON-native: written as str()
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", line["timestamp"])
+
+
+def test_exc_info_may_be_an_exception_outside_its_handler(tmp_path: Path) -> None:
+    path = tmp_path / "typemux.log"
+    configure_logging("info", path)
+    try:
+        raise ValueError("from a task")
+    except ValueError as exc:
+        caught = exc
+    get_logger("typemux.test").error("task_failed", exc_info=caught)
+    get_logger("typemux.test").error("no_exception", exc_info=False)
+    first, second = _lines(path)
+    assert "ValueError: from a task" in first["exception"]
+    assert "exception" not in second
