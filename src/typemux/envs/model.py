@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,7 +112,7 @@ class FileCache:
             try:
                 with open(path, encoding="utf-8", errors="replace") as f:
                     value = parse(f.read())
-            except (OSError, ValueError, tomllib.TOMLDecodeError, UnicodeError):
+            except (OSError, ValueError, UnicodeError):  # TOMLDecodeError is a ValueError
                 value = None
         if len(self._entries) >= _CACHE_LIMIT:
             self._entries.clear()
@@ -125,6 +124,8 @@ class FileCache:
         return value if isinstance(value, str) else None
 
     def toml(self, path: str) -> dict[str, Any] | None:
+        import tomllib  # only when a folder has TOML files: not on typemux's start-up path
+
         value = self._load(path, "toml", tomllib.loads)
         return value if isinstance(value, dict) else None
 
