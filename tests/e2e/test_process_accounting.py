@@ -112,6 +112,7 @@ async def test_stop_before_spawn_never_forks(tmp_path: Path) -> None:
     proc = BackendProcess(1, proj / ".venv", max_message_size=2**20,
                           on_message=lambda *a: None, on_gone=lambda s, why: None)
     stopping = asyncio.create_task(proc.stop(graceful=False, grace=0))
+    await asyncio.sleep(0)  # the stop is waiting for the spawn to settle
     env = {**os.environ, "VIRTUAL_ENV": str(proj / ".venv")}
     await proc.start([sys.executable, str(HOSTILE)], env, proj)
     await stopping

@@ -59,6 +59,7 @@ class LifecycleSettings:
     warmup_timeout: float = 2.0
     handshake_timeout: float = 10.0
     pid: int = 0
+    hang_timeout: float = 0.0  # off here; the runtime passes Settings.hang_timeout
 
 
 @dataclass(slots=True)
@@ -92,10 +93,13 @@ class Lifecycle:
         self._log = log
         self._next_session = 0
         self._stopping: dict[int, BackendSession] = {}
+        self.closed = False  # after shutdown, exit, EOF or SIGTERM: nothing is started again
 
     # ----- creation -------------------------------------------------------------------
     def ensure(self, venv: Path, now: float) -> BackendSession | str:
         """The live session for `venv`, started if needed; or why none can serve now."""
+        if self.closed:
+            return "typemux is shutting down; no backend is started any more"
         backend = self.pool.get(venv)
         if backend is not None and now - backend.identity_checked_at >= IDENTITY_CHECK_INTERVAL:
             backend.identity_checked_at = now
@@ -285,6 +289,23 @@ class Lifecycle:
         self._record_failure(backend, why, now, force_notice=True, text=text)
         self._out.append(PoolChanged())
 
+    def hung(self, backend: BackendSession, now: float) -> None:
+        """Requests pending and no output for hang_timeout: stop it, start a new one (which
+        gets the venv's documents replayed)."""
+        why = (f"sent nothing for hang_timeout {self.settings.hang_timeout:g} s while "
+               f"{len(backend.in_flight)} request(s) waited")
+        self._log("backend_hung", session=backend.session, venv=str(backend.venv), why=why)
+        self._release(backend, jsonrpc.REQUEST_CANCELLED,
+                      f"request cancelled: the backend for {backend.venv} (session "
+                      f"{backend.session}) {why}; it was restarted")
+        backend.state = State.STOPPING
+        self._stopping[backend.session] = backend
+        self._out.append(Stop(backend.session, graceful=False))
+        self._out.append(ToClient(jsonrpc.show_message(2, (
+            f"typemux: restarted the backend for {backend.venv}: it {why}"))))
+        self._out.append(PoolChanged())
+        self.ensure(backend.venv, now)
+
     def exited(self, session: int) -> None:
         """The process of `session` is gone (after a stop)."""
         self._stopping.pop(session, None)
@@ -333,6 +354,7 @@ class Lifecycle:
         for backend in self.pool:
             deadlines.append(backend.handshake_deadline)
             deadlines.append(backend.warmup_deadline)
+            deadlines.append(backend.hang_deadline(self.settings.hang_timeout))
         return min((d for d in deadlines if d is not None), default=None)
 
     def expire(self, now: float) -> None:
@@ -342,10 +364,14 @@ class Lifecycle:
                     backend, f"no initialize answer within {self.settings.handshake_timeout:g} s", now)
             elif backend.warmup_deadline is not None and backend.warmup_deadline <= now:
                 self.mark_ready(backend, f"warmup_timeout {self.settings.warmup_timeout:g} s", now)
+            hang = backend.hang_deadline(self.settings.hang_timeout)
+            if hang is not None and hang <= now:
+                self.hung(backend, now)
         for backend in self.pool.select_evictions(now):
             self.evict(backend, f"idle for backend_ttl {self.pool.ttl:g} s", now)
 
     def stop_all(self, now: float, why: str) -> None:
+        self.closed = True  # only ever called when typemux ends (shutdown, exit, EOF, signal)
         for backend in self.pool:
             self.evict(backend, why, now)
 

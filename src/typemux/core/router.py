@@ -172,6 +172,9 @@ class Router:
             self.prewarm(self.settings.fallback_venv, now)
 
     def _client_notification(self, method: str, msg: jsonrpc.Message, raw: bytes | None, now: float) -> None:
+        if (self.shutdown_requested or self.exited) and method != "exit":
+            self._log("notification_dropped", method=method, why="after shutdown")
+            return
         params = msg.get("params")
         params = params if isinstance(params, dict) else {}
         if method == "exit":
@@ -355,6 +358,7 @@ class Router:
         if backend is None:
             self._log("stale_message_dropped", session=session, method=msg.get("method"))
             return
+        backend.last_output_at = now
         method = msg.get("method")
         if method is None:
             self._backend_response(backend, msg, raw, now)

@@ -59,6 +59,7 @@ class BackendSession:
         self.state = State.CREATING
         self.created_at = now
         self.last_used = now
+        self.last_output_at = now  # any message from it: proof of life for hang detection
         self.ready_at: float | None = None
         self.ready_reason: str | None = None
         self.handshake_deadline: float | None = None
@@ -102,6 +103,15 @@ class BackendSession:
         if ttl <= 0 or not self.is_idle():
             return None
         return self.last_used + ttl
+
+    def hang_deadline(self, hang_timeout: float) -> float | None:
+        """When it counts as hung: requests pending and no output at all for `hang_timeout`
+        since the later of its last output and the oldest pending request (in_flight keeps
+        insertion order). None when nothing is pending, or detection is off (0)."""
+        if hang_timeout <= 0 or not self.in_flight or self.state not in (State.WARMING, State.READY):
+            return None
+        oldest = next(iter(self.in_flight.values())).sent_at
+        return max(self.last_output_at, oldest) + hang_timeout
 
     def queued_requests(self) -> int:
         return sum(1 for q in self.creating_queue if "id" in q.msg) + len(self.warmup_queue)

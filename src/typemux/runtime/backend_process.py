@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import ctypes
 import os
+import secrets
 import signal
 import subprocess
 import time
@@ -29,6 +30,21 @@ OnMessage = Callable[[int, jsonrpc.Message, bytes], None]
 OnGone = Callable[[int, str], None]
 
 _PR_SET_PDEATHSIG = 1
+SPAWN_LIMIT = 30.0  # longest a fork+exec may take before a stop stops waiting for it
+
+# Every backend, and whatever it starts (a setsid'd grandchild included: it escapes killpg),
+# inherits this variable: `<typemux pid>.<nonce>/<session>`. It is how typemux and its
+# watchdog find a backend's descendants after the tree was broken up.
+OWNER_ENV = "TYPEMUX_BACKEND_OF"
+_owner: str | None = None
+
+
+def owner_prefix() -> str:
+    """`TYPEMUX_BACKEND_OF=<pid>.<nonce>/`, the mark of this typemux's backends."""
+    global _owner
+    if _owner is None or not _owner.startswith(f"{os.getpid()}."):
+        _owner = f"{os.getpid()}.{secrets.token_hex(4)}"
+    return f"{OWNER_ENV}={_owner}/"
 
 
 def _die_with_parent() -> None:
@@ -38,9 +54,47 @@ def _die_with_parent() -> None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
+def marked_pids(mark: bytes, proc: str = "/proc") -> list[int]:
+    """Pids of the processes whose environment holds an entry starting with `mark`."""
+    found: list[int] = []
+    me = os.getpid()
+    try:
+        names = os.listdir(proc)
+    except OSError:
+        return found
+    for name in names:
+        if not name.isdigit() or int(name) == me:
+            continue
+        try:
+            with open(f"{proc}/{name}/environ", "rb") as f:
+                data = f.read()
+        except OSError:
+            continue  # gone, or another user's
+        if data.startswith(mark) or b"\0" + mark in data:
+            found.append(int(name))
+    return found
+
+
+def kill_marked(mark: str, rounds: int = 5) -> int:
+    """SIGKILL every process carrying `mark` (blocking: reads /proc), again until none is
+    left (one may fork while we look). Returns how many were killed."""
+    killed = 0
+    for _ in range(rounds):
+        pids = marked_pids(mark.encode())
+        if not pids:
+            break
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+    return killed
+
+
 # Kills every registered process group once its stdin (our pipe) reaches EOF, which happens
 # however typemux ends, SIGKILL included. PDEATHSIG alone reaches only the direct child:
 # pyright-langserver's node, or any backend's own children, would outlive a SIGKILLed typemux.
+# Then it kills every process marked as one of our backends' ($1 is the mark): a descendant
+# that called setsid() is in no registered group, and was reparented away from us.
 _WATCHDOG_SCRIPT = """
 groups=' '
 while IFS= read -r line; do
@@ -52,6 +106,15 @@ while IFS= read -r line; do
   esac
 done
 for g in $groups; do kill -9 "-$g" 2>/dev/null; done
+n=0
+while [ $n -lt 5 ]; do
+  found=
+  for f in $(grep -lasF "$1" /proc/[0-9]*/environ); do
+    p=${f#/proc/}; kill -9 "${p%/environ}" 2>/dev/null; found=1
+  done
+  [ -n "$found" ] || break
+  n=$((n+1))
+done
 """
 
 
@@ -65,7 +128,9 @@ class _Watchdog:
         if self._proc is None or self._proc.poll() is not None:
             try:
                 self._proc = subprocess.Popen(
-                    ["/bin/sh", "-c", _WATCHDOG_SCRIPT], stdin=subprocess.PIPE,
+                    # "typemux-watchdog" is $0: it names the process in `ps`.
+                    ["/bin/sh", "-c", _WATCHDOG_SCRIPT, "typemux-watchdog", owner_prefix()],
+                    stdin=subprocess.PIPE,
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                     start_new_session=True,  # a signal to typemux's group must not end it
                 )
@@ -94,6 +159,10 @@ _watchdog = _Watchdog()
 class _Protocol(asyncio.SubprocessProtocol):
     def __init__(self, owner: BackendProcess) -> None:
         self.owner = owner
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.SubprocessTransport)
+        self.owner._exists(transport)
 
     def pipe_data_received(self, fd: int, data: bytes) -> None:
         if fd == 1:
@@ -137,20 +206,42 @@ class BackendProcess:
         self._gone = False
         self._exited_event = asyncio.Event()
         self.returncode: int | None = None
+        # A stop can come before the process exists (evicted while spawning): start() then
+        # never forks, or kills it the moment it exists; stop() waits for start() to settle.
+        self.stop_requested = False
+        self._settled = asyncio.Event()
+        self.mark = f"{owner_prefix()}{session}"
 
     async def start(self, argv: Sequence[str], env: dict[str, str], cwd: Path) -> None:
-        loop = asyncio.get_running_loop()
-        transport, _ = await loop.subprocess_exec(
-            lambda: _Protocol(self),
-            *argv,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=env,
-            cwd=str(cwd),
-            start_new_session=True,  # own process group: killpg takes its children too
-            preexec_fn=_die_with_parent,
-        )
+        """Spawn the process, then write what was queued for it. Stopped before or while
+        spawning: no process is left and nothing is ever written to it."""
+        try:
+            if self.stop_requested:
+                return
+            loop = asyncio.get_running_loop()
+            name, value = self.mark.split("=", 1)
+            transport, _ = await loop.subprocess_exec(
+                lambda: _Protocol(self),
+                *argv,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env={**env, name: value},
+                cwd=str(cwd),
+                start_new_session=True,  # own process group: killpg takes its children too
+                preexec_fn=_die_with_parent,
+            )
+            self._exists(transport)
+            if not self.stop_requested:
+                self._flush()
+        finally:
+            self._settled.set()
+
+    def _exists(self, transport: asyncio.SubprocessTransport) -> None:
+        """The process exists (called from connection_made, before the pipes are handed
+        back to start(): output and exit can arrive first)."""
+        if self._transport is not None:
+            return
         self._transport = transport
         self.pid = transport.get_pid()
         stdin = transport.get_pipe_transport(0)
@@ -158,7 +249,9 @@ class BackendProcess:
         self._stdin = stdin
         _watchdog.register(self.pid)
         self._registered = True
-        self._flush()
+        if self.stop_requested:
+            self._pending.clear()  # queued for a process that was stopped: never sent
+            self.kill()
 
     # ----- writing (never blocks) ----------------------------------------------------------
     def send(self, msg: jsonrpc.Message, raw: bytes | None = None) -> None:
@@ -173,6 +266,8 @@ class BackendProcess:
 
     def _flush(self) -> None:
         self._flush_scheduled = False
+        if self.stop_requested:
+            self._pending.clear()
         if not self._pending or self._stdin is None:
             return
         if not self._stdin.is_closing():
@@ -249,8 +344,18 @@ class BackendProcess:
                 self._stdin.close()
 
     async def stop(self, graceful: bool, grace: float) -> None:
-        """Let it leave on its own (shutdown/exit were sent) for `grace` seconds, then kill."""
+        """Let it leave on its own (shutdown/exit were sent) for `grace` seconds, then kill
+        its group and whatever it started outside the group. Safe before the process
+        exists: it is then never started, or killed as soon as it exists."""
         self._gone = True
+        if not self.stop_requested:
+            self.stop_requested = True
+            if self._transport is None:
+                self._pending.clear()
+        if not self._settled.is_set():
+            graceful = False  # it never got shutdown/exit: nothing was written to it
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._settled.wait(), SPAWN_LIMIT)
         if graceful and self._transport is not None and self.returncode is None:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._exited_event.wait(), grace)
@@ -259,6 +364,8 @@ class BackendProcess:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._exited_event.wait(), 2.0)
             self._transport.close()
+            # A descendant that called setsid() escaped killpg; it still carries our mark.
+            await asyncio.to_thread(kill_marked, self.mark + "\0")
 
     def status(self) -> dict[str, Any]:
         return {"pid": self.pid, "returncode": self.returncode}

@@ -23,7 +23,7 @@ from typemux.core.actions import Action, Exit, PoolChanged, Spawn, Stop, ToBacke
 from typemux.core.lifecycle import LifecycleSettings
 from typemux.core.router import Router, RouterSettings
 from typemux.log import get_logger
-from typemux.runtime.backend_process import BackendProcess
+from typemux.runtime.backend_process import BackendProcess, kill_marked, owner_prefix
 from typemux.runtime.memory import group_rss
 from typemux.runtime.statefile import StateDirError, StateFile, proxy_state, state_dir
 from typemux.venv import VenvResolver
@@ -89,6 +89,7 @@ class Proxy:
                     warmup_timeout=settings.warmup_timeout,
                     handshake_timeout=settings.handshake_timeout,
                     pid=os.getpid(),
+                    hang_timeout=settings.hang_timeout,
                 ),
                 fanout_timeout=settings.fanout_timeout,
                 fallback_venv=fallback.path if fallback else None,
@@ -278,6 +279,9 @@ class Proxy:
             self._schedule_state()
 
     def _spawn(self, action: Spawn) -> None:
+        if self._exit is not None and self._exit.done():
+            log.info("spawn_refused", session=action.session, why="typemux is exiting")
+            return
         proc = BackendProcess(
             action.session, action.venv,
             max_message_size=self.settings.max_message_size,
@@ -293,6 +297,8 @@ class Proxy:
                 self.router.backend_spawn_failed(action.session, str(exc), time.monotonic())
                 self._execute()
                 return
+            if proc.stop_requested:
+                return  # stopped while spawning: its stop task owns (and ends) it
             assert proc.pid is not None
             self.router.backend_spawned(action.session, proc.pid)
             log.info("backend_process", session=action.session, pid=proc.pid, venv=str(action.venv))
@@ -339,6 +345,10 @@ class Proxy:
             self._background(proc.stop(False, 0))
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=5)
+        # Whatever is left of any backend (a setsid'd descendant, a stop that timed out).
+        killed = await asyncio.to_thread(kill_marked, owner_prefix())
+        if killed:
+            log.info("descendants_killed", count=killed)
         if self._client is not None:
             await self._client.aclose()
 
