@@ -209,13 +209,19 @@ class BackendProcess:
         # A stop can come before the process exists (evicted while spawning): start() then
         # never forks, or kills it the moment it exists; stop() waits for start() to settle.
         self.stop_requested = False
+        self._stop_event = asyncio.Event()
         self._settled = asyncio.Event()
+        self._slots: asyncio.Semaphore | None = None  # held from fork until the process is gone
         self.mark = f"{owner_prefix()}{session}"
 
-    async def start(self, argv: Sequence[str], env: dict[str, str], cwd: Path) -> None:
-        """Spawn the process, then write what was queued for it. Stopped before or while
-        spawning: no process is left and nothing is ever written to it."""
+    async def start(self, argv: Sequence[str], env: dict[str, str], cwd: Path,
+                    slots: asyncio.Semaphore | None = None) -> None:
+        """Spawn the process, then write what was queued for it. With `slots`, first wait
+        for a free one: it bounds the processes alive at once (pool + being stopped).
+        Stopped before or while spawning: no process is left and nothing is written to it."""
         try:
+            if slots is not None and not await self._take_slot(slots):
+                return
             if self.stop_requested:
                 return
             loop = asyncio.get_running_loop()
@@ -235,7 +241,28 @@ class BackendProcess:
             if not self.stop_requested:
                 self._flush()
         finally:
+            if self._transport is None:
+                self._give_slot()  # no process: nothing holds the slot
             self._settled.set()
+
+    async def _take_slot(self, slots: asyncio.Semaphore) -> bool:
+        """Wait for a slot, or for a stop (False)."""
+        acquire = asyncio.ensure_future(slots.acquire())
+        stopped = asyncio.ensure_future(self._stop_event.wait())
+        try:
+            await asyncio.wait({acquire, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+            if not acquire.done():
+                acquire.cancel()
+        if acquire.done() and not acquire.cancelled():
+            self._slots = slots
+        return self._slots is not None and not self.stop_requested
+
+    def _give_slot(self) -> None:
+        if self._slots is not None:
+            self._slots.release()
+            self._slots = None
 
     def _exists(self, transport: asyncio.SubprocessTransport) -> None:
         """The process exists (called from connection_made, before the pipes are handed
@@ -321,6 +348,7 @@ class BackendProcess:
         assert self._transport is not None
         self.returncode = self._transport.get_returncode()
         self._exited_event.set()
+        self._give_slot()
         self._lost(f"exited with code {self.returncode}")
 
     def _lost(self, why: str) -> None:
@@ -350,6 +378,7 @@ class BackendProcess:
         self._gone = True
         if not self.stop_requested:
             self.stop_requested = True
+            self._stop_event.set()
             if self._transport is None:
                 self._pending.clear()
         if not self._settled.is_set():
@@ -366,6 +395,7 @@ class BackendProcess:
             self._transport.close()
             # A descendant that called setsid() escaped killpg; it still carries our mark.
             await asyncio.to_thread(kill_marked, self.mark + "\0")
+        self._give_slot()  # even if it would not die: a slot must never leak
 
     def status(self) -> dict[str, Any]:
         return {"pid": self.pid, "returncode": self.returncode}

@@ -36,6 +36,11 @@ STATE_WRITE_DELAY = 0.2  # coalesce a burst of pool changes into one state-file 
 HEARTBEAT = 2.0  # memory sampling and state-file refresh (idle times, RSS)
 
 
+def stopping_allowance(max_backends: int) -> int:
+    """How many backends may still be leaving (grace + kill) while the pool is full."""
+    return max_backends
+
+
 class CommandNotFound(Exception):
     pass
 
@@ -99,6 +104,10 @@ class Proxy:
             log=self._log_event,
         )
         self.processes: dict[int, BackendProcess] = {}
+        # Backend processes alive at once (the pool's + those being stopped) never exceed
+        # this: a spawn waits for a stopped process to be gone. Stopped while it waits, it
+        # never forks. Under churn (many venvs, a small pool) this is what bounds memory.
+        self._spawn_slots = asyncio.Semaphore(settings.max_backends + stopping_allowance(settings.max_backends))
         self._tasks: set[asyncio.Task[Any]] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
@@ -291,7 +300,7 @@ class Proxy:
 
         async def start() -> None:
             try:
-                await proc.start(action.argv, action.env, action.cwd)
+                await proc.start(action.argv, action.env, action.cwd, self._spawn_slots)
             except (OSError, ValueError) as exc:
                 self.processes.pop(action.session, None)
                 self.router.backend_spawn_failed(action.session, str(exc), time.monotonic())
