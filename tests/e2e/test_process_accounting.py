@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import shlex
+import shutil
 import signal
 import sys
 import time
@@ -20,10 +21,16 @@ from typing import Any
 import pytest
 from e2e_support import Start, tm_fixture, wait_until  # noqa: F401
 
-from conftest import _RUNTIME_DIR
+from conftest import _RUNTIME_DIR, typemux_env
 from support.client import LspClient, encode, uri
-from support.process_table import backend_processes, groups, pid_running, pool_pids
-from support.workspace import make_venv
+from support.process_table import (
+    ProcessSampler,
+    backend_processes,
+    groups,
+    pid_running,
+    pool_pids,
+)
+from support.workspace import make_monorepo, make_venv
 
 HOSTILE = Path(__file__).resolve().parents[1] / "fakes" / "hostile_backend.py"
 HOSTILE_COMMAND = shlex.join([sys.executable, str(HOSTILE)])
@@ -289,6 +296,41 @@ async def test_hung_backend_is_restarted_and_its_requests_answered(tmp_path: Pat
     assert len(shows) == 1, shows
 
 
+@pytest.mark.parametrize("mode", [
+    {"hang_after_initialize": True},
+    {"wrong_ids": "after_initialize"},
+    {"stop_reading_after": 3},  # initialize, initialized, didOpen: the hover is never read
+])
+async def test_hostile_backends_that_stop_answering_are_restarted(
+    tmp_path: Path, tm: Start, mode: dict[str, Any]
+) -> None:
+    proj = hostile_project(tmp_path, "proj", **mode)
+    client = await start(tm, proj, hang_timeout=1)
+    doc = await client.did_open(proj / "main.py")
+    answer = await client.request("textDocument/hover", {"textDocument": {"uri": doc}, "position": POS},
+                                  timeout=30)
+    assert answer["error"]["code"] == -32800 and "hang_timeout 1 s" in answer["error"]["message"]
+    await wait_until(lambda: "backend_hung" in client.stderr_text())
+
+
+async def test_flooding_backend_is_alive_and_other_venvs_are_served(tmp_path: Path, tm: Start) -> None:
+    root = tmp_path / "mono"
+    loud = hostile_project(root, "loud", flood={"count": 5000, "size": 200})
+    quiet = hostile_project(root, "quiet")
+    client = await start(tm, root, hang_timeout=1)
+    loud_doc = await client.did_open(loud / "main.py")
+    quiet_doc = await client.did_open(quiet / "main.py")
+    answer = await client.request("textDocument/hover", {"textDocument": {"uri": quiet_doc}, "position": POS},
+                                  timeout=30)
+    assert answer["result"]["venv"] == "quiet"
+    flooded = await client.request("hostile/flood", {"textDocument": {"uri": loud_doc}, "count": 5000},
+                                   timeout=60)
+    assert "result" in flooded
+    await wait_until(lambda: sum(n.get("method") == "window/logMessage"
+                                 for n in client.notifications) >= 10_000, timeout=60)
+    assert "backend_hung" not in client.stderr_text()
+
+
 async def test_slow_but_busy_backend_is_not_taken_for_hung(tmp_path: Path, tm: Start) -> None:
     proj = hostile_project(tmp_path, "proj", answer_delay=4, heartbeat=0.2)
     client = await start(tm, proj, hang_timeout=1)
@@ -309,3 +351,39 @@ async def test_silent_idle_backend_is_not_taken_for_hung(tmp_path: Path, tm: Sta
     again = await client.request("hostile/env", {"textDocument": {"uri": doc}})
     assert again["result"]["pid"] == pid
     assert "backend_hung" not in client.stderr_text()
+
+
+# ----- 1, with real pyright: tabs restored at once -------------------------------------------
+
+
+@pytest.mark.real
+async def test_real_pyright_six_tabs_restored_at_once_leave_only_the_pool(tmp_path: Path) -> None:
+    """max_backends 2, six tabs of six venvs restored in one write (the black-box run found
+    4 leaked pyright processes): the live trees never exceed the pool + those stopping, and
+    settle to exactly the pool's."""
+    bin_dir = Path(sys.executable).parent
+    if shutil.which("pyright-langserver", path=str(bin_dir)) is None:
+        pytest.skip("pyright-langserver is not installed next to the test interpreter")
+    root = tmp_path / "mono"
+    projects = list(make_monorepo(root, [f"p{i}" for i in range(6)]).values())
+    env = typemux_env(backend="pyright", max_backends=2, warmup_timeout=0, log_level="info")
+    env["PATH"] = os.pathsep.join([str(bin_dir), env.get("PATH", "")])
+    client = await LspClient.start([sys.executable, "-m", "typemux"], cwd=root, env=env)
+    try:
+        await client.initialize(root)
+        sampler = ProcessSampler(client.pid, state_file(client), 2, 2, STOP_LIMIT + 10)
+        sampling = asyncio.create_task(sampler.run())
+        client.send_raw(b"".join(did_open_frame(p / "main.py") for p in projects))
+        last = uri(projects[-1] / "main.py")
+        answer = await client.request("textDocument/hover",
+                                      {"textDocument": {"uri": last}, "position": {"line": 0, "character": 0}},
+                                      timeout=120)
+        assert "result" in answer, answer
+        await wait_until(lambda: len(live_trees(client)) <= 2, timeout=STOP_LIMIT + 10)
+        await wait_until(lambda: pool_pids(state_file(client)) == set(live_trees(client)), timeout=10)
+        sampler.stop()
+        await sampling
+        assert sampler.violations == [], sampler.violations[:5]
+        assert await client.shutdown_and_exit(timeout=30) == 0
+    finally:
+        await client.aclose()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-from pool_load import run_load  # noqa: E402
+from pool_load import run_load
 
 MAX_BACKENDS = 3
 

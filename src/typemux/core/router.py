@@ -358,7 +358,8 @@ class Router:
         if backend is None:
             self._log("stale_message_dropped", session=session, method=msg.get("method"))
             return
-        backend.last_output_at = now
+        if "method" in msg or jsonrpc.id_key(msg.get("id")) in backend.in_flight:
+            backend.last_output_at = now  # life; an answer to no pending request is not
         method = msg.get("method")
         if method is None:
             self._backend_response(backend, msg, raw, now)
