@@ -103,17 +103,22 @@ def read_message(stream: BinaryIO) -> dict[str, Any] | None:
 
 
 def setsid_child() -> int:
-    """Fork a child that leaves our session and sleeps; its pid."""
+    """Fork a child that leaves our session and sleeps; its pid, once it has left."""
+    ready_r, ready_w = os.pipe()
     pid = os.fork()
     if pid == 0:
         try:
             os.setsid()
+            os.write(ready_w, b"1")
             devnull = os.open(os.devnull, os.O_RDWR)
             for fd in (0, 1, 2):
                 os.dup2(devnull, fd)
             time.sleep(3600)
         finally:
             os._exit(0)
+    os.close(ready_w)
+    os.read(ready_r, 1)
+    os.close(ready_r)
     return pid
 
 
