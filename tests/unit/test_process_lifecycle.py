@@ -155,6 +155,21 @@ def test_the_clock_starts_at_the_oldest_pending_request_after_the_last_output(
     assert h.router.next_deadline() == pytest.approx(h.now + 30)
 
 
+def test_a_backend_waiting_for_the_client_is_not_hung(tmp_path: Path, main: Path) -> None:
+    h = Harness(tmp_path, hang_timeout=30)
+    h.client({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "processId": 1, "rootUri": None,
+        "capabilities": {"window": {"showMessage": {"messageActionItem": {}}}}}})
+    session = h.handshake(h.open(main))
+    h.request("textDocument/hover", hover(main))
+    asked = h.backend(session, {"jsonrpc": "2.0", "id": "ask", "method": "window/showMessageRequest",
+                                "params": {"type": 3, "message": "reload?", "actions": [{"title": "yes"}]}})
+    assert [m.get("method") for m in to_client(asked)] == ["window/showMessageRequest"]
+    assert h.router.next_deadline() is None
+    h.now += 1000
+    assert not [a for a in h.timer() if isinstance(a, Stop)]
+
+
 def test_hang_detection_off_with_zero(tmp_path: Path, main: Path) -> None:
     h = Harness(tmp_path, hang_timeout=0)
     h.initialize()

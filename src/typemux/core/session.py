@@ -107,8 +107,10 @@ class BackendSession:
     def hang_deadline(self, hang_timeout: float) -> float | None:
         """When it counts as hung: requests pending and no output at all for `hang_timeout`
         since the later of its last output and the oldest pending request (in_flight keeps
-        insertion order). None when nothing is pending, or detection is off (0)."""
-        if hang_timeout <= 0 or not self.in_flight or self.state not in (State.WARMING, State.READY):
+        insertion order). None when nothing is pending, or detection is off (0), or while it
+        waits for the client to answer one of its own requests (then the client is slow)."""
+        if (hang_timeout <= 0 or not self.in_flight or self.server_requests
+                or self.state not in (State.WARMING, State.READY)):
             return None
         oldest = next(iter(self.in_flight.values())).sent_at
         return max(self.last_output_at, oldest) + hang_timeout
