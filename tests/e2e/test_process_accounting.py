@@ -159,6 +159,22 @@ async def test_burst_of_opens_over_many_venvs_leaves_only_the_pools_backends(
     assert list(live_trees(client)) == [answer["result"]["pid"]]
 
 
+async def test_an_evicted_ready_backend_still_gets_shutdown_and_exit(tmp_path: Path, tm: Start) -> None:
+    records = tmp_path / "records"
+    records.mkdir()
+    root = tmp_path / "mono"
+    a = hostile_project(root, "a", record_dir=str(records))
+    b = hostile_project(root, "b", record_dir=str(records))
+    client = await start(tm, root, max_backends=1)
+    doc_a = await client.did_open(a / "main.py")
+    pid_a = (await client.request("hostile/env", {"textDocument": {"uri": doc_a}}))["result"]["pid"]
+    doc_b = await client.did_open(b / "main.py")
+    assert "result" in await client.request("hostile/env", {"textDocument": {"uri": doc_b}})
+    await wait_until(lambda: not pid_running(pid_a), timeout=STOP_LIMIT)
+    methods = [m["method"] for m in recorded(records)[pid_a]]
+    assert methods[-2:] == ["shutdown", "exit"], methods
+
+
 # ----- 6: nothing is spawned after shutdown -------------------------------------------------
 
 

@@ -293,8 +293,6 @@ class BackendProcess:
 
     def _flush(self) -> None:
         self._flush_scheduled = False
-        if self.stop_requested:
-            self._pending.clear()
         if not self._pending or self._stdin is None:
             return
         if not self._stdin.is_closing():
