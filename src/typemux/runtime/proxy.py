@@ -107,7 +107,8 @@ class Proxy:
         # Backend processes alive at once (the pool's + those being stopped) never exceed
         # this: a spawn waits for a stopped process to be gone. Stopped while it waits, it
         # never forks. Under churn (many venvs, a small pool) this is what bounds memory.
-        self._spawn_slots = asyncio.Semaphore(settings.max_backends + stopping_allowance(settings.max_backends))
+        self._spawn_slots = asyncio.Semaphore(
+            settings.max_backends + stopping_allowance(settings.max_backends))
         self._tasks: set[asyncio.Task[Any]] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
@@ -311,6 +312,7 @@ class Proxy:
             assert proc.pid is not None
             self.router.backend_spawned(action.session, proc.pid)
             log.info("backend_process", session=action.session, pid=proc.pid, venv=str(action.venv))
+            self._schedule_state()  # `typemux status` lists the pid as soon as it exists
             self._execute()
 
         self._background(start())
