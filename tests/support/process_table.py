@@ -52,9 +52,13 @@ def backend_processes(typemux_pid: int, known: set[int] | None = None) -> list[p
     (a descendant that was reparented away from typemux)."""
     try:
         tree = psutil.Process(typemux_pid).children(recursive=True)
-    except psutil.Error:
-        tree = []
-    found = {p.pid: p for p in tree if running(p) and not is_watchdog(p)}
+        own_group = os.getpgid(typemux_pid)
+    except (psutil.Error, OSError):
+        tree, own_group = [], -1
+    # A child still in typemux's own group is a fork that has not exec'd and left for its
+    # own session yet (a backend being spawned, or the watchdog): not a backend tree.
+    found = {p.pid: p for p in tree
+             if running(p) and not is_watchdog(p) and _pgid(p.pid) != own_group}
     leaders = set(found) | (known or set())
     for proc in psutil.process_iter():
         if proc.pid in found or proc.pid == typemux_pid:
@@ -66,6 +70,13 @@ def backend_processes(typemux_pid: int, known: set[int] | None = None) -> list[p
         except (OSError, psutil.Error):
             continue
     return list(found.values())
+
+
+def _pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return None
 
 
 def groups(procs: list[psutil.Process]) -> dict[int, list[int]]:
