@@ -144,7 +144,8 @@ async def run_load(root: Path, *, venvs: int, max_backends: int, requests: int, 
         stop.set()
         if killing is not None:
             await killing
-        await asyncio.sleep(STOP_LIMIT / 2)  # what was being stopped must be gone in time
+        if not await sampler.settle():  # what was being stopped must be gone in time
+            sampler.violations.append("the live backends never settled to the pool's")
         sampler.stop()
         await sampling
 

@@ -161,6 +161,17 @@ class ProcessSampler:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self.interval)
 
+    async def settle(self) -> bool:
+        """Wait (sampling) until every live tree is the pool's, at most `stop_limit` + 2 s:
+        what was being stopped is gone. False when it never settled."""
+        deadline = time.monotonic() + self.stop_limit + 2
+        while time.monotonic() < deadline:
+            sample = self.sample()
+            if set(sample.groups) <= sample.pool:
+                return True
+            await asyncio.sleep(self.interval)
+        return False
+
     def stop(self) -> None:
         self._stop.set()
 
