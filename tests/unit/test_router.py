@@ -53,9 +53,10 @@ class Harness:
             pid=4242,
         )
         self.router = Router(
-            RouterSettings(lifecycle, fanout_timeout=overrides.pop("fanout_timeout", 5.0)),
+            RouterSettings(lifecycle, fanout_timeout=overrides.pop("fanout_timeout", 5.0),
+                           fallback_venv=overrides.pop("fallback_venv", None)),
             overrides.pop("kind", KIND),
-            VenvResolver(cache_seconds=0),
+            VenvResolver(cache_seconds=overrides.pop("cache_seconds", 0)),
         )
         self.now = 100.0
         self.next_id = 0
@@ -178,8 +179,7 @@ def test_a_document_without_venv_gets_an_error_that_says_how_to_fix_it(repo: Pat
 
 
 def test_a_cached_no_venv_answer_is_looked_up_again_on_the_next_request(repo: Path) -> None:
-    h = Harness(repo)
-    h.router.resolver = VenvResolver(cache_seconds=60)
+    h = Harness(repo, cache_seconds=60)
     h.initialize()
     path = repo / "proj-c/pkg/main.py"
     h.open(path)
@@ -198,10 +198,13 @@ def test_index_dependent_requests_wait_for_readiness_and_others_pass(repo: Path)
     s = h.start_backend(main)
     ref_id, actions = h.request("textDocument/references", hover(main))
     assert to_backend(actions) == []
-    hover_id, actions = h.request("textDocument/hover", hover(main))
+    # Another document's hover passes; the held document's own hover waits behind it.
+    hover_id, actions = h.request("textDocument/hover", hover(repo / "proj-a/pkg/other.py"))
     assert [m["id"] for m in to_backend(actions)] == [hover_id]
+    same_id, actions = h.request("textDocument/hover", hover(main))
+    assert to_backend(actions) == []
     actions = h.backend(s, {"jsonrpc": "2.0", "method": "window/logMessage", "params": {"type": 3, "message": "ready now"}})
-    assert [m.get("id") for m in to_backend(actions, s)] == [ref_id]
+    assert [m.get("id") for m in to_backend(actions, s)] == [ref_id, same_id]
     assert h.router.pool.get((repo / "proj-a/.venv").resolve()).ready_reason == "log ready"
 
 
@@ -452,7 +455,7 @@ def test_resolve_goes_to_the_backend_that_produced_the_item(repo: Path) -> None:
     assert a != b
 
 
-def test_documents_opened_while_a_backend_starts_are_replayed_once_at_their_latest_text(repo: Path) -> None:
+def test_document_messages_sent_while_a_backend_starts_reach_it_in_the_clients_order(repo: Path) -> None:
     h = Harness(repo)
     h.initialize()
     main = repo / "proj-a/pkg/main.py"
@@ -464,8 +467,10 @@ def test_documents_opened_while_a_backend_starts_are_replayed_once_at_their_late
         "textDocument": {"uri": path_to_uri(main), "version": 2}, "contentChanges": [{"text": "A\n"}]}})
     h.client({"jsonrpc": "2.0", "method": "textDocument/didClose", "params": {"textDocument": {"uri": path_to_uri(other)}}})
     sent = to_backend(h.backend(spawn.session, {"jsonrpc": "2.0", "id": INIT_ID, "result": {"capabilities": {}}}))
-    opens = [m["params"]["textDocument"] for m in sent if m.get("method") == "textDocument/didOpen"]
-    assert [(d["uri"], d["text"], d["version"]) for d in opens] == [(path_to_uri(main), "A\n", 2)]
+    assert [(m["method"], m["params"]["textDocument"]["uri"]) for m in sent[1:]] == [
+        ("textDocument/didOpen", path_to_uri(main)), ("textDocument/didOpen", path_to_uri(other)),
+        ("textDocument/didChange", path_to_uri(main)), ("textDocument/didClose", path_to_uri(other))]
+    assert sent[1]["params"]["textDocument"]["text"] == "a\n"
 
 
 def test_did_change_configuration_is_remembered_for_later_backends(repo: Path) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from typemux import jsonrpc
 from typemux.backends.base import BackendKind
+from typemux.core import ordering
 from typemux.core.actions import Action, PoolChanged, Spawn, Stop, ToBackend, ToClient
 from typemux.core.client_caps import backend_initialize_params
 from typemux.core.pool import BackendPool
@@ -124,6 +125,12 @@ class Lifecycle:
         backend = BackendSession(
             self._next_session, venv, venv_identity(venv), self.kind.readiness(), now
         )
+        # The replay is the text as of now; every later document message waits in its
+        # creating_queue, so the backend sees each document's edits in the client's order.
+        backend.replay = [
+            {"uri": doc.uri, "languageId": doc.language_id, "version": doc.version, "text": doc.text}
+            for doc in self.documents.in_venv(venv)
+        ]
         self.pool.add(backend)
         self._out.append(
             Spawn(
@@ -166,13 +173,8 @@ class Lifecycle:
                     jsonrpc.notification("workspace/didChangeConfiguration", self.configuration),
                 )
             )
-        for doc in self.documents.in_venv(backend.venv):
-            opened = {
-                "uri": doc.uri,
-                "languageId": doc.language_id,
-                "version": doc.version,
-                "text": self.documents.replay_text(doc),
-            }
+        replay, backend.replay = backend.replay, []
+        for opened in replay:
             self._out.append(
                 ToBackend(backend.session, jsonrpc.notification("textDocument/didOpen", {"textDocument": opened}))
             )
@@ -201,7 +203,8 @@ class Lifecycle:
         *,
         fanout: bool = False,
     ) -> None:
-        """Hand a client message to a backend, holding it while the backend cannot take it."""
+        """Hand a client message to a backend, holding it while the backend cannot take it,
+        and holding what comes later about the same document behind it."""
         is_request = "id" in msg
         if backend.is_creating():
             if is_request and backend.queued_requests() >= CREATING_QUEUE_LIMIT:
@@ -211,8 +214,12 @@ class Lifecycle:
                 return
             backend.creating_queue.append(Queued(msg, raw, fanout))
             return
-        if is_request and backend.is_warming() and msg.get("method") in INDEX_DEPENDENT:
+        held_back = ordering.scope(msg)
+        if (is_request and backend.is_warming() and msg.get("method") in INDEX_DEPENDENT) or (
+                held_back is not None and _is_held_back(backend.held_scopes, held_back)):
             backend.warmup_queue.append(Queued(msg, raw, fanout))
+            if held_back is not None:
+                backend.held_scopes.add(held_back)
             return
         if is_request:
             backend.in_flight[jsonrpc.id_key(msg["id"])] = InFlight(msg["method"], now, fanout)
@@ -234,20 +241,29 @@ class Lifecycle:
         backend.warmup_deadline = None
         self._log("backend_ready", session=backend.session, venv=str(backend.venv), reason=reason,
                   seconds=round(now - backend.created_at, 3), released=len(backend.warmup_queue))
-        held = list(backend.warmup_queue)
-        backend.warmup_queue.clear()
-        for item in held:
-            self.deliver(backend, item.msg, item.raw, now, fanout=item.fanout)
+        self._release_held(backend, now)
         self._out.append(PoolChanged())
 
-    def cancel_queued(self, request_id: Any) -> BackendSession | None:
-        """Remove a held request; the session that held it, or None."""
+    def _release_held(self, backend: BackendSession, now: float) -> None:
+        """Deliver again, in order, what waits in the warmup queue: whatever no longer has to
+        wait goes out now."""
+        held = list(backend.warmup_queue)
+        backend.warmup_queue.clear()
+        backend.held_scopes.clear()
+        for item in held:
+            self.deliver(backend, item.msg, item.raw, now, fanout=item.fanout)
+
+    def cancel_queued(self, request_id: Any, now: float) -> BackendSession | None:
+        """Remove a held request; the session that held it, or None. What it held back
+        behind it goes on."""
         key = jsonrpc.id_key(request_id)
         for backend in self.pool:
             for queue in (backend.creating_queue, backend.warmup_queue):
                 for item in queue:
                     if "id" in item.msg and jsonrpc.id_key(item.msg["id"]) == key:
                         queue.remove(item)
+                        if queue is backend.warmup_queue:
+                            self._release_held(backend, now)
                         return backend
         return None
 
@@ -351,3 +367,10 @@ class Lifecycle:
 
     def project_uri(self, backend: BackendSession) -> str:
         return path_to_uri(backend.venv.parent)
+
+
+def _is_held_back(held: set[str], scope: str) -> bool:
+    """Whether a message of `scope` must wait behind the messages holding `held`."""
+    if not held:
+        return False
+    return scope == ordering.ALL or ordering.ALL in held or scope in held
