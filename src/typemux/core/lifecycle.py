@@ -214,13 +214,13 @@ class Lifecycle:
                 return
             backend.creating_queue.append(Queued(msg, raw, fanout))
             return
-        held_back = ordering.scope(msg)
-        if (is_request and backend.is_warming() and msg.get("method") in INDEX_DEPENDENT) or (
-                held_back is not None and _is_held_back(backend.held_scopes, held_back)):
-            backend.warmup_queue.append(Queued(msg, raw, fanout))
-            if held_back is not None:
-                backend.held_scopes.add(held_back)
-            return
+        needs_index = is_request and backend.is_warming() and msg.get("method") in INDEX_DEPENDENT
+        if needs_index or backend.held_scopes:
+            scope = ordering.scope(msg)
+            if scope is not None and (needs_index or _is_held_back(backend.held_scopes, scope)):
+                backend.warmup_queue.append(Queued(msg, raw, fanout))
+                backend.held_scopes.add(scope)
+                return
         if is_request:
             backend.in_flight[jsonrpc.id_key(msg["id"])] = InFlight(msg["method"], now, fanout)
         self.pool.touch(backend, now)
