@@ -105,7 +105,7 @@ class RouterMachine(RuleBasedStateMachine):
                                       backend_ttl=30.0, warmup_timeout=2.0,
                                       handshake_timeout=10.0, pid=1)
         self.router = Router(RouterSettings(lifecycle, fanout_timeout=5.0, fallback_venv=FALLBACK),
-                             KIND, VenvResolver(cache_seconds=5))
+                             KIND, VenvResolver(cache_seconds=5, clock=lambda: self.now))
         self.now = 1000.0
         self.seq = itertools.count()
         self.ids = itertools.count(1)
@@ -260,6 +260,14 @@ class RouterMachine(RuleBasedStateMachine):
         self.client_send({"jsonrpc": "2.0", "method": "textDocument/didClose",
                           "params": {"textDocument": {"uri": uri}}})
 
+    @rule(data=st.data())
+    def save_document(self, data: st.DataObject) -> None:
+        if not self.client_docs:
+            return
+        uri = data.draw(st.sampled_from(sorted(self.client_docs)))
+        self.client_send({"jsonrpc": "2.0", "method": "textDocument/didSave",
+                          "params": {"textDocument": {"uri": uri}}})
+
     @rule(uri=st.sampled_from(URIS), method=st.sampled_from(METHODS))
     def request(self, uri: str, method: str) -> None:
         self.client_send({"jsonrpc": "2.0", "id": next(self.ids), "method": method, "params": {
@@ -334,6 +342,13 @@ class RouterMachine(RuleBasedStateMachine):
             self.router.backend_spawn_failed(session, "no such file", self.now)
         else:
             self.router.backend_exited(session, "exited with code 1", self.now)
+        self.drain()
+
+    @precondition(lambda self: len(self.live()) > 1)
+    @rule()
+    def memory_pressure(self) -> None:
+        """Over the memory budget: all but the most recently used backend are evicted."""
+        self.router.memory_sample({s: 100 * 2**20 for s in self.live()}, 150 * 2**20, self.now)
         self.drain()
 
     @rule(seconds=st.sampled_from([0.1, CANCEL_GRACE, 1.0, 2.5, 11.0, 31.0]))
