@@ -840,3 +840,27 @@ def test_a_resolve_for_a_stopped_backend_is_cancelled(repo: Path) -> None:
     rid, actions = h.request("codeLens/resolve", lenses["result"][0])
     (answer,) = to_client(actions)
     assert answer["id"] == rid and answer["error"]["code"] == -32800
+
+
+def test_while_warming_an_edit_waits_for_the_answer_to_an_earlier_request(repo: Path) -> None:
+    """pyright defers requests until its settings arrive and would answer about the edit."""
+    h = Harness(repo, warmup_timeout=2.0)
+    h.initialize()
+    main, other = repo / "proj-a/pkg/main.py", repo / "proj-a/pkg/other.py"
+    s = h.start_backend(main)
+    h.open(other)
+    rid, actions = h.request("textDocument/hover", hover(main))
+    assert sent_methods(actions, s) == [("textDocument/hover", rid)]  # not held itself
+    assert to_backend(h.client(change(main, 2, 0, "#\n")), s) == []
+    assert to_backend(h.client(change(other, 2, 0, "#\n")), s) != []  # other documents flow
+    assert sent_methods(h.backend(s, {"jsonrpc": "2.0", "id": rid, "result": None}), s) == [
+        ("textDocument/didChange", None)]
+    # Unanswered, the wait ends when the backend is ready (here: warmup_timeout).
+    rid, _ = h.request("textDocument/hover", hover(main))
+    assert to_backend(h.client(change(main, 3, 0, "#\n")), s) == []
+    h.now += 2.0
+    h.router.timer(h.now)
+    assert sent_methods(h.router.take_actions(), s) == [("textDocument/didChange", None)]
+    # Ready: nothing waits for answers any more.
+    h.request("textDocument/hover", hover(main))
+    assert sent_methods(h.client(change(main, 4, 0, "#\n")), s) == [("textDocument/didChange", None)]

@@ -215,12 +215,15 @@ class Lifecycle:
             backend.creating_queue.append(Queued(msg, raw, fanout))
             return
         needs_index = is_request and backend.is_warming() and msg.get("method") in INDEX_DEPENDENT
-        if needs_index or backend.held_scopes:
+        if needs_index or backend.held_scopes or backend.awaiting or (is_request and backend.is_warming()):
             scope = ordering.scope(msg)
-            if scope is not None and (needs_index or _is_held_back(backend.held_scopes, scope)):
+            if scope is not None and (needs_index or _is_held_back(backend.held_scopes, scope)
+                                      or _is_held_back(set(backend.awaiting.values()), scope)):
                 backend.warmup_queue.append(Queued(msg, raw, fanout))
                 backend.held_scopes.add(scope)
                 return
+            if is_request and scope is not None and backend.is_warming():
+                backend.awaiting[jsonrpc.id_key(msg["id"])] = scope
         if is_request:
             backend.in_flight[jsonrpc.id_key(msg["id"])] = InFlight(msg["method"], now, fanout)
         self.pool.touch(backend, now)
@@ -241,8 +244,14 @@ class Lifecycle:
         backend.warmup_deadline = None
         self._log("backend_ready", session=backend.session, venv=str(backend.venv), reason=reason,
                   seconds=round(now - backend.created_at, 3), released=len(backend.warmup_queue))
+        backend.awaiting.clear()
         self._release_held(backend, now)
         self._out.append(PoolChanged())
+
+    def settled(self, backend: BackendSession, key: tuple[bool, object], now: float) -> None:
+        """A request of `backend` is answered or given up: what waited for its answer goes."""
+        if backend.awaiting.pop(key, None) is not None:
+            self._release_held(backend, now)
 
     def _release_held(self, backend: BackendSession, now: float) -> None:
         """Deliver again, in order, what waits in the warmup queue: whatever no longer has to

@@ -332,6 +332,7 @@ class Router:
         if backend.in_flight.pop(jsonrpc.id_key(request_id), None) is not None:
             self._out.append(ToBackend(session, cancel or jsonrpc.notification(
                 "$/cancelRequest", {"id": request_id})))
+            self.lifecycle.settled(backend, jsonrpc.id_key(request_id), now)
         else:
             self.lifecycle.cancel_queued(request_id, now)
 
@@ -408,6 +409,7 @@ class Router:
         flight = backend.in_flight.pop(key, None)
         if flight is not None:
             self._cancel_deadlines.pop(key, None)
+            self.lifecycle.settled(backend, key, now)
         if flight is None:
             if key == jsonrpc.id_key(INIT_ID) and backend.is_creating():
                 self.lifecycle.handshake_done(backend, msg, now)
@@ -503,6 +505,7 @@ class Router:
             del self._cancel_deadlines[key]
             backend = self.pool.by_session(session)
             if backend is not None and backend.in_flight.pop(key, None) is not None:
+                self.lifecycle.settled(backend, key, now)
                 self._log("cancel_unanswered", session=session, id=key[1])
                 self._out.append(ToClient(jsonrpc.cancelled(
                     key[1], "request cancelled by the client (its backend did not answer the cancel)")))

@@ -72,6 +72,11 @@ class BackendSession:
         self.warmup_queue: deque[Queued] = deque()
         # Scopes (document URIs, or "*" for all) a message in warmup_queue holds back.
         self.held_scopes: set[str] = set()
+        # Requests sent while it warms up, by id, with their scopes: a backend still
+        # initializing may answer a request about a later text (pyright defers requests
+        # until its settings arrive), so what comes later about their documents waits for
+        # their answers, until the backend is ready.
+        self.awaiting: dict[tuple[bool, object], str] = {}
         # didOpen items of the venv's documents as they were when this session was created:
         # its replay. Later document messages wait in creating_queue, in the client's order.
         self.replay: list[dict[str, Any]] = []
