@@ -214,15 +214,14 @@ class Lifecycle:
                 return
             backend.creating_queue.append(Queued(msg, raw, fanout))
             return
-        needs_index = is_request and backend.is_warming() and msg.get("method") in INDEX_DEPENDENT
-        if needs_index or backend.held_scopes or backend.awaiting or (is_request and backend.is_warming()):
+        # Only a warming backend holds anything: becoming ready releases all of it.
+        if backend.is_warming():
             scope = ordering.scope(msg)
-            if scope is not None and (needs_index or _is_held_back(backend.held_scopes, scope)
-                                      or _is_held_back(set(backend.awaiting.values()), scope)):
+            if scope is not None and _must_wait(backend, msg, scope):
                 backend.warmup_queue.append(Queued(msg, raw, fanout))
                 backend.held_scopes.add(scope)
                 return
-            if is_request and scope is not None and backend.is_warming():
+            if is_request and scope is not None:
                 backend.awaiting[jsonrpc.id_key(msg["id"])] = scope
         if is_request:
             backend.in_flight[jsonrpc.id_key(msg["id"])] = InFlight(msg["method"], now, fanout)
@@ -376,6 +375,15 @@ class Lifecycle:
 
     def project_uri(self, backend: BackendSession) -> str:
         return path_to_uri(backend.venv.parent)
+
+
+def _must_wait(backend: BackendSession, msg: jsonrpc.Message, scope: str) -> bool:
+    """Whether a message for a warming backend waits: a request that needs the index, or
+    anything behind a held message or an unanswered request about the same document."""
+    if "id" in msg and msg.get("method") in INDEX_DEPENDENT:
+        return True
+    return (_is_held_back(backend.held_scopes, scope)
+            or _is_held_back(set(backend.awaiting.values()), scope))
 
 
 def _is_held_back(held: set[str], scope: str) -> bool:
