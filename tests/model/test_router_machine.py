@@ -99,10 +99,13 @@ class BackendModel:
 
 
 class RouterMachine(RuleBasedStateMachine):
+    MAX_BACKENDS = 2
+    WARMUP_TIMEOUT = 2.0
+
     def __init__(self) -> None:
         super().__init__()
-        lifecycle = LifecycleSettings(argv=["/usr/bin/model-lsp"], max_backends=2,
-                                      backend_ttl=30.0, warmup_timeout=2.0,
+        lifecycle = LifecycleSettings(argv=["/usr/bin/model-lsp"], max_backends=self.MAX_BACKENDS,
+                                      backend_ttl=30.0, warmup_timeout=self.WARMUP_TIMEOUT,
                                       handshake_timeout=10.0, pid=1)
         self.router = Router(RouterSettings(lifecycle, fanout_timeout=5.0, fallback_venv=FALLBACK),
                              KIND, VenvResolver(cache_seconds=5, clock=lambda: self.now))
@@ -407,7 +410,17 @@ class RouterMachine(RuleBasedStateMachine):
             assert actual == expected, f"session {backend.session} ({backend.venv})"
 
 
-RouterMachine.TestCase.settings = settings(
-    max_examples=1500, stateful_step_count=50, deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+class OneBackendNoWarmupMachine(RouterMachine):
+    """Every new venv evicts the one backend; backends are ready as soon as they answer
+    initialize (no warmup holding)."""
+
+    MAX_BACKENDS = 1
+    WARMUP_TIMEOUT = 0.0
+
+
+MODEL_SETTINGS = settings(max_examples=1000, stateful_step_count=50, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+RouterMachine.TestCase.settings = MODEL_SETTINGS
+OneBackendNoWarmupMachine.TestCase.settings = settings(MODEL_SETTINGS, max_examples=500)
 TestRouterMachine = RouterMachine.TestCase
+TestOneBackendNoWarmupMachine = OneBackendNoWarmupMachine.TestCase
