@@ -321,7 +321,7 @@ class Router:
             if key in backend.in_flight:
                 self._out.append(ToBackend(backend.session, msg, raw))
                 # Answered by typemux if the backend ignores the cancel; a late answer is dropped.
-                self._cancel_deadlines[key] = (backend.session, now + CANCEL_GRACE)
+                self._cancel_deadlines.setdefault(key, (backend.session, now + CANCEL_GRACE))
                 return
 
     def _withdraw_share(self, session: int, request_id: Any, cancel: jsonrpc.Message | None,
