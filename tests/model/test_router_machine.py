@@ -118,6 +118,7 @@ class RouterMachine(RuleBasedStateMachine):
         self.seq_of: dict[int, int] = {}  # id(message dict) -> client seq
         self.sent: list[Any] = []  # keeps client messages alive, so their id()s stay unique
         self.request_text: dict[Any, str | None] = {}
+        self.shut_down = False
         self.items: list[Any] = []
         self.request_method: dict[Any, str] = {}  # completion items the client received
         self.client_send({"jsonrpc": "2.0", "id": 0, "method": "initialize",
@@ -146,6 +147,7 @@ class RouterMachine(RuleBasedStateMachine):
             elif isinstance(action, ToBackend):
                 self.to_backend(action.session, action.msg)
             elif isinstance(action, Spawn):
+                assert not self.shut_down, "a backend was started after shutdown"
                 assert action.session not in self.backends, "a session id was reused"
                 self.backends[action.session] = BackendModel(action.venv)
             elif isinstance(action, Stop):
@@ -347,6 +349,13 @@ class RouterMachine(RuleBasedStateMachine):
             self.router.backend_exited(session, "exited with code 1", self.now)
         self.drain()
 
+    @precondition(lambda self: len(self.sent) > 25)  # late in a run: it ends the session
+    @rule()
+    def shutdown(self) -> None:
+        self.client_send({"jsonrpc": "2.0", "id": next(self.ids), "method": "shutdown"})
+        self.shut_down = True
+        assert not self.live(), "a backend outlived shutdown"
+
     @precondition(lambda self: len(self.live()) > 1)
     @rule()
     def memory_pressure(self) -> None:
@@ -387,6 +396,8 @@ class RouterMachine(RuleBasedStateMachine):
 
     @invariant()
     def typemux_knows_the_clients_text(self) -> None:
+        if self.shut_down:
+            return  # after shutdown typemux ignores everything but exit
         for uri, (text, version) in self.client_docs.items():
             doc = self.router.documents.get(uri)
             assert doc is not None and (doc.text, doc.version) == (text, version)

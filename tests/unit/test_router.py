@@ -864,3 +864,13 @@ def test_while_warming_an_edit_waits_for_the_answer_to_an_earlier_request(repo: 
     # Ready: nothing waits for answers any more.
     h.request("textDocument/hover", hover(main))
     assert sent_methods(h.client(change(main, 4, 0, "#\n")), s) == [("textDocument/didChange", None)]
+
+
+def test_after_shutdown_a_did_open_starts_no_backend(repo: Path) -> None:
+    """Found by the model test: only exit counts after shutdown."""
+    h = Harness(repo)
+    h.initialize()
+    h.request("shutdown", None)
+    actions = h.open(repo / "proj-a/pkg/main.py")
+    assert [a for a in actions if isinstance(a, Spawn | ToBackend)] == []
+    assert [x.code for x in h.client({"jsonrpc": "2.0", "method": "exit"}) if isinstance(x, Exit)] == [0]

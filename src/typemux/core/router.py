@@ -199,6 +199,9 @@ class Router:
         params = params if isinstance(params, dict) else {}
         if method == "exit":
             self._finish(now, 0 if self.shutdown_requested else 1, "the client sent exit")
+        elif self.shutdown_requested:
+            # After shutdown only exit counts: a didOpen must not start a backend again.
+            self._log("notification_dropped", method=method, why="after shutdown")
         elif method == "initialized":
             self.initialized = True
             if self.server_requests.caps.watch_files:
