@@ -349,6 +349,19 @@ class RouterMachine(RuleBasedStateMachine):
             self.router.backend_exited(session, "exited with code 1", self.now)
         self.drain()
 
+    @rule(present=st.booleans())
+    def venv_c_changes(self, present: bool) -> None:
+        """Project c's venv is recreated (a new pyvenv.cfg: a new identity) or removed."""
+        cfg = ROOT / "c" / ".venv" / "pyvenv.cfg"
+        cfg.unlink(missing_ok=True)
+        if present:
+            cfg.write_text("home = /usr/bin\n")
+
+    def teardown(self) -> None:
+        cfg = ROOT / "c" / ".venv" / "pyvenv.cfg"
+        if not cfg.exists():
+            cfg.write_text("home = /usr/bin\n")
+
     @precondition(lambda self: len(self.sent) > 25)  # late in a run: it ends the session
     @rule()
     def shutdown(self) -> None:
