@@ -13,6 +13,7 @@ from typing import Any
 
 from typemux import jsonrpc
 from typemux.backends.base import BackendKind
+from typemux.core import ordering
 from typemux.core.actions import Action, PoolChanged, Spawn, Stop, ToBackend, ToClient
 from typemux.core.client_caps import backend_initialize_params
 from typemux.core.pool import BackendPool
@@ -128,6 +129,12 @@ class Lifecycle:
         backend = BackendSession(
             self._next_session, venv, venv_identity(venv), self.kind.readiness(), now
         )
+        # The replay is the text as of now; every later document message waits in its
+        # creating_queue, so the backend sees each document's edits in the client's order.
+        backend.replay = [
+            {"uri": doc.uri, "languageId": doc.language_id, "version": doc.version, "text": doc.text}
+            for doc in self.documents.in_venv(venv)
+        ]
         self.pool.add(backend)
         self._out.append(
             Spawn(
@@ -170,13 +177,8 @@ class Lifecycle:
                     jsonrpc.notification("workspace/didChangeConfiguration", self.configuration),
                 )
             )
-        for doc in self.documents.in_venv(backend.venv):
-            opened = {
-                "uri": doc.uri,
-                "languageId": doc.language_id,
-                "version": doc.version,
-                "text": self.documents.replay_text(doc),
-            }
+        replay, backend.replay = backend.replay, []
+        for opened in replay:
             self._out.append(
                 ToBackend(backend.session, jsonrpc.notification("textDocument/didOpen", {"textDocument": opened}))
             )
@@ -205,7 +207,8 @@ class Lifecycle:
         *,
         fanout: bool = False,
     ) -> None:
-        """Hand a client message to a backend, holding it while the backend cannot take it."""
+        """Hand a client message to a backend, holding it while the backend cannot take it,
+        and holding what comes later about the same document behind it."""
         is_request = "id" in msg
         if backend.is_creating():
             if is_request and backend.queued_requests() >= CREATING_QUEUE_LIMIT:
@@ -215,9 +218,15 @@ class Lifecycle:
                 return
             backend.creating_queue.append(Queued(msg, raw, fanout))
             return
-        if is_request and backend.is_warming() and msg.get("method") in INDEX_DEPENDENT:
-            backend.warmup_queue.append(Queued(msg, raw, fanout))
-            return
+        # Only a warming backend holds anything: becoming ready releases all of it.
+        if backend.is_warming():
+            scope = ordering.scope(msg)
+            if scope is not None and _must_wait(backend, msg, scope):
+                backend.warmup_queue.append(Queued(msg, raw, fanout))
+                backend.held_scopes.add(scope)
+                return
+            if is_request and scope is not None:
+                backend.awaiting[jsonrpc.id_key(msg["id"])] = scope
         if is_request:
             backend.in_flight[jsonrpc.id_key(msg["id"])] = InFlight(msg["method"], now, fanout)
         self.pool.touch(backend, now)
@@ -238,20 +247,35 @@ class Lifecycle:
         backend.warmup_deadline = None
         self._log("backend_ready", session=backend.session, venv=str(backend.venv), reason=reason,
                   seconds=round(now - backend.created_at, 3), released=len(backend.warmup_queue))
-        held = list(backend.warmup_queue)
-        backend.warmup_queue.clear()
-        for item in held:
-            self.deliver(backend, item.msg, item.raw, now, fanout=item.fanout)
+        backend.awaiting.clear()
+        self._release_held(backend, now)
         self._out.append(PoolChanged())
 
-    def cancel_queued(self, request_id: Any) -> BackendSession | None:
-        """Remove a held request; the session that held it, or None."""
+    def settled(self, backend: BackendSession, key: tuple[bool, object], now: float) -> None:
+        """A request of `backend` is answered or given up: what waited for its answer goes."""
+        if backend.awaiting.pop(key, None) is not None:
+            self._release_held(backend, now)
+
+    def _release_held(self, backend: BackendSession, now: float) -> None:
+        """Deliver again, in order, what waits in the warmup queue: whatever no longer has to
+        wait goes out now."""
+        held = list(backend.warmup_queue)
+        backend.warmup_queue.clear()
+        backend.held_scopes.clear()
+        for item in held:
+            self.deliver(backend, item.msg, item.raw, now, fanout=item.fanout)
+
+    def cancel_queued(self, request_id: Any, now: float) -> BackendSession | None:
+        """Remove a held request; the session that held it, or None. What it held back
+        behind it goes on."""
         key = jsonrpc.id_key(request_id)
         for backend in self.pool:
             for queue in (backend.creating_queue, backend.warmup_queue):
                 for item in queue:
                     if "id" in item.msg and jsonrpc.id_key(item.msg["id"]) == key:
                         queue.remove(item)
+                        if queue is backend.warmup_queue:
+                            self._release_held(backend, now)
                         return backend
         return None
 
@@ -377,3 +401,19 @@ class Lifecycle:
 
     def project_uri(self, backend: BackendSession) -> str:
         return path_to_uri(backend.venv.parent)
+
+
+def _must_wait(backend: BackendSession, msg: jsonrpc.Message, scope: str) -> bool:
+    """Whether a message for a warming backend waits: a request that needs the index, or
+    anything behind a held message or an unanswered request about the same document."""
+    if "id" in msg and msg.get("method") in INDEX_DEPENDENT:
+        return True
+    return (_is_held_back(backend.held_scopes, scope)
+            or _is_held_back(set(backend.awaiting.values()), scope))
+
+
+def _is_held_back(held: set[str], scope: str) -> bool:
+    """Whether a message of `scope` must wait behind the messages holding `held`."""
+    if not held:
+        return False
+    return scope == ordering.ALL or ordering.ALL in held or scope in held
