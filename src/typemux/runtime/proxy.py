@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import signal
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 from typemux import jsonrpc
 from typemux.backends import get_kind
 from typemux.backends.base import BackendKind
+from typemux.backends.locate import CommandNotFound, resolve_command
 from typemux.config import Settings
 from typemux.core.actions import Action, Exit, PoolChanged, Spawn, Stop, ToBackend, ToClient
 from typemux.core.lifecycle import LifecycleSettings
@@ -34,25 +34,6 @@ log = get_logger("typemux.proxy")
 
 STATE_WRITE_DELAY = 0.2  # coalesce a burst of pool changes into one state-file write
 HEARTBEAT = 2.0  # memory sampling and state-file refresh (idle times, RSS)
-
-
-class CommandNotFound(Exception):
-    pass
-
-
-def resolve_command(argv: list[str]) -> list[str]:
-    """argv with argv[0] made absolute from typemux's own PATH (never a venv's bin/)."""
-    exe = argv[0]
-    if os.sep in exe:
-        # abspath, not resolve: a venv's bin/python is a symlink that must stay one.
-        path = Path(os.path.abspath(Path(exe).expanduser()))
-        if not os.access(path, os.X_OK):
-            raise CommandNotFound(f"'{exe}' is not an executable file")
-        return [str(path), *argv[1:]]
-    found = shutil.which(exe)
-    if found is None:
-        raise CommandNotFound(f"'{exe}' was not found on PATH")
-    return [os.path.abspath(found), *argv[1:]]
 
 
 def prewarm_venv(path: Path) -> Path | None:
