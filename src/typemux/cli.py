@@ -1,4 +1,5 @@
-"""Command line: `typemux` (the LSP server on stdio), `typemux doctor`, `typemux status`."""
+"""Command line: `typemux` (the LSP server on stdio), `typemux doctor`, `typemux status`,
+`typemux trace`."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from typemux import __version__
 
@@ -26,7 +29,20 @@ def _parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="show the live backend pools of running typemux processes")
     status.add_argument("--json", action="store_true", help="print JSON")
     sub.add_parser("serve", help="run the LSP server on stdio (the default)")
+    _add_trace_parser(sub)
     return parser
+
+
+def _add_trace_parser(sub: Any) -> None:
+    trace = sub.add_parser("trace", help="show a traffic trace written with --trace-dir")
+    trace.add_argument("target", nargs="?", type=Path, metavar="FILE|DIR",
+                       help="a trace file, or a directory (its newest trace); default: trace_dir")
+    trace.add_argument("--all", dest="every", action="store_true",
+                       help="every trace in DIR, oldest first")
+    trace.add_argument("--session", type=int, help="only backend session N (as in typemux status)")
+    trace.add_argument("--method", help="only messages whose method (or whose request's) contains this")
+    trace.add_argument("--full", action="store_true", help="print each message in full")
+    trace.add_argument("--json", action="store_true", help="print the matching JSON lines")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -38,6 +54,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from typemux.status import run_status
 
         return run_status(as_json=ns.json)
+    if ns.command == "trace":
+        from typemux.trace_view import run_trace
+
+        return run_trace(ns.target, every=ns.every, session=ns.session, method=ns.method,
+                         as_json=ns.json, full=ns.full)
     try:
         loaded = load_settings(cli_values(ns), config_path=ns.config)
     except ConfigError as exc:

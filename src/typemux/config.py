@@ -95,6 +95,11 @@ class Settings(BaseSettings):
         None, description="Append logs to this file instead of stderr.",
         json_schema_extra={"allowed": "a file path", "doc_type": "path"})
     log_level: LogLevel = Field("info", description="Least severe log level written.")
+    trace_dir: Path | None = Field(
+        None, description="Write every message of every stream (client and each backend) "
+                          "to a JSON-lines file in this directory, one file per typemux "
+                          "process; read it with `typemux trace`.",
+        json_schema_extra={"allowed": "a directory path", "doc_type": "path"})
 
     @classmethod
     def settings_customise_sources(
@@ -398,7 +403,8 @@ def configuration_markdown() -> str:
     for name in FIELDS:
         value = Settings.model_fields[name].get_default(call_default_factory=True)
         if value is None:
-            sample = {"backend_command": '"uvx ty server"', "log_file": '"~/typemux.log"'}
+            sample = {"backend_command": '"uvx ty server"', "log_file": '"~/typemux.log"',
+                      "trace_dir": '"~/typemux-trace"'}
             example.append(f"# {name} = {sample.get(name, '')}")
         else:
             example.append(f"{name} = {_toml_value(value)}")

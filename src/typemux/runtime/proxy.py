@@ -26,6 +26,7 @@ from typemux.log import get_logger
 from typemux.runtime.backend_process import BackendProcess
 from typemux.runtime.memory import group_rss
 from typemux.runtime.statefile import StateDirError, StateFile, proxy_state, state_dir
+from typemux.runtime.trace import open_trace
 from typemux.venv import VenvResolver
 from typemux.wire.streams import Incoming, MessageWriter, open_stdio, read_messages
 
@@ -89,6 +90,7 @@ class Proxy:
         self._state_file: StateFile | None = None
         self._state_timer: asyncio.TimerHandle | None = None
         self._prewarmed = False
+        self.trace = open_trace(settings.trace_dir)
 
     def _log_event(self, event: str, **fields: Any) -> None:
         level = "info" if event.startswith("backend_") or event == "venv_changed" else "debug"
@@ -125,6 +127,7 @@ class Proxy:
             if self._state_file is not None:
                 self._state_file.remove()
         await self._drain_and_stop()
+        self.trace.close()
         return code
 
     # ----- state file, memory budget, prewarm ------------------------------------------------
@@ -188,6 +191,7 @@ class Proxy:
     async def _read_client(self, reader: asyncio.StreamReader) -> None:
         async for item in read_messages(reader, max_size=self.settings.max_message_size):
             now = time.monotonic()
+            self.trace.from_client(item)
             try:
                 if isinstance(item, Incoming):
                     if self._debug:
@@ -212,6 +216,7 @@ class Proxy:
 
     # ----- events from backends --------------------------------------------------------------
     def _backend_message(self, session: int, msg: jsonrpc.Message, raw: bytes) -> None:
+        self.trace.from_backend(session, msg, raw)
         if self._debug:
             log.debug("backend_to_proxy", session=session, method=msg.get("method"), id=msg.get("id"))
         try:
@@ -227,6 +232,7 @@ class Proxy:
     # ----- actions -----------------------------------------------------------------------------
     def _send_client(self, msg: jsonrpc.Message, raw: bytes | None = None) -> None:
         assert self._client is not None
+        self.trace.to_client(msg, raw)
         self._client.send(msg, raw=raw)
 
     def _execute(self) -> None:
@@ -245,6 +251,7 @@ class Proxy:
                 if self._debug:
                     log.debug("proxy_to_backend", session=action.session,
                               method=action.msg.get("method"), id=action.msg.get("id"))
+                self.trace.to_backend(action.session, proc.venv, action.msg, action.raw)
                 proc.send(action.msg, action.raw)
         elif isinstance(action, Spawn):
             self._spawn(action)
