@@ -10,6 +10,7 @@ route's own install command for a backend that is missing.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -20,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from support.client import LspClient
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
@@ -82,6 +85,22 @@ def doctor(project: Path, env: dict[str, str], *extra: str) -> tuple[int, dict[s
     return proc.returncode, report, text + proc.stderr
 
 
+async def hover_through_installed_typemux(project: Path, env: dict[str, str]) -> str:
+    """Serve, as an editor would start it: the backend beside typemux answers a hover."""
+    main = project / "main.py"
+    main.write_text("def compute_total(a: int) -> int:\n    return a\n\ncompute_total(1)\n")
+    client = await LspClient.start(["typemux"], cwd=project, env=env)
+    try:
+        await client.initialize(project, timeout=60)
+        doc = await client.did_open(main)
+        answer = await client.request("textDocument/hover", {
+            "textDocument": {"uri": doc}, "position": {"line": 3, "character": 2}}, timeout=120)
+        assert await client.shutdown_and_exit(timeout=30) == 0
+    finally:
+        await client.aclose()
+    return json.dumps(answer.get("result"))
+
+
 # route -> (the tool the route needs, where typemux's environment ends up under HOME,
 #           the hint doctor gives for a missing `ty`)
 ROUTES = {
@@ -127,6 +146,9 @@ def test_readme_install_route_ends_in_a_passing_doctor(route: str, tmp_path: Pat
     assert report["backend"]["found"] == "beside typemux", text
     assert report["backend"]["resolved"][0] == str(typemux_env / "bin" / "pyright-langserver")
     assert report["backend"]["smoke"]["ok"] is True
+
+    hover = asyncio.run(hover_through_installed_typemux(project, doctor_env))
+    assert "compute_total" in hover and "int" in hover, hover
 
     # A backend that is not installed: the hint is this route's own command.
     code, _report, text = doctor(project, doctor_env, "--backend", "ty")
