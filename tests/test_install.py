@@ -106,7 +106,7 @@ async def hover_through_installed_typemux(project: Path, env: dict[str, str]) ->
 ROUTES = {
     "pipx": ("pipx", ".local/share/pipx/venvs/typemux", "pipx inject typemux 'ty'"),
     "uv": ("uv", ".local/share/uv/tools/typemux",
-           "uv tool install --reinstall --with 'ty' {checkout}"),
+           "uv tool install --reinstall {checkout} --with '{pyright}' --with 'ty'"),
     "pip": (None, ".local/share/typemux", "{env}/bin/python -m pip install 'ty'"),
 }
 
@@ -155,5 +155,5 @@ def test_readme_install_route_ends_in_a_passing_doctor(route: str, tmp_path: Pat
     assert code == 1
     failing = [line for line in text.splitlines() if line.strip().startswith("FAIL")]
     assert len(failing) == 1, text
-    expected = hint.format(checkout=checkout, env=typemux_env)
+    expected = hint.format(checkout=checkout, env=typemux_env, pyright=pinned_pyright())
     assert f"install it beside typemux: {expected}" in failing[0], text

@@ -82,9 +82,12 @@ def test_install_hint_names_the_installer_in_use(tmp_path: Path) -> None:
     uv_venv.mkdir(parents=True)
     (uv_venv / "pyvenv.cfg").write_text("")
     (uv_venv / "uv-receipt.toml").write_text(
-        '[tool]\nrequirements = [{ name = "typemux", directory = "/src/typemux" }]\n')
+        '[tool]\nrequirements = [{ name = "typemux", directory = "/src/typemux" },\n'
+        '  { name = "pyright", extras = ["nodejs"], specifier = "==1.1.414" }]\n')
     assert installer(uv_venv) == "uv tool"
-    assert install_hint("ty", uv_venv) == "uv tool install --reinstall --with 'ty' /src/typemux"
+    # The backends already installed stay: a reinstall without them would remove them.
+    assert install_hint("ty", uv_venv) == (
+        "uv tool install --reinstall /src/typemux --with 'pyright[nodejs]==1.1.414' --with 'ty'")
 
     plain = tmp_path / "venv"
     plain.mkdir()

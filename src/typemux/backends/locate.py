@@ -89,18 +89,26 @@ def installer(prefix: Path | None = None) -> Installer:
     return "system"
 
 
-def _uv_source(prefix: Path) -> str:
-    """What `uv tool install` was given for typemux (a directory, a wheel, or the name)."""
+def _uv_receipt(prefix: Path) -> tuple[str, list[str]]:
+    """From uv's receipt: what typemux was installed from, and the `--with` requirements
+    already there (a reinstall without them would remove those backends)."""
     try:
         receipt = tomllib.loads((prefix / "uv-receipt.toml").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return "typemux"
+        return "typemux", []
+    source, extra = "typemux", []
     for req in receipt.get("tool", {}).get("requirements", []):
-        if isinstance(req, dict) and req.get("name") == "typemux":
+        if not isinstance(req, dict) or not isinstance(req.get("name"), str):
+            continue
+        if req["name"] == "typemux":
             for key in ("directory", "path", "editable"):
                 if isinstance(req.get(key), str):
-                    return str(req[key])
-    return "typemux"
+                    source = str(req[key])
+            continue
+        extras = req.get("extras")
+        text = req["name"] + (f"[{','.join(map(str, extras))}]" if isinstance(extras, list) and extras else "")
+        extra.append(text + str(req.get("specifier") or ""))
+    return source, extra
 
 
 def install_hint(kind: str, prefix: Path | None = None) -> str:
@@ -111,7 +119,9 @@ def install_hint(kind: str, prefix: Path | None = None) -> str:
     if how == "pipx":
         return f"pipx inject typemux '{req}'"
     if how == "uv tool":
-        return f"uv tool install --reinstall --with '{req}' {_uv_source(prefix)}"
+        source, kept = _uv_receipt(prefix)
+        withs = " ".join(f"--with '{r}'" for r in [*kept, req])
+        return f"uv tool install --reinstall {source} {withs}"
     python = Path(sysconfig.get_path("scripts", vars={"base": str(prefix), "platbase": str(prefix)})) / "python"
     if how == "venv":
         return f"{python} -m pip install '{req}'"
