@@ -178,7 +178,7 @@ def collect(loaded: LoadedSettings, cwd: Path) -> dict[str, Any]:
     }
     kind = get_kind(settings.backend, settings.command_argv)
     argv = list(settings.command_argv or kind.command)
-    backend: dict[str, Any] = {"kind": kind.name, "command": argv, "resolved": None,
+    backend: dict[str, Any] = {"kind": kind.name, "command": argv, "resolved": None, "found": None,
                                "version": None, "smoke": None}
     report["backend"] = backend
     try:
