@@ -29,6 +29,7 @@ def test_records_carry_the_bytes_that_travelled_and_the_session_venv(tmp_path: P
     trace.to_client({"jsonrpc": "2.0", "id": 1, "result": None}, None)
     trace.from_client(Malformed(-32700, "not JSON", None))
     trace.close()
+    assert trace.path.stat().st_mode & 0o777 == 0o600  # it holds the documents' text
     got = lines(trace.path)
     assert [r["direction"] for r in got] == [
         "client->typemux", "typemux->backend", "backend->typemux", "typemux->client",

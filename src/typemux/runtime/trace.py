@@ -46,7 +46,9 @@ class Trace:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._file: IO[bytes] | None = open(path, "ab", buffering=BUFFER)  # noqa: SIM115 - closed in close()
+        # 0600: a trace holds the documents' text (didOpen), like the source itself.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._file: IO[bytes] | None = os.fdopen(fd, "ab", buffering=BUFFER)
         self._venvs: dict[int, bytes] = {}
         self._flush_at: asyncio.TimerHandle | None = None
 
