@@ -1,20 +1,27 @@
 """Command line: `typemux` (the LSP server on stdio), `typemux doctor`, `typemux status`,
-`typemux trace`."""
+`typemux trace`.
+
+The serve path is kept short, because editors wait for the `initialize` answer: it never
+imports pydantic (settings come from `fast_config`), the doctor or the status code, and
+without arguments (how editors start it) it skips argparse too.
+"""
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import sys
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from typemux import __version__
 
+if TYPE_CHECKING:
+    import argparse
+
 
 def _parser() -> argparse.ArgumentParser:
-    from typemux.config import add_cli_options
+    import argparse
+
+    from typemux.fast_config import add_cli_options
 
     parser = argparse.ArgumentParser(
         prog="typemux",
@@ -34,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_trace_parser(sub: Any) -> None:
+    from pathlib import Path
+
     trace = sub.add_parser("trace", help="show a traffic trace written with --trace-dir")
     trace.add_argument("target", nargs="?", type=Path, metavar="FILE|DIR",
                        help="a trace file, or a directory (its newest trace); default: trace_dir")
@@ -46,31 +55,51 @@ def _add_trace_parser(sub: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from typemux.config import ConfigError, cli_values, load_settings
+    from typemux.fast_config import ConfigError, cli_values
 
-    parser = _parser()
-    ns = parser.parse_args(argv)
-    if ns.command == "status":
+    args = list(sys.argv[1:] if argv is None else argv)
+    command: str | None = None
+    cli: dict[str, Any] = {}
+    config = None
+    as_json = False
+    if args:
+        ns = _parser().parse_args(args)
+        command, cli, config = ns.command, cli_values(ns), ns.config
+        as_json = bool(getattr(ns, "json", False))
+        if command == "trace":
+            from typemux.trace_view import run_trace
+
+            return run_trace(ns.target, every=ns.every, session=ns.session, method=ns.method,
+                             as_json=as_json, full=ns.full)
+    if command == "status":
         from typemux.status import run_status
 
-        return run_status(as_json=ns.json)
-    if ns.command == "trace":
-        from typemux.trace_view import run_trace
+        return run_status(as_json=as_json)
+    if command == "doctor":
+        from typemux.config import load_settings
+        from typemux.doctor import run_doctor
 
-        return run_trace(ns.target, every=ns.every, session=ns.session, method=ns.method,
-                         as_json=ns.json, full=ns.full)
+        try:
+            loaded = load_settings(cli, config_path=config)
+        except ConfigError as exc:
+            print(f"typemux: {exc}", file=sys.stderr)  # stdout-ok: stderr, before any LSP stream exists
+            return 2
+        return run_doctor(loaded, as_json=as_json)
+    return _serve(cli, config)
+
+
+def _serve(cli: dict[str, Any], config: Any) -> int:
+    import asyncio
+
+    from typemux.fast_config import ConfigError, load_serve_settings
+
     try:
-        loaded = load_settings(cli_values(ns), config_path=ns.config)
+        settings = load_serve_settings(cli, config_path=config)
     except ConfigError as exc:
         print(f"typemux: {exc}", file=sys.stderr)  # stdout-ok: stderr, before any LSP stream exists
         return 2
-    if ns.command == "doctor":
-        from typemux.doctor import run_doctor
-
-        return run_doctor(loaded, as_json=ns.json)
     from typemux.log import configure_logging
     from typemux.runtime.proxy import serve
 
-    settings = loaded.settings
     configure_logging(settings.log_level, settings.log_file)
     return asyncio.run(serve(settings))
