@@ -13,7 +13,6 @@ import os
 import shutil
 import sys
 import sysconfig
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -92,6 +91,8 @@ def installer(prefix: Path | None = None) -> Installer:
 def _uv_receipt(prefix: Path) -> tuple[str, list[str]]:
     """From uv's receipt: what typemux was installed from, and the `--with` requirements
     already there (a reinstall without them would remove those backends)."""
+    import tomllib  # only doctor gets here: the serve path stays without it
+
     try:
         receipt = tomllib.loads((prefix / "uv-receipt.toml").read_text(encoding="utf-8"))
     except (OSError, ValueError):
