@@ -117,3 +117,41 @@ def test_cli_doctor_takes_flags_after_the_subcommand(project: Path) -> None:
     report = json.loads(proc.stdout)
     assert report["settings"]["max_backends"] == {"value": 4, "source": "cli"}
     assert report["settings"]["backend_command"]["source"] == "env TYPEMUX_BACKEND_COMMAND"
+
+
+def test_backend_installed_beside_typemux_is_found_and_doctor_says_where(
+    project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # pipx inject / uv tool --with put a backend's commands only in typemux's own venv.
+    beside = tmp_path / "typemux-env" / "bin"
+    beside.mkdir(parents=True)
+    server = beside / "fake-lsp-server"
+    server.write_text(f"#!/bin/sh\nexec {fake_backend_command()} \"$@\"\n")
+    server.chmod(0o755)
+    monkeypatch.setattr("typemux.backends.locate.scripts_dir", lambda: beside)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-path"))
+    code, out = doctor(capsys, project, as_json=True,
+                       env={"TYPEMUX_BACKEND_COMMAND": "fake-lsp-server"})
+    report = json.loads(out)
+    assert code == 0, out
+    assert report["backend"]["resolved"] == [str(server)]
+    assert report["backend"]["found"] == "beside typemux"
+    line = next(c for c in report["checks"] if c["name"] == "backend command")
+    assert line["text"] == f"{server} (found beside typemux, in its own environment)"
+
+
+def test_missing_backend_hint_names_the_install_command_of_typemux_environment(
+    project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("typemux.backends.locate.scripts_dir", lambda: tmp_path / "nothing")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-path"))
+    code, out = doctor(capsys, project, as_json=False,
+                       env={"TYPEMUX_BACKEND_COMMAND": "", "TYPEMUX_BACKEND": "pyright"})
+    assert code == 1
+    failing = [line for line in out.splitlines() if line.strip().startswith("FAIL")]
+    assert len(failing) == 1, out
+    # The test venv is a plain venv: its own python's pip, never a bare "pip install".
+    assert f"{sys.prefix}/bin/python -m pip install 'pyright[nodejs]'" in failing[0]
+    assert "'pyright-langserver' was not found on PATH nor beside typemux" in failing[0]

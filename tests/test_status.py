@@ -153,3 +153,25 @@ def test_state_dir_falls_back_to_a_private_temp_dir(
     directory = state_dir()
     assert directory == tmp_path / f"typemux-{os.getuid()}"
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+
+
+async def test_idle_restarts_with_document_traffic_alone(
+    monorepo: dict[str, Path], start_typemux: StartTypemux, runtime_dir: Path
+) -> None:
+    # Claude Code mostly opens and edits documents; that is use, and IDLE must say so.
+    root = monorepo["proj-a"].parent
+    client = await start_typemux(root)
+    await client.initialize(root)
+    uri = await client.did_open(monorepo["proj-a"] / "main.py")
+    state = await wait_state(runtime_dir / "typemux", client.pid,
+                             lambda s: [b["state"] for b in s["backends"]] == ["ready"])
+    started = state["backends"][0]["started_at"]
+    await asyncio.sleep(3)
+    client.did_change(uri, 2, [{"text": "NAME = 'edited'\n"}])
+    client.notify("textDocument/didSave", {"textDocument": {"uri": uri}})
+    state = await wait_state(runtime_dir / "typemux", client.pid,
+                             lambda s: s["backends"][0]["last_used_at"] >= started + 2.5)
+    proc = status(runtime_dir, "--json")
+    backend = next(p for p in json.loads(proc.stdout)["proxies"]
+                   if p["pid"] == client.pid)["backends"][0]
+    assert backend["uptime"] - backend["idle"] >= 2.5, backend

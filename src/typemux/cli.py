@@ -1,4 +1,5 @@
-"""Command line: `typemux` (the LSP server on stdio), `typemux doctor`, `typemux status`.
+"""Command line: `typemux` (the LSP server on stdio), `typemux doctor`, `typemux status`,
+`typemux trace`.
 
 The serve path is kept short, because editors wait for the `initialize` answer: it never
 imports pydantic (settings come from `fast_config`), the doctor or the status code, and
@@ -35,7 +36,22 @@ def _parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="show the live backend pools of running typemux processes")
     status.add_argument("--json", action="store_true", help="print JSON")
     sub.add_parser("serve", help="run the LSP server on stdio (the default)")
+    _add_trace_parser(sub)
     return parser
+
+
+def _add_trace_parser(sub: Any) -> None:
+    from pathlib import Path
+
+    trace = sub.add_parser("trace", help="show a traffic trace written with --trace-dir")
+    trace.add_argument("target", nargs="?", type=Path, metavar="FILE|DIR",
+                       help="a trace file, or a directory (its newest trace); default: trace_dir")
+    trace.add_argument("--all", dest="every", action="store_true",
+                       help="every trace in DIR, oldest first")
+    trace.add_argument("--session", type=int, help="only backend session N (as in typemux status)")
+    trace.add_argument("--method", help="only messages whose method (or whose request's) contains this")
+    trace.add_argument("--full", action="store_true", help="print each message in full")
+    trace.add_argument("--json", action="store_true", help="print the matching JSON lines")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -50,6 +66,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         ns = _parser().parse_args(args)
         command, cli, config = ns.command, cli_values(ns), ns.config
         as_json = bool(getattr(ns, "json", False))
+        if command == "trace":
+            from typemux.trace_view import run_trace
+
+            return run_trace(ns.target, every=ns.every, session=ns.session, method=ns.method,
+                             as_json=as_json, full=ns.full)
     if command == "status":
         from typemux.status import run_status
 

@@ -126,6 +126,11 @@ class Settings(SettingsMethods, BaseSettings):
         None, description="Append logs to this file instead of stderr.",
         json_schema_extra={"allowed": "a file path", "doc_type": "path"})
     log_level: LogLevel = Field("info", description="Least severe log level written.")
+    trace_dir: Path | None = Field(
+        None, description="Write every message of every stream (client and each backend) "
+                          "to a JSON-lines file in this directory, one file per typemux "
+                          "process; read it with `typemux trace`.",
+        json_schema_extra={"allowed": "a directory path", "doc_type": "path"})
 
     @classmethod
     def settings_customise_sources(

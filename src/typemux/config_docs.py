@@ -56,7 +56,8 @@ def configuration_markdown() -> str:
     for name in FIELDS:
         value = Settings.model_fields[name].get_default(call_default_factory=True)
         if value is None:
-            sample = {"backend_command": '"uvx ty server"', "log_file": '"~/typemux.log"'}
+            sample = {"backend_command": '"uvx ty server"', "log_file": '"~/typemux.log"',
+                      "trace_dir": '"~/typemux-trace"'}
             example.append(f"# {name} = {sample.get(name, '')}")
         else:
             example.append(f"{name} = {_toml_value(value)}")

@@ -22,8 +22,8 @@ from typing import Any, Literal
 from typemux import __version__, jsonrpc
 from typemux.backends import get_kind
 from typemux.backends.base import BackendKind
+from typemux.backends.locate import CommandNotFound, install_hint, locate_command, resolve_command
 from typemux.config import FIELDS, LoadedSettings
-from typemux.runtime.proxy import CommandNotFound, resolve_command
 from typemux.venv import VenvResolver, git_toplevel
 from typemux.wire import codec
 from typemux.wire.framing import EOF, NEED_DATA, Frame, FrameDecoder, FrameError, encode_frame
@@ -160,6 +160,9 @@ async def smoke_start(argv: list[str], kind: BackendKind, venv: Path | None, cwd
         await proc.wait()
 
 
+_FOUND = {"path": "as given", "PATH": "on PATH", "beside typemux": "beside typemux, in its own environment"}
+
+
 # ----- environment discovery -----------------------------------------------------------------
 ASK_WAIT = 20.0
 
@@ -219,18 +222,19 @@ def collect(loaded: LoadedSettings, cwd: Path) -> dict[str, Any]:
     }
     kind = get_kind(settings.backend, settings.command_argv)
     argv = list(settings.command_argv or kind.command)
-    backend: dict[str, Any] = {"kind": kind.name, "command": argv, "resolved": None,
+    backend: dict[str, Any] = {"kind": kind.name, "command": argv, "resolved": None, "found": None,
                                "version": None, "smoke": None}
     report["backend"] = backend
     try:
-        resolved = resolve_command(argv)
-        backend["resolved"] = resolved
-        checks.append(Check("backend command", "ok", " ".join(resolved)))
+        located = locate_command(argv)
+        resolved: list[str] | None = located.argv
+        backend["resolved"], backend["found"] = located.argv, located.where
+        checks.append(Check("backend command", "ok",
+                            f"{' '.join(located.argv)} (found {_FOUND[located.where]})"))
     except CommandNotFound as exc:
         resolved = None
         hint = ("check backend_command" if settings.backend_command is not None else
-                f"install {kind.name} where typemux runs (e.g. pip install {kind.name}) "
-                "or set backend_command")
+                f"install it beside typemux: {install_hint(kind.name)}; or set backend_command")
         checks.append(Check("backend command", "fail", f"{exc}; {hint}"))
 
     if settings.backend_command is None and kind.version_command is not None:

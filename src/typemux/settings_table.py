@@ -99,6 +99,11 @@ FIELDS: tuple[FieldSpec, ...] = (
               default='info',
               metavar='{debug,info,warning,error}',
               help='Least severe log level written. Default: info.'),
+    FieldSpec('trace_dir', 'path', nullable=True, choices=(),
+              bounds=(), before=(), after=(),
+              default=None,
+              metavar='PATH',
+              help='Write every message of every stream (client and each backend) to a JSON-lines file in this directory, one file per typemux process; read it with `typemux trace`. Default: none.'),
 )
 
 MODEL_VALIDATORS: tuple[str, ...] = ('_derive_backend',)
@@ -122,3 +127,4 @@ class ServeSettings(SettingsMethods):
     environments: dict[str, str]
     log_file: Path | None
     log_level: Literal['debug', 'info', 'warning', 'error']
+    trace_dir: Path | None

@@ -44,7 +44,7 @@ def null_configuration(items: list[Any], venv: Path, client_result: list[Any] | 
 @dataclass(frozen=True)
 class BackendKind:
     name: str
-    # argv; argv[0] is resolved to an absolute path from typemux's own PATH, never the venv's.
+    # argv; argv[0] is resolved from typemux's own PATH, then beside typemux, never the venv's.
     command: tuple[str, ...]
     # argv for `typemux doctor` to print a version; None when the server has no such flag.
     version_command: tuple[str, ...] | None

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import dataclasses
 import os
-import shutil
 import signal
 import time
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from typing import Any
 from typemux import jsonrpc
 from typemux.backends import get_kind
 from typemux.backends.base import BackendKind
+from typemux.backends.locate import CommandNotFound, resolve_command
 from typemux.core.actions import Action, Exit, PoolChanged, Spawn, Stop, ToBackend, ToClient
 from typemux.core.lifecycle import LifecycleSettings
 from typemux.core.router import Router, RouterSettings
@@ -27,6 +27,7 @@ from typemux.log import get_logger
 from typemux.runtime.backend_process import BackendProcess, kill_marked, owner_prefix
 from typemux.runtime.memory import group_rss
 from typemux.runtime.statefile import StateDirError, StateFile, proxy_state, state_dir
+from typemux.runtime.trace import open_trace
 from typemux.settings_table import ServeSettings as Settings
 from typemux.venv import VenvResolver
 from typemux.wire.streams import Incoming, MessageWriter, open_stdio, read_messages
@@ -41,25 +42,6 @@ HEARTBEAT = 2.0  # memory sampling and state-file refresh (idle times, RSS)
 def stopping_allowance(max_backends: int) -> int:
     """How many backends may still be leaving (grace + kill) while the pool is full."""
     return max_backends
-
-
-class CommandNotFound(Exception):
-    pass
-
-
-def resolve_command(argv: list[str]) -> list[str]:
-    """argv with argv[0] made absolute from typemux's own PATH (never a venv's bin/)."""
-    exe = argv[0]
-    if os.sep in exe:
-        # abspath, not resolve: a venv's bin/python is a symlink that must stay one.
-        path = Path(os.path.abspath(Path(exe).expanduser()))
-        if not os.access(path, os.X_OK):
-            raise CommandNotFound(f"'{exe}' is not an executable file")
-        return [str(path), *argv[1:]]
-    found = shutil.which(exe)
-    if found is None:
-        raise CommandNotFound(f"'{exe}' was not found on PATH")
-    return [os.path.abspath(found), *argv[1:]]
 
 
 def prewarm_venv(path: Path) -> Path | None:
@@ -120,6 +102,7 @@ class Proxy:
         self._state_file: StateFile | None = None
         self._state_timer: asyncio.TimerHandle | None = None
         self._started_up = False
+        self.trace = open_trace(settings.trace_dir)
 
     def _log_event(self, event: str, **fields: Any) -> None:
         level = "info" if event.startswith("backend_") or event == "venv_changed" else "debug"
@@ -153,6 +136,7 @@ class Proxy:
                 self._state_file.remove()
             self.resolver.close()
         await self._drain_and_stop()
+        self.trace.close()
         return code
 
     # ----- supervision: a failure in a loop typemux depends on ends typemux ------------------
@@ -281,6 +265,7 @@ class Proxy:
     async def _read_client(self, reader: asyncio.StreamReader) -> None:
         async for item in read_messages(reader, max_size=self.settings.max_message_size):
             now = time.monotonic()
+            self.trace.from_client(item)
             try:
                 if isinstance(item, Incoming):
                     if self._debug:
@@ -305,6 +290,7 @@ class Proxy:
 
     # ----- events from backends --------------------------------------------------------------
     def _backend_message(self, session: int, msg: jsonrpc.Message, raw: bytes) -> None:
+        self.trace.from_backend(session, msg, raw)
         if self._debug:
             log.debug("backend_to_proxy", session=session, method=msg.get("method"), id=msg.get("id"))
         try:
@@ -320,6 +306,7 @@ class Proxy:
     # ----- actions -----------------------------------------------------------------------------
     def _send_client(self, msg: jsonrpc.Message, raw: bytes | None = None) -> None:
         assert self._client is not None
+        self.trace.to_client(msg, raw)
         self._client.send(msg, raw=raw)
 
     def _execute(self) -> None:
@@ -338,6 +325,7 @@ class Proxy:
                 if self._debug:
                     log.debug("proxy_to_backend", session=action.session,
                               method=action.msg.get("method"), id=action.msg.get("id"))
+                self.trace.to_backend(action.session, proc.venv, action.msg, action.raw)
                 proc.send(action.msg, action.raw)
         elif isinstance(action, Spawn):
             self._spawn(action)
