@@ -91,6 +91,9 @@ class Settings(BaseSettings):
             "doc_type": "list of paths",
         },
     )
+    document_idle_close: float = _seconds(
+        300, "Close, in its backend, a document with no message about it for this long "
+             "(the client keeps it open; typemux re-opens it when needed); 0 = never.")
     log_file: Path | None = Field(
         None, description="Append logs to this file instead of stderr.",
         json_schema_extra={"allowed": "a file path", "doc_type": "path"})
@@ -113,6 +116,7 @@ class Settings(BaseSettings):
         return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("max_backends", "max_message_size", "max_memory_mb", "backend_ttl",
+                     "document_idle_close",
                      "warmup_timeout", "fanout_timeout", "handshake_timeout", mode="before")
     @classmethod
     def _no_bool(cls, value: Any) -> Any:

@@ -18,12 +18,13 @@ from typemux.core import tokens
 from typemux.core.actions import Action, Exit, ToBackend, ToClient
 from typemux.core.client_caps import ClientCaps
 from typemux.core.document_routing import NO_VENV_HELP, DocumentRouting
+from typemux.core.document_sync import DocumentSync
 from typemux.core.fanout import Fanout
 from typemux.core.lifecycle import INIT_ID, Lifecycle, LifecycleSettings
 from typemux.core.server_requests import ServerRequests
 from typemux.core.session import BackendSession, State
 from typemux.documents import DocumentStore
-from typemux.uris import uri_to_path
+from typemux.uris import path_to_uri, uri_to_path
 from typemux.venv import VenvResolver, venv_identity
 
 FANOUT_METHODS = frozenset({"workspace/symbol"})
@@ -45,6 +46,7 @@ class RouterSettings:
     lifecycle: LifecycleSettings
     fanout_timeout: float = 5.0
     fallback_venv: Path | None = None
+    document_idle_close: float = 0.0  # 0 = never close documents the client keeps open
 
 
 def _noop_log(event: str, **fields: Any) -> None:
@@ -72,6 +74,8 @@ class Router:
         self.lifecycle.on_lost = self._fanout_share_lost
         self.pool = self.lifecycle.pool
         self.docs = DocumentRouting(self.documents, resolver, self.lifecycle, log)
+        self.sync = DocumentSync(self.documents, self.lifecycle, self._out,
+                                 settings.document_idle_close, log)
         self.fanouts: dict[tuple[bool, object], Fanout] = {}
         self.initialized = False
         self.shutdown_requested = False
@@ -85,7 +89,8 @@ class Router:
         return actions
 
     def next_deadline(self) -> float | None:
-        deadlines = [self.lifecycle.next_deadline(), self.server_requests.next_deadline()]
+        deadlines = [self.lifecycle.next_deadline(), self.server_requests.next_deadline(),
+                     self.sync.next_deadline()]
         deadlines.extend(f.deadline for f in self.fanouts.values())
         return min((d for d in deadlines if d is not None), default=None)
 
@@ -145,6 +150,7 @@ class Router:
         if method in FANOUT_METHODS:
             self._fanout(msg, raw, now)
             return
+        self.sync.before_request(msg.get("params"), now)
         target = self._target(method, msg.get("params"), now)
         if isinstance(target, str):
             self._out.append(ToClient(jsonrpc.proxy_error(request_id, target)))
@@ -174,6 +180,10 @@ class Router:
     def _client_notification(self, method: str, msg: jsonrpc.Message, raw: bytes | None, now: float) -> None:
         params = msg.get("params")
         params = params if isinstance(params, dict) else {}
+        if self.lifecycle.client_params is not None:
+            replaced = self.sync.before_notification(method, msg, params, now)
+            if replaced is not None:
+                msg, raw, params = replaced, None, replaced["params"]
         if method == "exit":
             self._finish(now, 0 if self.shutdown_requested else 1, "the client sent exit")
         elif method == "initialized":
@@ -406,12 +416,45 @@ class Router:
             doc = self.documents.get(uri) if isinstance(uri, str) else None
             if doc is not None and doc.venv is not None and doc.venv != backend.venv:
                 return  # another venv's backend owns this document
+            forward, replaced = self.sync.on_publish(backend, msg, params)
+            if not forward:
+                return
+            if replaced is not None:
+                msg, raw = replaced, None
             if isinstance(uri, str):
                 if params.get("diagnostics"):
                     backend.published.add(uri)
                 else:
                     backend.published.discard(uri)
         self._out.append(ToClient(msg, raw))
+
+    # ----- disk ------------------------------------------------------------------------------
+    def open_paths(self) -> dict[Path, str]:
+        """The file of every open document -> its URI (the runtime reads these on change)."""
+        paths: dict[Path, str] = {}
+        for doc in self.documents:
+            path = uri_to_path(doc.uri)
+            if path is not None:
+                paths[path] = doc.uri
+        return paths
+
+    def watched_roots(self) -> set[Path]:
+        """Project directories to watch for a client that cannot: those of live backends
+        and of open documents' venvs (a backend evicted meanwhile still needs the news)."""
+        roots = {b.venv.parent for b in self.pool if b.state is not State.STOPPING}
+        roots.update(doc.venv.parent for doc in self.documents if doc.venv is not None)
+        return roots
+
+    def files_changed(self, changes: list[tuple[Path, int]], texts: dict[str, str | None],
+                      now: float) -> None:
+        """Files changed on disk behind the client's back (typemux's own watcher): the new
+        texts of open documents (None when deleted) and every change as a FileChangeType."""
+        if self.exited or self.lifecycle.client_params is None:
+            return
+        self.sync.files_changed(texts, now)
+        if changes and not self.server_requests.caps.watch_files:
+            self._watched_files({"changes": [{"uri": path_to_uri(path), "type": kind}
+                                             for path, kind in changes]}, now)
 
     # ----- memory ----------------------------------------------------------------------------
     def memory_sample(self, rss_by_session: dict[int, int], budget_bytes: int, now: float) -> None:
@@ -434,6 +477,7 @@ class Router:
 
     # ----- time ----------------------------------------------------------------------------
     def timer(self, now: float) -> None:
+        self.sync.timer(now)
         self.lifecycle.expire(now)
         self.server_requests.expire(now)
         for key, fan in list(self.fanouts.items()):

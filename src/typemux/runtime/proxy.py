@@ -26,6 +26,7 @@ from typemux.log import get_logger
 from typemux.runtime.backend_process import BackendProcess
 from typemux.runtime.memory import group_rss
 from typemux.runtime.statefile import StateDirError, StateFile, proxy_state, state_dir
+from typemux.runtime.watcher import Change, ProjectWatcher
 from typemux.venv import VenvResolver
 from typemux.wire.streams import Incoming, MessageWriter, open_stdio, read_messages
 
@@ -92,6 +93,7 @@ class Proxy:
                 ),
                 fanout_timeout=settings.fanout_timeout,
                 fallback_venv=fallback.path if fallback else None,
+                document_idle_close=settings.document_idle_close,
             ),
             kind,
             self.resolver,
@@ -108,6 +110,7 @@ class Proxy:
         self._state_file: StateFile | None = None
         self._state_timer: asyncio.TimerHandle | None = None
         self._prewarmed = False
+        self._watcher: ProjectWatcher | None = None
 
     def _log_event(self, event: str, **fields: Any) -> None:
         level = "info" if event.startswith("backend_") or event == "venv_changed" else "debug"
@@ -143,6 +146,8 @@ class Proxy:
                 self._state_timer.cancel()
             if self._state_file is not None:
                 self._state_file.remove()
+            if self._watcher is not None:
+                await self._watcher.aclose()
         await self._drain_and_stop()
         return code
 
@@ -214,6 +219,7 @@ class Proxy:
                     self.router.client_message(item.msg, item.raw, now)
                     if not self._prewarmed and self.router.lifecycle.client_params is not None:
                         self._prewarm_extra(now)
+                        self._start_watcher()
                 else:
                     self.router.client_malformed(item.code, item.reason, item.request_id)
             except Exception:
@@ -223,6 +229,23 @@ class Proxy:
                     self._send_client(jsonrpc.proxy_error(item.msg["id"], "internal error; see the typemux log"))
             self._execute()
         self.router.client_eof(time.monotonic())
+        self._execute()
+
+    # ----- files changed behind the client's back ---------------------------------------------
+    def _start_watcher(self) -> None:
+        """Watch the backends' projects when the client cannot do it for us."""
+        if self.router.server_requests.caps.watch_files:
+            return  # its didChangeWatchedFiles are used: nothing is watched twice
+        self._watcher = ProjectWatcher(self._files_changed, self.router.open_paths)
+        self._watcher.start()
+        self._watcher.set_roots(self.router.watched_roots())
+
+    def _files_changed(self, changes: list[Change], texts: dict[str, str | None]) -> None:
+        log.debug("files_changed", count=len(changes), open_documents=len(texts))
+        try:
+            self.router.files_changed(changes, texts, time.monotonic())
+        except Exception:
+            log.exception("files_changed_failed")
         self._execute()
 
     def _terminate(self) -> None:
@@ -276,6 +299,8 @@ class Proxy:
                 self._exit.set_result(action.code)
         elif isinstance(action, PoolChanged):
             self._schedule_state()
+            if self._watcher is not None:
+                self._watcher.set_roots(self.router.watched_roots())
 
     def _spawn(self, action: Spawn) -> None:
         proc = BackendProcess(
