@@ -13,7 +13,6 @@ from typemux.core.lifecycle import LifecycleSettings
 from typemux.core.router import Router, RouterSettings
 from typemux.uris import path_to_uri
 from typemux.venv import VenvResolver
-
 from unit.test_router import KIND, Harness, hover, make_project, to_backend, to_client
 
 PUBLISH = "textDocument/publishDiagnostics"
@@ -213,7 +212,7 @@ def test_an_idle_document_is_closed_in_its_backend_and_reopened_before_the_next_
     assert close["params"]["textDocument"]["uri"] == path_to_uri(main)
     # The backend's empty answer to that close is not the client's business.
     assert h.publish(s, main, []) == []
-    rid, actions = h.request("textDocument/hover", hover(main))
+    _, actions = h.request("textDocument/hover", hover(main))
     msgs = to_backend(actions, s)
     assert [m.get("method") for m in msgs] == ["textDocument/didOpen", "textDocument/hover"]
     assert msgs[0]["params"]["textDocument"]["text"] == "x = 1\n"
