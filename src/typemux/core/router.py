@@ -13,14 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from typemux import __version__, jsonrpc
+from typemux.backends import client_capabilities
 from typemux.backends.base import BackendKind
 from typemux.core import tokens
-from typemux.core.actions import Action, Exit, ToBackend, ToClient
+from typemux.core.actions import Action, CapabilitiesLearned, Exit, ToBackend, ToClient
 from typemux.core.client_caps import ClientCaps
 from typemux.core.document_routing import NO_VENV_HELP, DocumentRouting
 from typemux.core.document_sync import DocumentSync
 from typemux.core.fanout import Fanout
 from typemux.core.lifecycle import INIT_ID, Lifecycle, LifecycleSettings
+from typemux.core.registrations import missing_providers, register_request, registrations_for
 from typemux.core.server_requests import ServerRequests
 from typemux.core.session import BackendSession, State
 from typemux.documents import DocumentStore
@@ -81,6 +83,8 @@ class Router:
         self.shutdown_requested = False
         self.exited = False
         self._producer: dict[str, int] = {}
+        self._answered: dict[str, Any] = {}  # the capabilities the client was told
+        self._learned = False
 
     # ----- outputs ---------------------------------------------------------------------
     def take_actions(self) -> list[Action]:
@@ -167,6 +171,7 @@ class Router:
         self.lifecycle.client_params = params
         self.server_requests.caps = ClientCaps(params.get("capabilities"))
         capabilities = dict(self.kind.capabilities)
+        self._answered = dict(capabilities)
         self._out.append(ToClient(jsonrpc.result(msg["id"], {
             "capabilities": capabilities,
             "serverInfo": {"name": f"typemux ({self.kind.name})", "version": __version__},
@@ -379,6 +384,7 @@ class Router:
         if flight is None:
             if key == jsonrpc.id_key(INIT_ID) and backend.is_creating():
                 self.lifecycle.handshake_done(backend, msg, now)
+                self._learn_capabilities(backend, msg)
             else:
                 self._log("unmatched_response_dropped", session=backend.session, id=msg.get("id"))
             return
@@ -390,6 +396,25 @@ class Router:
             return
         self._producer[flight.method] = backend.session
         self._out.append(ToClient(msg, raw))
+
+    def _learn_capabilities(self, backend: BackendSession, msg: jsonrpc.Message) -> None:
+        """After the first handshake: have the runtime cache what this backend version
+        really offers, and register with the client what the initialize answer lacked."""
+        if self._learned or backend.state is State.STOPPING or not backend.capabilities:
+            return
+        self._learned = True
+        result = msg.get("result")
+        info = result.get("serverInfo") if isinstance(result, dict) else None
+        self._out.append(CapabilitiesLearned(backend.capabilities,
+                                             info if isinstance(info, dict) else None))
+        missing = missing_providers(self._answered, client_capabilities(backend.capabilities))
+        if not missing:
+            return
+        self._log("capabilities_missing_from_answer", providers=sorted(missing))
+        regs = registrations_for(missing, self.server_requests.caps)
+        if regs:
+            self._answered.update(missing)
+            self._out.append(ToClient(register_request("typemux:capabilities", regs)))
 
     def _backend_notification(self, backend: BackendSession, method: str, msg: jsonrpc.Message,
                               raw: bytes | None, now: float) -> None:

@@ -16,6 +16,7 @@ from typemux.backends.base import BackendKind
 from typemux.core import tokens
 from typemux.core.actions import Action, ToBackend, ToClient
 from typemux.core.client_caps import ClientCaps
+from typemux.core.registrations import ForwardedRegistrations
 from typemux.core.session import BackendSession
 from typemux.uris import path_to_uri
 
@@ -41,6 +42,7 @@ class ServerRequests:
         self._out = out
         self._next_id = 0
         self._outstanding: dict[tuple[bool, object], Outstanding] = {}
+        self.forwarded = ForwardedRegistrations()
 
     def __len__(self) -> int:
         return len(self._outstanding)
@@ -68,6 +70,10 @@ class ServerRequests:
         elif method in ("client/registerCapability", "client/unregisterCapability"):
             self._record_registrations(backend, method, params)
             self._answer(backend, msg["id"], None)
+            if method == "client/registerCapability":
+                forwarded = self.forwarded.forward(params, self.caps)
+                if forwarded is not None:
+                    self._out.append(ToClient(forwarded))
         elif method.endswith("/refresh"):
             if self.caps.supports_refresh(method):
                 self._forward(backend, msg, now, None)

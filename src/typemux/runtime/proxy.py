@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import shutil
 import signal
@@ -16,10 +17,19 @@ from pathlib import Path
 from typing import Any
 
 from typemux import jsonrpc
-from typemux.backends import get_kind
+from typemux.backends import capabilities_cache, client_capabilities, get_kind
 from typemux.backends.base import BackendKind
 from typemux.config import Settings
-from typemux.core.actions import Action, Exit, PoolChanged, Spawn, Stop, ToBackend, ToClient
+from typemux.core.actions import (
+    Action,
+    CapabilitiesLearned,
+    Exit,
+    PoolChanged,
+    Spawn,
+    Stop,
+    ToBackend,
+    ToClient,
+)
 from typemux.core.lifecycle import LifecycleSettings
 from typemux.core.router import Router, RouterSettings
 from typemux.log import get_logger
@@ -79,6 +89,12 @@ class Proxy:
         except CommandNotFound:
             # Start anyway: the client gets an initialize answer and clear errors per request.
             argv = list(settings.command_argv or kind.command)
+        self._cache_key = capabilities_cache.version_key(kind.name, argv)
+        cached = capabilities_cache.load(self._cache_key) if self._cache_key else None
+        if cached is not None:
+            # What this very backend version advertised last time, not the recorded table.
+            kind = dataclasses.replace(kind, capabilities=client_capabilities(cached))
+            self.kind = kind
         self.resolver = VenvResolver()
         fallback = self.resolver.fallback(cwd)
         self.router = Router(
@@ -297,6 +313,12 @@ class Proxy:
         elif isinstance(action, Exit):
             if self._exit is not None and not self._exit.done():
                 self._exit.set_result(action.code)
+        elif isinstance(action, CapabilitiesLearned):
+            if self._cache_key is not None:
+                key, argv = self._cache_key, list(self.router.lifecycle.settings.argv)
+                self._background(asyncio.to_thread(
+                    capabilities_cache.store, key, self.kind.name, argv,
+                    action.capabilities, action.server_info))
         elif isinstance(action, PoolChanged):
             self._schedule_state()
             if self._watcher is not None:
