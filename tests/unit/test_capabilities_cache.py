@@ -12,7 +12,6 @@ from typemux.core.actions import CapabilitiesLearned, Spawn
 from typemux.core.client_caps import ClientCaps
 from typemux.core.lifecycle import INIT_ID
 from typemux.core.registrations import ForwardedRegistrations, missing_providers
-
 from unit.test_router import Harness, make_project, to_client
 
 
