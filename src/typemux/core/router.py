@@ -49,6 +49,7 @@ class RouterSettings:
     fanout_timeout: float = 5.0
     fallback_venv: Path | None = None
     document_idle_close: float = 0.0  # 0 = never close documents the client keeps open
+    backend_settings: dict[str, Any] | None = None  # the user's settings tree for this kind
 
 
 def _noop_log(event: str, **fields: Any) -> None:
@@ -71,6 +72,7 @@ class Router:
         self._out: list[Action] = []
         self._log = log
         self.server_requests = ServerRequests(kind, self._out)
+        self.server_requests.user_settings = dict(settings.backend_settings or {})
         self.lifecycle = Lifecycle(settings.lifecycle, kind, self.documents,
                                    self.server_requests, self._out, log)
         self.lifecycle.on_lost = self._fanout_share_lost

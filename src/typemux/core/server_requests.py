@@ -13,6 +13,7 @@ from typing import Any
 
 from typemux import jsonrpc
 from typemux.backends.base import BackendKind
+from typemux.backends.settings import apply_user_settings
 from typemux.core import tokens
 from typemux.core.actions import Action, ToBackend, ToClient
 from typemux.core.client_caps import ClientCaps
@@ -43,6 +44,8 @@ class ServerRequests:
         self._next_id = 0
         self._outstanding: dict[tuple[bool, object], Outstanding] = {}
         self.forwarded = ForwardedRegistrations()
+        # The user's backend_settings for this kind (merged into configuration answers).
+        self.user_settings: dict[str, Any] = {}
 
     def __len__(self) -> int:
         return len(self._outstanding)
@@ -169,7 +172,8 @@ class ServerRequests:
             items = []
         if client_result is not None and len(client_result) != len(items):
             client_result = None
-        return self.kind.configuration(items, backend.venv, client_result)
+        answers = self.kind.configuration(items, backend.venv, client_result)
+        return apply_user_settings(items, answers, self.user_settings, client_result is not None)
 
     @staticmethod
     def _record_registrations(backend: BackendSession, method: str, params: Any) -> None:

@@ -110,6 +110,7 @@ class Proxy:
                 fanout_timeout=settings.fanout_timeout,
                 fallback_venv=fallback.path if fallback else None,
                 document_idle_close=settings.document_idle_close,
+                backend_settings=settings.backend_settings.get(kind.name, {}),
             ),
             kind,
             self.resolver,
