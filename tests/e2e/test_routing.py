@@ -288,9 +288,12 @@ async def test_progress_tokens_of_two_backends_never_collide(tmp_path: Path, tm:
 # ----- pool -------------------------------------------------------------------------------
 
 
-async def test_lru_eviction_cancels_pending_clears_diagnostics_and_kills(
+async def test_lru_eviction_cancels_pending_keeps_open_diagnostics_and_kills(
     tmp_path: Path, tm: Start
 ) -> None:
+    """No false "clean": the evicted backend's diagnostics for a document the client still
+    has open stand (an empty publish would tell Claude Code the file is clean); they are
+    cleared when the client closes it."""
     root = tmp_path / "ws"
     a = project(root, "a", {"delays": {"textDocument/hover": 30}})
     b = project(root, "b")
@@ -306,11 +309,15 @@ async def test_lru_eviction_cancels_pending_clears_diagnostics_and_kills(
     ub = await client.did_open(b / "main.py")
     response = await client.response(pending, timeout=5)
     assert response["error"]["code"] == -32800
+    assert hover_text(await hover(client, ub)).startswith("b ")
+    await wait_gone([pid_a])
+    assert [m for m in client.notifications[since:] if m["method"] == "textDocument/publishDiagnostics"
+            and m["params"]["uri"] == ua] == []
+    since = len(client.notifications)
+    client.did_close(ua)
     cleared = await client.wait_notification(
         "textDocument/publishDiagnostics", lambda m: m["params"]["uri"] == ua, since=since)
     assert cleared["params"]["diagnostics"] == []
-    assert hover_text(await hover(client, ub)).startswith("b ")
-    await wait_gone([pid_a])
 
 
 async def test_idle_backend_is_stopped_after_ttl(tmp_path: Path, tm: Start) -> None:

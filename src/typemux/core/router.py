@@ -273,6 +273,9 @@ class Router:
             if backend is not None and backend.state in (State.WARMING, State.READY):
                 by_backend.setdefault(backend.session, []).append(change)
         for session, changes in by_backend.items():
+            backend = self.pool.by_session(session)
+            if backend is not None:
+                self.pool.touch(backend, now)  # news for it: not idle
             self._out.append(ToBackend(session, jsonrpc.notification(
                 "workspace/didChangeWatchedFiles", {"changes": changes})))
 
