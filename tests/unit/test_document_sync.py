@@ -285,3 +285,38 @@ def test_disk_sync_counts_versions_only_for_real_syncs() -> None:
     assert sync.bump("u") == 1
     sync.changed("u")
     assert not sync.disk_changed("u", "newer", "mine")
+
+
+# ----- files asked about but never opened ------------------------------------------------
+
+
+def test_a_file_never_opened_is_opened_by_typemux_before_the_request(repo: Path) -> None:
+    h = SyncHarness(repo, idle=30.0)
+    h.router.sync.reader = lambda path: "def f() -> int: ...\n"
+    h.initialize()
+    main, other = repo / "proj-a/pkg/main.py", repo / "proj-a/pkg/other.py"
+    s = h.start_backend(main)
+    _, actions = h.request("textDocument/definition", hover(other))
+    msgs = to_backend(actions, s)
+    assert [m["method"] for m in msgs] == ["textDocument/didOpen", "textDocument/definition"]
+    assert msgs[0]["params"]["textDocument"]["text"] == "def f() -> int: ...\n"
+    # The client opens it later: typemux's copy is closed first, then the client's opens.
+    actions = h.open(other, "mine = 1\n")
+    assert [m["method"] for m in to_backend(actions, s)] == ["textDocument/didClose", "textDocument/didOpen"]
+    assert path_to_uri(other) not in h.router.sync.own
+
+
+def test_a_file_only_typemux_opened_is_closed_for_good_when_idle(repo: Path) -> None:
+    h = SyncHarness(repo, idle=30.0)
+    h.router.sync.reader = lambda path: "x = 1\n"
+    h.initialize()
+    main, other = repo / "proj-a/pkg/main.py", repo / "proj-a/pkg/other.py"
+    s = h.start_backend(main)
+    h.request("textDocument/hover", hover(other))
+    h.now += 31
+    h.router.timer(h.now)
+    closes = sent(h.router.take_actions(), s, "textDocument/didClose")
+    assert path_to_uri(other) in [c["params"]["textDocument"]["uri"] for c in closes]
+    assert path_to_uri(other) not in h.router.documents
+    # Its backend's empty diagnostics are forwarded: the client never had it open.
+    assert to_client(h.publish(s, other, []))

@@ -5,6 +5,9 @@ close documents nor watch files (Claude Code). Sans-IO; the router calls these h
   runtime) and gives each clean document's backend the new text (see disk_sync).
 - Idle close: documents with no message for `document_idle_close` seconds are closed in
   their backend and re-opened before the next message that needs them (see idle_close).
+- Files asked about but never opened: some backends (pyrefly) answer nothing for a file
+  that is not open, so typemux opens it itself from its disk text (read by a reader the
+  runtime provides) before the request; the client's own didOpen later takes it over.
 - No false "clean": diagnostics of a document the client still has open stand when its
   backend goes away (`Lifecycle.standing`); they are cleared only when the client closes
   the document or its file is deleted.
@@ -23,6 +26,7 @@ from typemux.core.idle_close import IdleClose
 from typemux.core.lifecycle import Lifecycle
 from typemux.core.session import BackendSession, State
 from typemux.documents import DocumentStore, TextDocument
+from typemux.uris import uri_to_path
 
 LIVE = (State.WARMING, State.READY)
 
@@ -37,6 +41,9 @@ class DocumentSync:
         self.idle = IdleClose(idle_close)
         self._out = out
         self._log = log
+        # path -> its text, or None when unreadable or too big (set by the runtime)
+        self.reader: Callable[[Path], str | None] | None = None
+        self.own: set[str] = set()  # documents typemux opened, the client never did
 
     # ----- client → typemux -------------------------------------------------------------
     def before_notification(self, method: str, msg: jsonrpc.Message, params: dict[str, Any],
@@ -47,6 +54,8 @@ class DocumentSync:
         if uri is None:
             return None
         if method == "textDocument/didOpen":
+            if uri in self.own:
+                self._take_over(uri)
             self.disk.opened(uri)
             self.idle.reopened(uri)
             self.idle.touch(uri, now)
@@ -68,11 +77,40 @@ class DocumentSync:
             self.disk.saved(uri)
         return None
 
-    def before_request(self, params: Any, now: float) -> None:
+    def before_request(self, method: str, params: Any, now: float) -> None:
         uri = _uri(params) if isinstance(params, dict) else None
-        if uri is not None and uri in self.documents:
+        if uri is None:
+            return
+        if uri not in self.documents and method.startswith("textDocument/"):
+            self._open_own(uri)
+        if uri in self.documents:
             self._ensure_open(uri)
             self.idle.touch(uri, now)
+
+    def _open_own(self, uri: str) -> None:
+        """Open a Python file the client asks about without having opened it. It gets no
+        venv here: routing the request moves it to its venv, which sends the didOpen."""
+        path = uri_to_path(uri)
+        if self.reader is None or path is None or path.suffix not in (".py", ".pyi"):
+            return
+        text = self.reader(path)
+        if text is None:
+            return
+        self.documents.open(uri, "python", 0, text)
+        self.disk.opened(uri)
+        self.own.add(uri)
+        self._log("document_opened_for_client", uri=uri)
+
+    def _take_over(self, uri: str) -> None:
+        """The client opens a document typemux had opened: close typemux's copy in its
+        backend, so that the backend sees one open (the client's) and not two."""
+        self.own.discard(uri)
+        doc = self.documents.get(uri)
+        backend = self.pool.get(doc.venv) if doc is not None and doc.venv is not None else None
+        closed_by_idle = self.idle.closed_in(uri)
+        if backend is not None and backend.state in LIVE and closed_by_idle != backend.session:
+            self._out.append(ToBackend(backend.session, jsonrpc.notification(
+                "textDocument/didClose", {"textDocument": {"uri": uri}})))
 
     def _ensure_open(self, uri: str) -> None:
         """Re-open a document typemux closed in its live backend, before it is needed."""
@@ -147,6 +185,9 @@ class DocumentSync:
             if doc is None:
                 self.idle.forget(uri)
                 continue
+            if uri in self.own:
+                self._close_own(uri, doc)
+                continue
             backend = self.pool.get(doc.venv) if doc.venv is not None else None
             if backend is None or backend.state not in LIVE:
                 continue  # nothing holds it open; a new backend's replay opens it afresh
@@ -161,6 +202,19 @@ class DocumentSync:
                 "textDocument/didClose", {"textDocument": {"uri": uri}})))
         if self.idle.closed_count():
             self._log("documents_idle_closed", count=self.idle.closed_count())
+
+
+    def _close_own(self, uri: str, doc: TextDocument) -> None:
+        """A document only typemux had open, idle: closed for good (the client never had
+        it open, so the backend's empty diagnostics for it go through)."""
+        self.own.discard(uri)
+        self.idle.forget(uri)
+        self.disk.closed(uri)
+        self.documents.close(uri)
+        backend = self.pool.get(doc.venv) if doc.venv is not None else None
+        if backend is not None and backend.state in LIVE:
+            self._out.append(ToBackend(backend.session, jsonrpc.notification(
+                "textDocument/didClose", {"textDocument": {"uri": uri}})))
 
 
 def _uri(params: dict[str, Any]) -> str | None:

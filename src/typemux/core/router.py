@@ -156,7 +156,7 @@ class Router:
         if method in FANOUT_METHODS:
             self._fanout(msg, raw, now)
             return
-        self.sync.before_request(msg.get("params"), now)
+        self.sync.before_request(method, msg.get("params"), now)
         target = self._target(method, msg.get("params"), now)
         if isinstance(target, str):
             self._out.append(ToClient(jsonrpc.proxy_error(request_id, target)))

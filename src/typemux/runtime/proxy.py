@@ -36,7 +36,7 @@ from typemux.log import get_logger
 from typemux.runtime.backend_process import BackendProcess
 from typemux.runtime.memory import group_rss
 from typemux.runtime.statefile import StateDirError, StateFile, proxy_state, state_dir
-from typemux.runtime.watcher import Change, ProjectWatcher
+from typemux.runtime.watcher import Change, ProjectWatcher, read_source
 from typemux.venv import VenvResolver
 from typemux.wire.streams import Incoming, MessageWriter, open_stdio, read_messages
 
@@ -116,6 +116,7 @@ class Proxy:
             self.resolver,
             log=self._log_event,
         )
+        self.router.sync.reader = read_source
         self.processes: dict[int, BackendProcess] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._timer: asyncio.TimerHandle | None = None

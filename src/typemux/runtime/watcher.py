@@ -78,6 +78,21 @@ def read_texts(paths: dict[Path, str]) -> dict[str, str | None]:
     return texts
 
 
+MAX_SOURCE_BYTES = 4 * 2**20
+
+
+def read_source(path: Path) -> str | None:
+    """A source file's text for a document typemux opens itself (a client asked about a
+    file it never opened); None when it is missing, unreadable or unreasonably big. A small
+    blocking read, once per such file."""
+    try:
+        if path.stat().st_size > MAX_SOURCE_BYTES:
+            return None
+        return path.read_bytes().decode("utf-8", errors="replace")
+    except OSError:
+        return None
+
+
 class ProjectWatcher:
     """Watches a changing set of project directories; one Rust watcher over all of them,
     rebuilt when the set changes."""
