@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from real.conftest import KINDS, backend_available, real_env  # noqa: E402
-from real.test_claude_code import (  # noqa: E402
+from real.conftest import KINDS, backend_available, real_env
+from real.test_claude_code import (
     BROKEN_LINE,
     MAIN,
     MAIN_SHELL_BROKEN,
@@ -34,7 +34,7 @@ from real.test_claude_code import (  # noqa: E402
     make_project,
     shell_write,
 )
-from support.client import CLAUDE_CODE_ANSWER, CLAUDE_CODE_CAPABILITIES, LspClient  # noqa: E402
+from support.client import CLAUDE_CODE_ANSWER, CLAUDE_CODE_CAPABILITIES, LspClient
 
 
 def _clean_at(doc: str, line: int):  # type: ignore[no-untyped-def]

@@ -25,9 +25,9 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from real.conftest import real_env  # noqa: E402
-from real.test_claude_code import make_project  # noqa: E402
-from support.client import CLAUDE_CODE_ANSWER, CLAUDE_CODE_CAPABILITIES, LspClient  # noqa: E402
+from real.conftest import real_env
+from real.test_claude_code import make_project
+from support.client import CLAUDE_CODE_ANSWER, CLAUDE_CODE_CAPABILITIES, LspClient
 
 COMMON = '''\
 from dataclasses import dataclass
