@@ -103,3 +103,12 @@ def test_router_forwards_a_backend_registration_to_a_client_that_takes_it(tmp_pa
                                        "method": "workspace/didChangeConfiguration"}]}})
     methods = [m.get("method") for m in to_client(actions)]
     assert methods == ["client/registerCapability"]
+
+
+def test_a_script_argument_is_part_of_the_version(tmp_path: Path) -> None:
+    python, script = tmp_path / "python", tmp_path / "server.py"
+    python.write_text("")
+    script.write_text("v1")
+    before = capabilities_cache.version_key("generic", [str(python), str(script)])
+    script.write_text("v2 longer")
+    assert capabilities_cache.version_key("generic", [str(python), str(script)]) != before

@@ -7,12 +7,14 @@ that the 1.4.1 table lacks. So the first real handshake with each backend versio
 under $XDG_CACHE_HOME/typemux/capabilities/, and later sessions answer from the cache.
 
 A backend version is named by its executable: the resolved command, its real path, size and
-modification time (an upgrade replaces the file). That costs one stat at start-up, where
+modification time (an upgrade replaces the file), and the same for any argument that names
+a file (a script run by an interpreter). That costs one stat at start-up, where
 asking the backend for its version would cost a process start.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -44,7 +46,15 @@ def version_key(kind: str, argv: Sequence[str]) -> str | None:
         st = os.stat(real)
     except OSError:
         return None
-    identity = json.dumps([FORMAT, kind, list(argv), real, st.st_size, st.st_mtime_ns])
+    # A script run by an interpreter (`python server.py`, a generic backend) is part of the
+    # version too: every argument naming an existing file counts.
+    files = []
+    for arg in argv[1:]:
+        with contextlib.suppress(OSError, ValueError):
+            if os.path.isfile(arg):
+                arg_st = os.stat(arg)
+                files.append([os.path.realpath(arg), arg_st.st_size, arg_st.st_mtime_ns])
+    identity = json.dumps([FORMAT, kind, list(argv), real, st.st_size, st.st_mtime_ns, files])
     return f"{kind}-{hashlib.sha256(identity.encode()).hexdigest()[:20]}"
 
 
