@@ -33,6 +33,7 @@ STEP_MS = 50
 # The Rust wait returns this often to see whether it should stop.
 RUST_TIMEOUT_MS = 1000
 RETRY_SECONDS = 2.0
+MAX_RETRY_SECONDS = 120.0
 
 WATCHED_SUFFIXES = (".py", ".pyi", ".pth")
 WATCHED_NAMES = frozenset({"pyproject.toml", "pyrightconfig.json", "ty.toml", "pyrefly.toml",
@@ -134,6 +135,7 @@ class ProjectWatcher:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
+        failures = 0
         while not self._closed:
             self._wanted.clear()
             roots = [r for r in self._roots if r.is_dir()]
@@ -143,13 +145,18 @@ class ProjectWatcher:
             self._stop = threading.Event()
             try:
                 await self._watch(loop, roots, self._stop)
+                failures = 0
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                # A root vanished under the watcher, or inotify ran out of watches: retry.
-                log.info("watch_restart", roots=[str(r) for r in roots], why=repr(exc))
+                # A root vanished under the watcher, or inotify ran out of watches: retry,
+                # less and less often while it keeps failing (sooner if the roots change).
+                failures += 1
+                delay = min(MAX_RETRY_SECONDS, RETRY_SECONDS * 2 ** (failures - 1))
+                log.info("watch_restart", roots=[str(r) for r in roots], why=repr(exc),
+                         retry_in=delay)
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._wanted.wait(), RETRY_SECONDS)
+                    await asyncio.wait_for(self._wanted.wait(), delay)
 
     async def _watch(self, loop: asyncio.AbstractEventLoop, roots: list[Path],
                      stop: threading.Event) -> None:
