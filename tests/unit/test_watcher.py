@@ -67,3 +67,13 @@ async def test_changes_under_a_root_arrive_batched_and_a_missing_root_is_no_erro
         assert texts == {"file:///main": "x = 2\n"}
     finally:
         await watcher.aclose()
+
+
+def test_a_file_deleted_and_recreated_in_one_batch_is_changed(tmp_path: Path) -> None:
+    from typemux.runtime.watcher import settle
+
+    back, gone = tmp_path / "back.py", tmp_path / "gone.py"
+    back.write_text("x = 1\n")
+    changes, texts = settle({str(back): {3, 1}, str(gone): {1, 3}}, {back: "file:///back"})
+    assert changes == [(back, 2), (gone, 3)]
+    assert texts == {"file:///back": "x = 1\n"}

@@ -59,7 +59,7 @@ def outermost(roots: Iterable[Path]) -> list[Path]:
     """Existing directories among `roots`, without those inside another one (a recursive
     watch of the outer one covers them)."""
     kept: list[Path] = []
-    for root in sorted({Path(r) for r in roots if os.path.isdir(r)}, key=lambda p: len(p.parts)):
+    for root in sorted({Path(r) for r in roots if os.path.isdir(r)}, key=lambda p: (len(p.parts), str(p))):
         if not any(root.is_relative_to(outer) for outer in kept):
             kept.append(root)
     return kept
@@ -176,18 +176,29 @@ class ProjectWatcher:
             notify.close()
 
     async def _deliver(self, loop: asyncio.AbstractEventLoop, raw: set[tuple[int, str]]) -> None:
-        latest: dict[str, int] = {}
+        kinds: dict[str, set[int]] = {}
         for kind, path in raw:
             if is_watched(path):
-                latest[path] = kind
-        if not latest:
+                kinds.setdefault(path, set()).add(kind)
+        if not kinds:
             return
-        changes = [(Path(p), kind) for p, kind in sorted(latest.items())]
         open_paths = self._open_paths()
-        texts = (await loop.run_in_executor(self._executor, texts_of_open, changes, open_paths)
-                 if open_paths else {})
+        changes, texts = await loop.run_in_executor(self._executor, settle, kinds, open_paths)
         self.batches += 1
         self._on_changes(changes, texts)
+
+
+def settle(kinds: dict[str, set[int]], open_paths: dict[Path, str]
+           ) -> tuple[list[Change], dict[str, str | None]]:
+    """One change per path (a batch is a set: a file deleted and re-created by a
+    `git checkout` has both kinds, and the disk says which holds now), and the new texts of
+    the open documents among them."""
+    changes: list[Change] = []
+    for path, seen in sorted(kinds.items()):
+        # Both kinds in one batch: whatever the disk holds now decides.
+        kind = next(iter(seen)) if len(seen) == 1 else (2 if os.path.exists(path) else 3)
+        changes.append((Path(path), kind))
+    return changes, texts_of_open(changes, open_paths) if open_paths else {}
 
 
 def texts_of_open(changes: list[Change], open_paths: dict[Path, str]) -> dict[str, str | None]:
