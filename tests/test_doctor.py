@@ -117,3 +117,18 @@ def test_cli_doctor_takes_flags_after_the_subcommand(project: Path) -> None:
     report = json.loads(proc.stdout)
     assert report["settings"]["max_backends"] == {"value": 4, "source": "cli"}
     assert report["settings"]["backend_command"]["source"] == "env TYPEMUX_BACKEND_COMMAND"
+
+
+def test_doctor_warns_when_the_backend_will_show_no_type_errors(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    off = json.dumps({"pyrefly": {"python": {"pyrefly": {"displayTypeErrors": "force-off"}}}})
+    code, out = doctor(capsys, project, as_json=True,
+                       env={"TYPEMUX_BACKEND": "pyrefly", "TYPEMUX_BACKEND_SETTINGS": off})
+    checks = {c["name"]: c for c in json.loads(out)["checks"]}
+    assert code == 0
+    assert checks["type errors"]["status"] == "warn"
+    assert "off" in checks["type errors"]["text"]
+    code, out = doctor(capsys, project, as_json=True, env={"TYPEMUX_BACKEND": "pyrefly"})
+    checks = {c["name"]: c for c in json.loads(out)["checks"]}
+    assert checks["type errors"]["status"] == "ok"
