@@ -320,3 +320,31 @@ def test_a_file_only_typemux_opened_is_closed_for_good_when_idle(repo: Path) -> 
     assert path_to_uri(other) not in h.router.documents
     # Its backend's empty diagnostics are forwarded: the client never had it open.
     assert to_client(h.publish(s, other, []))
+
+
+def test_an_incremental_edit_of_the_clients_old_text_after_a_disk_sync_reaches_the_backend_whole(
+    repo: Path,
+) -> None:
+    """An editor that reloads the file itself sends edits against the text it had; the
+    backend already has the disk's, so it gets the client's result as a full text."""
+    h = SyncHarness(repo)
+    h.initialize()
+    main = repo / "proj-a/pkg/main.py"
+    s = h.start_backend(main)  # "x = 1\n"
+    h.disk(main, "x = 22\n")
+    reload_edit = {"range": {"start": {"line": 0, "character": 4}, "end": {"line": 0, "character": 5}},
+                   "text": "22"}
+    actions = h.notify("textDocument/didChange", {
+        "textDocument": {"uri": path_to_uri(main), "version": 2}, "contentChanges": [reload_edit]})
+    (change,) = sent(actions, s, "textDocument/didChange")
+    assert change["params"]["contentChanges"] == [{"text": "x = 22\n"}]
+    assert change["params"]["textDocument"]["version"] == 3
+    assert h.router.documents.get(path_to_uri(main)).text == "x = 22\n"  # type: ignore[union-attr]
+    # Later edits are against the same text on both sides again: forwarded as they come.
+    edit = {"range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 1}},
+            "text": "y"}
+    actions = h.notify("textDocument/didChange", {
+        "textDocument": {"uri": path_to_uri(main), "version": 3}, "contentChanges": [edit]})
+    (change,) = sent(actions, s, "textDocument/didChange")
+    assert change["params"]["contentChanges"] == [edit]
+    assert h.router.documents.get(path_to_uri(main)).text == "y = 22\n"  # type: ignore[union-attr]

@@ -19,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from typemux.documents import EditError, apply_change
+
 
 @dataclass(slots=True)
 class DiskState:
@@ -28,6 +30,9 @@ class DiskState:
     disk_text: str | None = None
     # How far the backend's version of the document runs ahead of the client's.
     bump: int = 0
+    # The text the client still has, when typemux gave the backend the disk's since the
+    # client's last change: the client's next incremental edit applies to this one.
+    client_text: str | None = None
 
 
 class DiskSync:
@@ -60,6 +65,10 @@ class DiskSync:
         state = self._states.get(uri)
         return state.bump if state is not None else 0
 
+    def client_text(self, uri: str) -> str | None:
+        state = self._states.get(uri)
+        return state.client_text if state is not None else None
+
     def disk_changed(self, uri: str, disk_text: str, text: str) -> bool:
         """The file of open document `uri` now holds `disk_text`; its text is `text`.
 
@@ -72,20 +81,39 @@ class DiskSync:
             return False
         state.bump += 1
         state.unchanged = True
+        if state.client_text is None:
+            state.client_text = text
         return True
 
     def client_change(self, msg: dict[str, Any], params: dict[str, Any]) -> dict[str, Any] | None:
-        """`msg` (a didChange) with its version shifted for the backend, or None when the
-        document was never disk-synced (the message goes on unchanged)."""
+        """`msg` (a didChange) as the backend must get it, or None when the document was
+        never disk-synced (the message goes on unchanged): its version shifted, and, when
+        the client edits the text it had before a disk sync (an editor reloading the file
+        with incremental edits), the edits applied to that text and sent as a full text."""
         item = params.get("textDocument")
         if not isinstance(item, dict):
             return None
         uri = item.get("uri")
-        version = item.get("version")
-        bump = self.bump(uri) if isinstance(uri, str) else 0
-        if not bump or not isinstance(version, int) or isinstance(version, bool):
+        state = self._states.get(uri) if isinstance(uri, str) else None
+        if state is None or not state.bump:
             return None
-        return {**msg, "params": {**params, "textDocument": {**item, "version": version + bump}}}
+        version = item.get("version")
+        if isinstance(version, int) and not isinstance(version, bool):
+            item = {**item, "version": version + state.bump}
+        params = {**params, "textDocument": item}
+        base, state.client_text = state.client_text, None
+        changes = params.get("contentChanges")
+        if base is not None and isinstance(changes, list) and changes and any(
+                isinstance(c, dict) and c.get("range") is not None for c in changes):
+            try:
+                text = base
+                for change in changes:
+                    text = apply_change(text, change)
+            except EditError:
+                pass  # the store marks it out of sync and replays the disk's text later
+            else:
+                params["contentChanges"] = [{"text": text}]
+        return {**msg, "params": params}
 
     def client_diagnostics(self, msg: dict[str, Any], params: dict[str, Any]) -> dict[str, Any] | None:
         """A backend's publishDiagnostics with its version shifted back to the client's
