@@ -18,7 +18,6 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -74,6 +73,8 @@ def load(key: str, directory: Path | None = None) -> dict[str, Any] | None:
 def store(key: str, kind: str, argv: Sequence[str], capabilities: Mapping[str, Any],
           server_info: Mapping[str, Any] | None, directory: Path | None = None) -> Path | None:
     """Cache a backend's capabilities (atomically; a failure only costs the cache)."""
+    import tempfile  # off typemux's start-up path: this runs once, after a handshake
+
     directory = directory or cache_dir()
     path = directory / f"{key}.json"
     data = {"format": FORMAT, "kind": kind, "argv": list(argv),
