@@ -253,15 +253,26 @@ async def run(kind: str, tmp_path_factory: pytest.TempPathFactory) -> Run:
         result.error = exc
     finally:
         result.stderr_tail = client.stderr_text()[-6000:]
+        result.facts["stderr"] = client.stderr_text()
         await client.aclose()
     _report(result)
     return result
 
 
-def test_initialize_is_answered_at_once(run: Run) -> None:
+def test_initialize_is_answered_before_any_backend_handshake(run: Run) -> None:
     run.check()
     assert run.init is not None and "result" in run.init
-    assert run.timings["initialize answer"] < 10  # generous: it never waits for a backend
+    events = []
+    for line in run.facts["stderr"].splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("event") == "proxy_to_client" and entry.get("id") == run.init["id"]:
+            events.append("initialize answered")
+        elif entry.get("event") == "backend_started":
+            events.append("backend handshake done")
+    assert events[:2] == ["initialize answered", "backend handshake done"], events
 
 
 def test_a_file_never_opened_is_answered(run: Run) -> None:
