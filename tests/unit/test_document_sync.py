@@ -348,3 +348,19 @@ def test_an_incremental_edit_of_the_clients_old_text_after_a_disk_sync_reaches_t
     (change,) = sent(actions, s, "textDocument/didChange")
     assert change["params"]["contentChanges"] == [edit]
     assert h.router.documents.get(path_to_uri(main)).text == "y = 22\n"  # type: ignore[union-attr]
+
+
+def test_files_only_typemux_opened_are_bounded_even_without_idle_close(repo: Path) -> None:
+    from typemux.core.document_sync import MAX_OWN_DOCUMENTS
+
+    h = SyncHarness(repo)
+    h.router.sync.reader = lambda path: "x = 1\n"
+    h.initialize()
+    main = repo / "proj-a/pkg/main.py"
+    s = h.start_backend(main)
+    closed: list[str] = []
+    for n in range(MAX_OWN_DOCUMENTS + 3):
+        _, actions = h.request("textDocument/hover", hover(repo / f"proj-a/pkg/m{n}.py"))
+        closed += [c["params"]["textDocument"]["uri"] for c in sent(actions, s, "textDocument/didClose")]
+    assert len(h.router.sync.own) == MAX_OWN_DOCUMENTS
+    assert closed == [path_to_uri(repo / f"proj-a/pkg/m{n}.py") for n in range(3)]

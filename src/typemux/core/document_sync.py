@@ -29,6 +29,7 @@ from typemux.documents import DocumentStore, TextDocument
 from typemux.uris import uri_to_path
 
 LIVE = (State.WARMING, State.READY)
+MAX_OWN_DOCUMENTS = 64
 
 
 class DocumentSync:
@@ -43,7 +44,8 @@ class DocumentSync:
         self._log = log
         # path -> its text, or None when unreadable or too big (set by the runtime)
         self.reader: Callable[[Path], str | None] | None = None
-        self.own: set[str] = set()  # documents typemux opened, the client never did
+        # Documents typemux opened, the client never did, oldest first.
+        self.own: dict[str, None] = {}
 
     # ----- client → typemux -------------------------------------------------------------
     def before_notification(self, method: str, msg: jsonrpc.Message, params: dict[str, Any],
@@ -100,15 +102,21 @@ class DocumentSync:
         text = self.reader(path)
         if text is None:
             return
+        if len(self.own) >= MAX_OWN_DOCUMENTS:  # bounded even with idle close off
+            oldest = next(iter(self.own))
+            old_doc = self.documents.get(oldest)
+            if old_doc is not None:
+                self._close_own(oldest, old_doc)
+            self.own.pop(oldest, None)
         self.documents.open(uri, "python", 0, text)
         self.disk.opened(uri)
-        self.own.add(uri)
+        self.own[uri] = None
         self._log("document_opened_for_client", uri=uri)
 
     def _take_over(self, uri: str) -> None:
         """The client opens a document typemux had opened: close typemux's copy in its
         backend, so that the backend sees one open (the client's) and not two."""
-        self.own.discard(uri)
+        self.own.pop(uri, None)
         doc = self.documents.get(uri)
         backend = self.pool.get(doc.venv) if doc is not None and doc.venv is not None else None
         closed_by_idle = self.idle.closed_in(uri)
@@ -211,7 +219,7 @@ class DocumentSync:
     def _close_own(self, uri: str, doc: TextDocument) -> None:
         """A document only typemux had open, idle: closed for good (the client never had
         it open, so the backend's empty diagnostics for it go through)."""
-        self.own.discard(uri)
+        self.own.pop(uri, None)
         self.idle.forget(uri)
         self.disk.closed(uri)
         self.documents.close(uri)
