@@ -77,3 +77,7 @@ def test_a_file_deleted_and_recreated_in_one_batch_is_changed(tmp_path: Path) ->
     changes, texts = settle({str(back): {3, 1}, str(gone): {1, 3}}, {back: "file:///back"})
     assert changes == [(back, 2), (gone, 3)]
     assert texts == {"file:///back": "x = 1\n"}
+
+
+def test_the_home_directory_and_root_are_never_watched(tmp_path: Path) -> None:
+    assert outermost([Path.home(), Path("/"), tmp_path]) == [tmp_path]

@@ -55,11 +55,18 @@ def is_watched(path: str) -> bool:
     return not any(part in IGNORED_DIRS for part in Path(path).parts)
 
 
+def too_wide(root: Path) -> bool:
+    """A venv in the home directory (or at /) makes its "project" everything: watching that
+    recursively would cost an inotify watch per directory of the whole tree."""
+    return root == Path(root.anchor) or root == Path.home()
+
+
 def outermost(roots: Iterable[Path]) -> list[Path]:
     """Existing directories among `roots`, without those inside another one (a recursive
-    watch of the outer one covers them)."""
+    watch of the outer one covers them), and without the home directory or /."""
     kept: list[Path] = []
-    for root in sorted({Path(r) for r in roots if os.path.isdir(r)}, key=lambda p: (len(p.parts), str(p))):
+    candidates = {Path(r) for r in roots if os.path.isdir(r) and not too_wide(Path(r))}
+    for root in sorted(candidates, key=lambda p: (len(p.parts), str(p))):
         if not any(root.is_relative_to(outer) for outer in kept):
             kept.append(root)
     return kept
