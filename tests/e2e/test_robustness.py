@@ -44,7 +44,9 @@ async def test_invalid_json_is_logged_and_the_proxy_keeps_serving(tmp_path: Path
     client, doc = await _started(tm, tmp_path)
     client.send_raw(_frame(b'{"jsonrpc": "2.0", "id": 7, "method": '))
     assert hover_text(await hover(client, doc)).startswith("proj ")
-    # No answer to the unreadable message: one would show up in protocol_errors (teardown).
+    # Its id is unreadable, so the answer is a parse error with "id": null (JSON-RPC 2.0).
+    await wait_until(lambda: bool(client.null_id_errors), timeout=5)
+    assert client.null_id_errors[0]["error"]["code"] == -32700
     assert not [m for m in client.received if m.get("id") == 7]
     await wait_until(lambda: "client_malformed" in client.stderr_text(), timeout=5)
 

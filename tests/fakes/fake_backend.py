@@ -549,6 +549,25 @@ class FakeProtocol(LanguageServerProtocol):
         self.notify(params["method"], params.get("params"))
         return None
 
+    @request("fake/flood")
+    def fake_flood(self, params: Any) -> Any:
+        """`count` publishDiagnostics round-robin over `uris`, each padded to about `size`
+        bytes, `version` = message index; answered once all are written (and `done_file`
+        created, if given). Returns each uri's last version."""
+        uris = list(params["uris"])
+        padding = "x" * max(0, int(params.get("size", 0)) - 200)
+        last: dict[str, int] = {}
+        for i in range(int(params["count"])):
+            uri = uris[i % len(uris)]
+            diagnostic = {"range": _range(), "severity": 2, "source": self.name,
+                          "message": f"flood {i} {padding}"}
+            self.notify("textDocument/publishDiagnostics",
+                        {"uri": uri, "version": i, "diagnostics": [diagnostic]})
+            last[uri] = i
+        if params.get("done_file"):
+            Path(params["done_file"]).write_text("done")
+        return last
+
     @request("fake/exit")
     def fake_exit(self, params: Any) -> Any:
         self.crash()

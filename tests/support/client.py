@@ -171,6 +171,10 @@ class LspClient:
         self.received: list[Message] = []
         self.sent: list[Message] = []
         self.protocol_errors: list[str] = []
+        # Error responses with "id": null (JSON-RPC's answer to a message whose id is unknown).
+        self.null_id_errors: list[Message] = []
+        self._reading = asyncio.Event()
+        self._reading.set()
         self.answer_server_request: Answer = default_answer
         self._stderr = bytearray()
         self._ids = itertools.count(1)
@@ -398,6 +402,13 @@ class LspClient:
             with contextlib.suppress(ConnectionError):
                 await stdin.drain()
 
+    def pause_reading(self) -> None:
+        """Stop reading the server's stdout (its pipe fills up), like a stalled editor."""
+        self._reading.clear()
+
+    def resume_reading(self) -> None:
+        self._reading.set()
+
     # ---- receiving --------------------------------------------------------------------------
 
     async def _read_stderr(self) -> None:
@@ -416,6 +427,7 @@ class LspClient:
                 if message is not None:
                     self._dispatch(message)
                     continue
+                await self._reading.wait()
                 chunk = await stream.read(65536)
                 if not chunk:
                     break
@@ -480,6 +492,9 @@ class LspClient:
             return
         if "id" not in message or ("result" not in message and "error" not in message):
             self.protocol_errors.append(f"malformed message: {message!r}")
+            return
+        if message["id"] is None and "error" in message:
+            self.null_id_errors.append(message)
             return
         future = self._pending.get(message["id"])
         if future is None or future.done():

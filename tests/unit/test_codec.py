@@ -36,9 +36,23 @@ def test_lone_surrogate_escape_round_trips() -> None:
     assert json.loads(codec.dumps(msg)) == msg
 
 
-def test_invalid_utf8_is_a_decode_error() -> None:
-    with pytest.raises(codec.DecodeError, match="invalid UTF-8 at byte 6"):
-        codec.loads(b'{"a":"\xff"}')
+def test_invalid_utf8_is_replaced_as_the_backends_do() -> None:
+    assert codec.loads(b'{"a":"caf\xe9 \xff!"}') == {"a": "caf\ufffd \ufffd!"}
+
+
+def test_decode_returns_the_body_repaired_only_when_it_was_invalid() -> None:
+    valid = '{"a":"café"}'.encode()
+    value, body = codec.decode(valid)
+    assert value == {"a": "café"} and body is valid
+    value, body = codec.decode(b'{"a":"\xff","n":12345678901234567890123}')
+    assert value == {"a": "\ufffd", "n": 12345678901234567890123}
+    assert body == '{"a":"\ufffd","n":12345678901234567890123}'.encode()
+    body.decode("utf-8")  # forwarded bytes are valid UTF-8
+
+
+def test_invalid_utf8_in_invalid_json_is_still_a_decode_error() -> None:
+    with pytest.raises(codec.DecodeError, match="invalid JSON"):
+        codec.loads(b'{"a":"\xff"')
 
 
 def test_invalid_json_is_a_decode_error_with_position() -> None:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from typemux.wire.framing import (
@@ -194,3 +196,141 @@ def test_data_after_eof_is_ignored() -> None:
     decoder.receive_data(b"")
     decoder.receive_data(encode_frame(b"{}"))
     assert drain(decoder) == [EOF]
+
+
+# ----- resynchronisation after a wrong Content-Length ----------------------------------------
+#
+# `messages()` drives the decoder as the client reader does: a body that is not JSON is
+# rejected (its length was probably wrong) unless it already is a salvaged one.
+
+GOOD_1 = b'{"jsonrpc":"2.0","id":1,"method":"a"}'
+GOOD_2 = b'{"jsonrpc":"2.0","method":"b","params":{"t":"\\u00e9"}}'
+CAFE = '{"jsonrpc":"2.0","id":9,"method":"x","params":{"t":"café ☕"}}'.encode()
+
+
+def messages(data: bytes, *, chunk: int | None = None, max_size: int = 1 << 20) -> list[object]:
+    """("frame", body) for JSON frames, ("salvaged", body), ("rejected", body), ("error",)."""
+    decoder = FrameDecoder(max_size)
+    out: list[object] = []
+    step = chunk or len(data) or 1
+    for i in range(0, len(data), step):
+        decoder.receive_data(data[i : i + step])
+        while (event := decoder.next_event()) is not NEED_DATA:
+            if isinstance(event, FrameError):
+                out.append(("error",))
+            elif isinstance(event, Frame):
+                try:
+                    json.loads(event.body)
+                except ValueError:
+                    if event.salvaged:
+                        out.append(("bad salvage", event.body))
+                    else:
+                        out.append(("rejected", event.body))
+                        decoder.reject()
+                    continue
+                out.append(("salvaged" if event.salvaged else "frame", event.body))
+    return out
+
+
+def with_length(body: bytes, length: bytes) -> bytes:
+    return b"Content-Length: " + length + b"\r\n\r\n" + body
+
+
+AFTER = encode_frame(GOOD_1) + encode_frame(GOOD_2)
+RECOVERED = [("frame", GOOD_1), ("frame", GOOD_2)]
+
+BAD_LENGTHS = {
+    "characters": (with_length(CAFE, b"%d" % len(CAFE.decode())), [("rejected",), ("salvaged", CAFE)]),
+    "missing": (b"Content-Type: application/vscode-jsonrpc\r\n\r\n" + CAFE, [("error",), ("salvaged", CAFE)]),
+    "abc": (with_length(CAFE, b"abc"), [("error",), ("salvaged", CAFE)]),
+    "negative": (with_length(CAFE, b"-5"), [("error",), ("salvaged", CAFE)]),
+    "two_too_long": (with_length(CAFE, b"%d" % (len(CAFE) + 2)), [("rejected",), ("salvaged", CAFE)]),
+    "far_too_long": (with_length(CAFE, b"%d" % (len(CAFE) + 10_000)), [("error",), ("salvaged", CAFE)]),
+}
+
+
+def _shape(events: list[object]) -> list[object]:
+    return [e[:1] if isinstance(e, tuple) and e[0] in ("rejected", "error") else e for e in events]
+
+
+@pytest.mark.parametrize("case", list(BAD_LENGTHS))
+@pytest.mark.parametrize("chunk", [None, 1, 7, 64])
+def test_wrong_length_recovers_the_message_and_every_later_frame(case: str, chunk: int | None) -> None:
+    data, expected = BAD_LENGTHS[case]
+    assert _shape(messages(data + AFTER, chunk=chunk)) == expected + RECOVERED
+
+
+def test_length_beyond_max_size_stops_skipping_at_the_next_header() -> None:
+    data = with_length(CAFE, b"99999999999999") + AFTER
+    for chunk in (None, 1, 5, 100):
+        assert _shape(messages(data, chunk=chunk, max_size=1024)) == [("error",), *RECOVERED]
+
+
+def test_far_too_long_is_detected_without_more_data_arriving() -> None:
+    decoder = FrameDecoder()
+    decoder.receive_data(with_length(CAFE, b"100000") + encode_frame(GOOD_1))
+    first = decoder.next_event()
+    assert isinstance(first, FrameError) and "new header" in first.reason
+    assert decoder.next_event() == Frame(CAFE, salvaged=True)
+    assert decoder.next_event() == Frame(GOOD_1)
+    assert decoder.next_event() is NEED_DATA
+
+
+def test_wrong_lengths_back_to_back() -> None:
+    order = ["characters", "abc", "two_too_long", "missing", "far_too_long"]
+    data = b"".join(BAD_LENGTHS[c][0] for c in order) + AFTER
+    expected = [e for c in order for e in BAD_LENGTHS[c][1]] + RECOVERED
+    for chunk in (None, 1, 13):
+        assert _shape(messages(data, chunk=chunk)) == expected
+
+
+def test_rejected_body_with_the_right_length_is_not_salvaged_again() -> None:
+    data = encode_frame(b'{"id":') + b"\r\n" + AFTER
+    assert _shape(messages(data)) == [("rejected",), *RECOVERED]
+
+
+def test_salvage_leaves_out_a_content_type_header_of_the_next_frame() -> None:
+    typed = b"Content-Type: application/vscode-jsonrpc; charset=utf-8\r\n" + encode_frame(GOOD_1)
+    data = with_length(CAFE, b"nope") + typed
+    assert _shape(messages(data)) == [("error",), ("salvaged", CAFE), ("frame", GOOD_1)]
+
+
+def test_rejected_body_waits_for_the_next_header_to_salvage() -> None:
+    decoder = FrameDecoder()
+    decoder.receive_data(with_length(CAFE, b"%d" % (len(CAFE) - 3)))
+    short = decoder.next_event()
+    assert isinstance(short, Frame) and short.body == CAFE[:-3]
+    decoder.reject()
+    assert decoder.next_event() is NEED_DATA
+    decoder.receive_data(encode_frame(GOOD_1))
+    assert drain(decoder) == [Frame(CAFE, salvaged=True), Frame(GOOD_1)]
+
+
+def test_header_text_inside_json_strings_is_not_a_header() -> None:
+    # Escaped line breaks, as any JSON encoder writes them: nothing to resync on.
+    body = json.dumps({"text": "Content-Length: 12\r\n\r\n" * 2000}).encode()
+    pretty = json.dumps({"lines": ["Content-Length: 5"] * 500}, indent=2).encode()
+    data = encode_frame(body) + encode_frame(pretty) + encode_frame(GOOD_1)
+    for chunk in (None, 1000, 4096):
+        assert messages(data, chunk=chunk) == [("frame", body), ("frame", pretty), ("frame", GOOD_1)]
+
+
+def test_a_large_body_in_many_reads_is_not_mistaken_for_a_wrong_length() -> None:
+    body = json.dumps({"text": "x\n" * 300_000}).encode()
+    assert messages(encode_frame(body), chunk=65536) == [("frame", body)]
+
+
+def test_junk_before_a_header_is_one_error() -> None:
+    data = b"hello there\r\n" + encode_frame(GOOD_1)
+    assert _shape(messages(data)) == [("frame", GOOD_1)]  # a junk line in a header block
+    assert _shape(messages(b'"}}' + encode_frame(GOOD_1))) == [("error",), ("frame", GOOD_1)]
+
+
+def test_salvage_longer_than_max_size_is_given_up() -> None:
+    decoder = FrameDecoder(max_size=100)
+    decoder.receive_data(with_length(b"{" + b"x" * 500, b"abc"))
+    assert isinstance(decoder.next_event(), FrameError)
+    assert decoder.next_event() is NEED_DATA
+    assert decoder.buffered <= 300
+    decoder.receive_data(encode_frame(GOOD_1))
+    assert drain(decoder) == [Frame(GOOD_1)]

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import pytest
 
 from typemux import jsonrpc
 from typemux.wire.framing import EOF, Frame, FrameDecoder, encode_frame
+from typemux.wire.outbox import Outbox
 from typemux.wire.streams import (
     Incoming,
     Malformed,
@@ -144,7 +146,7 @@ def spy_writelines(writer: asyncio.StreamWriter) -> list[list[bytes]]:
     return calls
 
 
-async def test_writer_sends_raw_and_dict_frames_in_order_in_one_batch(
+async def test_writer_sends_raw_and_dict_frames_in_order_at_once_when_idle(
     pipe: tuple[int, int],
 ) -> None:
     r, w = pipe
@@ -155,7 +157,8 @@ async def test_writer_sends_raw_and_dict_frames_in_order_in_one_batch(
     writer.send(raw=b'{"raw":1}')
     writer.send({"id": 2, "result": None, "extra": "é"})
     writer.send({"ignored": True}, raw=b'{"raw":3}')
-    assert writer.pending == 3
+    assert writer.pending == 0  # handed to the transport, no hop through the writer task
+    assert calls == []
     await writer.aclose()
 
     assert frames_of(read_all(r)) == [
@@ -163,23 +166,30 @@ async def test_writer_sends_raw_and_dict_frames_in_order_in_one_batch(
         '{"id":2,"result":null,"extra":"é"}'.encode(),
         b'{"raw":3}',
     ]
-    assert len(calls) == 1
     assert writer.closed
     assert writer.pending == 0
 
 
-async def test_direct_writer_writes_at_once_in_order_without_queueing(
+async def test_writer_batches_through_the_task_once_the_pipe_backs_up(
     pipe: tuple[int, int],
 ) -> None:
     r, w = pipe
     stream = await connect_write_fd(w)
-    writer = MessageWriter(stream, name="test", direct=True)
+    calls = spy_writelines(stream)
+    writer = MessageWriter(stream, name="test")
     writer.start()
-    writer.send(raw=b'{"raw":1}')
-    writer.send({"id": 2, "result": None})
-    assert writer.pending == 0  # handed to the transport, no hop through the writer task
-    await writer.aclose()
-    assert frames_of(read_all(r)) == [b'{"raw":1}', b'{"id":2,"result":null}']
+    bodies = [b'{"n":%d,"pad":"%s"}' % (i, b"p" * 30_000) for i in range(40)]
+    for body in bodies:
+        writer.send({"id": 1}, raw=body)
+    assert writer.pending > 0  # past DIRECT_WRITE_LIMIT in the transport: queued
+    loop = asyncio.get_running_loop()
+    closing = asyncio.ensure_future(writer.aclose(timeout=30))
+    data = bytearray()
+    while chunk := await loop.run_in_executor(None, os.read, r, 1 << 20):
+        data += chunk
+    await closing
+    assert frames_of(bytes(data)) == bodies
+    assert 1 <= len(calls) < len(bodies)  # the queued frames went in a few batches
 
 
 async def test_writer_survives_the_read_end_closing(pipe: tuple[int, int]) -> None:
@@ -303,3 +313,152 @@ def test_open_stdio_writes_to_a_regular_file(tmp_path: Path) -> None:
             check=True,
         )
     assert frames_of(out_path.read_bytes()) == [b'{"done":true}']
+
+
+# ----- hostile input through read_messages ----------------------------------------------------
+
+
+async def test_wrong_length_costs_one_error_and_the_message_is_recovered() -> None:
+    cafe = '{"jsonrpc":"2.0","id":9,"method":"x","params":{"t":"café ☕"}}'.encode()
+    after = b'{"jsonrpc":"2.0","id":10,"method":"y"}'
+    reader = asyncio.StreamReader()
+    reader.feed_data(b"Content-Length: %d\r\n\r\n" % len(cafe.decode()) + cafe + encode_frame(after))
+    reader.feed_eof()
+    items = await collect(reader)
+    assert isinstance(items[0], Malformed) and items[0].code == jsonrpc.PARSE_ERROR
+    assert items[1:] == [Incoming(json.loads(cafe), cafe), Incoming(json.loads(after), after)]
+
+
+async def test_invalid_utf8_is_replaced_and_the_forwarded_bytes_are_repaired() -> None:
+    body = b'{"jsonrpc":"2.0","method":"m","params":{"t":"caf\xe9"}}'
+    reader = asyncio.StreamReader()
+    reader.feed_data(encode_frame(body))
+    reader.feed_eof()
+    [item] = await collect(reader)
+    assert isinstance(item, Incoming)
+    assert item.msg["params"]["t"] == "caf\ufffd"
+    assert item.raw == body.replace(b"\xe9", "\ufffd".encode())
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [(b"[1]", jsonrpc.INVALID_REQUEST), (b"[]", jsonrpc.INVALID_REQUEST), (b"7", jsonrpc.INVALID_REQUEST),
+     (b"{", jsonrpc.PARSE_ERROR)],
+)
+async def test_unusable_bodies_are_malformed_without_id(body: bytes, code: int) -> None:
+    reader = asyncio.StreamReader()
+    reader.feed_data(encode_frame(body) + encode_frame(b'{"id":1,"result":null}'))
+    reader.feed_eof()
+    items = await collect(reader)
+    assert [(i.code, i.request_id) for i in items[:1]] == [(code, None)]
+    assert items[1:] == [Incoming({"id": 1, "result": None}, b'{"id":1,"result":null}')]
+
+
+# ----- Outbox: bounded, coalescing ----------------------------------------------------------------
+
+
+def diag(uri: str, version: int, pad: int = 0) -> tuple[dict[str, Any], bytes]:
+    msg = {"jsonrpc": "2.0", "method": "textDocument/publishDiagnostics",
+           "params": {"uri": uri, "version": version, "diagnostics": [], "pad": "x" * pad}}
+    return msg, json.dumps(msg).encode()
+
+
+def bodies(items: list[bytes]) -> list[Any]:
+    return [json.loads(b) for b in items[1::2]]
+
+
+def test_outbox_keeps_only_the_latest_diagnostics_per_uri_in_place_of_order() -> None:
+    box = Outbox(limit=1 << 20)
+    for version in range(100):
+        for uri in ("a", "b"):
+            box.put(b"H", diag(uri, version)[1], droppable=True, key=uri)
+        box.put(b"H", b'{"id":%d,"result":null}' % version, droppable=False)
+    assert len(box) == 102
+    assert box.coalesced == 198
+    taken = bodies(box.take(1 << 30))
+    assert [m["id"] for m in taken if "id" in m] == list(range(100))
+    assert [(m["params"]["uri"], m["params"]["version"]) for m in taken if "method" in m] == [
+        ("a", 99), ("b", 99)]
+    assert len(box) == 0 and box.size == 0
+
+
+def test_outbox_drops_old_notifications_past_its_limit_but_never_responses() -> None:
+    box = Outbox(limit=100_000)
+    note = b'{"jsonrpc":"2.0","method":"window/logMessage","params":{"m":"%s"}}' % (b"x" * 1000)
+    for i in range(1000):
+        box.put(b"H", note, droppable=True)
+        box.put(b"H", b'{"id":%d,"result":"%s"}' % (i, b"y" * 10), droppable=False)
+        assert box.size <= 100_000 + 1100 + 30 * (i + 1)
+    assert box.dropped > 900
+    taken = bodies(box.take(1 << 30))
+    assert [m["id"] for m in taken if "id" in m] == list(range(1000))
+
+
+def test_outbox_take_is_bounded_per_batch_but_returns_at_least_one_frame() -> None:
+    box = Outbox()
+    box.put(b"H", b"x" * 5000, droppable=False)
+    box.put(b"H", b"y" * 10, droppable=False)
+    assert box.take(100) == [b"H", b"x" * 5000]
+    assert box.take(100) == [b"H", b"y" * 10]
+    assert box.take(100) == []
+
+
+def test_outbox_dead_entries_do_not_pile_up() -> None:
+    box = Outbox(limit=1 << 30)
+    for version in range(50_000):
+        box.put(b"H", diag("a", version)[1], droppable=True, key="a")
+    assert len(box) == 1
+    assert len(box._queue) < 5000 and len(box._droppable) < 5000
+
+
+# ----- MessageWriter against a peer that does not read --------------------------------------------
+
+
+async def test_writer_to_a_stalled_reader_stays_bounded_and_delivers_latest_and_all_responses(
+    pipe: tuple[int, int],
+) -> None:
+    r, w = pipe
+    writer = MessageWriter(await connect_write_fd(w), name="test", queue_limit=512 * 1024)
+    writer.start()
+    last: dict[str, int] = {}
+    for i in range(20_000):
+        uri = f"file:///m{i % 4}.py"
+        msg, raw = diag(uri, i, pad=2000)
+        writer.send(msg, raw=raw)
+        last[uri] = i
+        if i % 100 == 0:
+            writer.send({"jsonrpc": "2.0", "id": i, "result": None})
+        if i % 1000 == 0:
+            await asyncio.sleep(0)  # let the writer fill the pipe and block in drain()
+    assert writer.pending_bytes < 512 * 1024
+    transport = writer._writer.transport
+    assert transport.get_write_buffer_size() < 2 * 256 * 1024
+
+    data = bytearray()
+    loop = asyncio.get_running_loop()
+    closing = asyncio.ensure_future(writer.aclose(timeout=30))
+    while True:
+        chunk = await loop.run_in_executor(None, os.read, r, 1 << 20)
+        if not chunk:
+            break
+        data += chunk
+    await closing
+    received = [json.loads(b) for b in frames_of(bytes(data))]
+    assert [m["id"] for m in received if "id" in m] == list(range(0, 20_000, 100))
+    seen: dict[str, int] = {}
+    for m in received:
+        if "method" in m:
+            seen[m["params"]["uri"]] = m["params"]["version"]
+    assert seen == last
+    assert len(received) < 20_000 / 2
+
+
+async def test_writer_reports_a_lost_stream(pipe: tuple[int, int]) -> None:
+    r, w = pipe
+    lost: list[str] = []
+    writer = MessageWriter(await connect_write_fd(w), name="test", on_lost=lost.append)
+    writer.start()
+    os.close(r)
+    writer.send({"id": 1, "result": None})
+    await until(lambda: bool(lost))
+    await writer.aclose()

@@ -114,8 +114,8 @@ class Router:
 
     def client_malformed(self, code: int, reason: str, request_id: Any) -> None:
         self._log("client_malformed", reason=reason, id=request_id)
-        if request_id is not None:
-            self._out.append(ToClient(jsonrpc.error(request_id, code, "typemux: " + reason)))
+        # With no readable id, JSON-RPC 2.0 answers with "id": null: never drop silently.
+        self._out.append(ToClient(jsonrpc.error(request_id, code, "typemux: " + reason)))
 
     def client_eof(self, now: float) -> None:
         self._finish(now, 0 if self.shutdown_requested else 1, "the client closed stdin")

@@ -29,6 +29,8 @@ OnMessage = Callable[[int, jsonrpc.Message, bytes], None]
 OnGone = Callable[[int, str], None]
 
 _PR_SET_PDEATHSIG = 1
+# A backend whose unread input exceeds max(this, 2 x max_message_size) is treated as hung.
+WRITE_LIMIT_FLOOR = 64 * 1024 * 1024
 
 
 def _die_with_parent() -> None:
@@ -108,6 +110,13 @@ class _Protocol(asyncio.SubprocessProtocol):
     def process_exited(self) -> None:
         self.owner._exited()
 
+    # The stdin pipe transport forwards its flow control here.
+    def pause_writing(self) -> None:
+        self.owner._pause_writing()
+
+    def resume_writing(self) -> None:
+        self.owner._resume_writing()
+
 
 class BackendProcess:
     def __init__(
@@ -131,6 +140,8 @@ class BackendProcess:
         # Frames not yet handed to the pipe: written once per loop iteration, so a burst of
         # messages costs one write syscall (and one wake-up of the backend), not one each.
         self._pending: list[bytes] = []
+        self._pending_bytes = 0
+        self._paused = False  # the pipe is full: frames wait in _pending (bounded, see send)
         self._flush_scheduled = False
         self._registered = False
         self._stderr_tail = b""
@@ -165,19 +176,42 @@ class BackendProcess:
         if self._gone:
             return
         body = raw if raw is not None else codec.dumps(msg)
-        self._pending.append(b"Content-Length: %d\r\n\r\n" % len(body))
+        header = b"Content-Length: %d\r\n\r\n" % len(body)
+        self._pending.append(header)
         self._pending.append(body)
-        if self._stdin is not None and not self._flush_scheduled:
+        self._pending_bytes += len(header) + len(body)
+        if self._stdin is None:
+            return  # start() flushes
+        waiting = self._pending_bytes + self._stdin.get_write_buffer_size()
+        limit = max(WRITE_LIMIT_FLOOR, 2 * self._decoder.max_size)
+        if waiting > limit:
+            log.warning("backend_not_reading", session=self.session, pid=self.pid,
+                        waiting_bytes=waiting, limit_bytes=limit)
+            self._pending = []
+            self._pending_bytes = 0
+            # Not from inside send(): the proxy may be executing the router's actions.
+            asyncio.get_running_loop().call_soon(
+                self._lost, f"stopped reading its input ({waiting} bytes waiting); treated as hung")
+            return
+        if not self._flush_scheduled and not self._paused:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
 
     def _flush(self) -> None:
         self._flush_scheduled = False
-        if not self._pending or self._stdin is None:
+        if not self._pending or self._stdin is None or self._paused:
             return
         if not self._stdin.is_closing():
             self._stdin.writelines(self._pending)
-        self._pending.clear()
+        self._pending = []  # a new list: a burst's large one is given back
+        self._pending_bytes = 0
+
+    def _pause_writing(self) -> None:
+        self._paused = True
+
+    def _resume_writing(self) -> None:
+        self._paused = False
+        self._flush()
 
     @property
     def write_buffer_size(self) -> int:
@@ -200,7 +234,8 @@ class BackendProcess:
                 return
             assert isinstance(event, Frame)
             try:
-                msg = codec.loads(event.body)
+                # Invalid UTF-8 is replaced, not fatal; `raw` is the repaired body.
+                msg, raw = codec.decode(event.body)
             except codec.DecodeError as exc:
                 self._lost(f"sent a body that is not JSON ({exc})")
                 return
@@ -208,7 +243,7 @@ class BackendProcess:
             if problem is not None:
                 log.warning("backend_bad_message", session=self.session, reason=problem)
                 continue
-            self._on_message(self.session, msg, event.body)
+            self._on_message(self.session, msg, raw)
             if self._gone:
                 return
 

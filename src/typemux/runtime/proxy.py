@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -138,8 +139,9 @@ class Proxy:
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         self._exit = loop.create_future()
+        loop.set_exception_handler(self._loop_exception)
         reader, writer = await open_stdio()
-        self._client = MessageWriter(writer, name="client", direct=False)
+        self._client = MessageWriter(writer, name="client", on_lost=self._client_lost)
         self._client.start()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -153,8 +155,10 @@ class Proxy:
                  command=" ".join(self.router.lifecycle.settings.argv),
                  fallback_venv=str(fallback) if fallback else None,
                  state_file=str(self._state_file.path) if self._state_file else None)
-        read_task = asyncio.create_task(self._read_client(reader))
-        heartbeat = asyncio.create_task(self._heartbeat())
+        read_task = asyncio.create_task(self._read_client(reader), name="typemux-stdin")
+        heartbeat = asyncio.create_task(self._heartbeat(), name="typemux-heartbeat")
+        for task in (read_task, heartbeat):
+            task.add_done_callback(self._supervise)
         try:
             code = await self._exit
         finally:
@@ -168,6 +172,36 @@ class Proxy:
                 await self._watcher.aclose()
         await self._drain_and_stop()
         return code
+
+    # ----- supervision: a failure in a loop typemux depends on ends typemux ------------------
+    def _supervise(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            self._fatal(f"task {task.get_name()} failed", exc)
+
+    def _guarded(self, callback: Callable[[], None]) -> None:
+        """Runs typemux's own timer callbacks: one that fails leaves no timer, so a proxy
+        that would never time anything out again ends instead."""
+        try:
+            callback()
+        except Exception as exc:
+            self._fatal(f"{callback.__name__} failed", exc)
+
+    def _loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """Other callbacks (a backend's pipe protocol) and unwatched tasks: a failure there
+        concerns one backend, so it is logged (in the log, not as loose stderr text)."""
+        exc = context.get("exception")
+        log.error("callback_failed", message=str(context.get("message")),
+                  exc_info=exc if isinstance(exc, BaseException) else False)
+
+    def _client_lost(self, why: str) -> None:
+        self._fatal(f"the output to the client is lost ({why})")
+
+    def _fatal(self, why: str, exc: BaseException | None = None) -> None:
+        """Log, then end as after `exit`: run() stops every backend and returns 1."""
+        if self._exit is None or self._exit.done():
+            return
+        log.error("typemux_failed", why=why, exc_info=exc if exc is not None else False)
+        self._exit.set_result(1)
 
     # ----- state file, memory budget, prewarm ------------------------------------------------
     def _open_state_file(self) -> None:
@@ -196,7 +230,7 @@ class Proxy:
     def _schedule_state(self) -> None:
         if self._state_file is not None and self._state_timer is None:
             self._state_timer = asyncio.get_running_loop().call_later(
-                STATE_WRITE_DELAY, self._write_state)
+                STATE_WRITE_DELAY, self._guarded, self._write_state)
 
     async def _heartbeat(self) -> None:
         budget = self.settings.max_memory_mb * 2**20
@@ -360,7 +394,7 @@ class Proxy:
         # per event was ~17 % of the proxy's time under 10,000 pipelined requests.
         if not self._arm_scheduled:
             self._arm_scheduled = True
-            asyncio.get_running_loop().call_soon(self._arm_now)
+            asyncio.get_running_loop().call_soon(self._guarded, self._arm_now)
 
     def _arm_now(self) -> None:
         self._arm_scheduled = False
@@ -373,7 +407,7 @@ class Proxy:
         self._timer_at = deadline
         if deadline is not None:
             delay = max(0.0, deadline - time.monotonic())
-            self._timer = asyncio.get_running_loop().call_later(delay, self._on_timer)
+            self._timer = asyncio.get_running_loop().call_later(delay, self._guarded, self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None

@@ -2,7 +2,8 @@
 
 orjson does the work; the stdlib is the fallback for the valid JSON orjson refuses or would
 change, so a legal message is never rejected or altered. Values stay plain dicts and lists:
-explicit nulls and unknown members survive a round trip.
+explicit nulls and unknown members survive a round trip. Invalid UTF-8 is decoded with
+U+FFFD replacement characters, as the backends (vscode-jsonrpc, tower-lsp) decode it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import orjson
 
 
 class DecodeError(ValueError):
-    """A message body that is not UTF-8 JSON."""
+    """A message body that is not JSON."""
 
 
 # orjson silently turns integers beyond 64 bits into floats (a request id 2**70 would come
@@ -25,17 +26,24 @@ _LONG_NUMBER = b"0" * 19
 
 
 def loads(body: bytes) -> Any:
+    return decode(body)[0]
+
+
+def decode(body: bytes) -> tuple[Any, bytes]:
+    """The JSON value of `body`, and `body` itself as valid UTF-8 (a repaired copy when it
+    held invalid sequences, so that what is forwarded is what was understood)."""
     if body.translate(_DIGITS_TO_ZERO).find(_LONG_NUMBER) < 0:
         try:
-            return orjson.loads(body)
+            return orjson.loads(body), body
         except orjson.JSONDecodeError:
             pass
     try:
         text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise DecodeError(f"invalid UTF-8 at byte {exc.start}: {exc.reason}") from None
+    except UnicodeDecodeError:
+        text = body.decode("utf-8", "replace")
+        body = text.encode("utf-8")
     try:
-        return json.loads(text)
+        return json.loads(text), body
     except json.JSONDecodeError as exc:
         raise DecodeError(
             f"invalid JSON at pos {exc.pos} (line {exc.lineno} column {exc.colno}): {exc.msg}"

@@ -2,8 +2,14 @@
 
 `FrameDecoder` never touches a file descriptor: callers feed it bytes and pull events, so the
 same decoder serves the client's stdin and every backend's stdout, and tests drive it
-byte by byte. A bad frame yields one `FrameError` and decoding resumes; the decoder itself
-never raises on input.
+byte by byte. A bad frame yields one `FrameError` and decoding resumes at the next
+`Content-Length` header; the decoder itself never raises on input.
+
+Resynchronisation rests on one fact: a header line (`Content-Length: N` and a raw line
+break) cannot occur inside a JSON text, since JSON strings cannot hold a raw line break
+and, outside strings, JSON has no such words. So a header found where a body was expected
+proves the announced length wrong, and the bytes between the bad header and the next real
+one are the lost message: they are handed on as a `Frame` marked `salvaged`.
 """
 
 from __future__ import annotations
@@ -20,15 +26,21 @@ MAX_HEADER_SIZE: Final = 8 * 1024
 _TERMINATOR = re.compile(rb"\n\r?\n")
 # What nearly every LSP peer sends; parsed with one regex call instead of a line loop.
 _FAST_HEADER = re.compile(rb"Content-Length: ([0-9]{1,19})\r\n\r\n")
-# Where a new frame can start when resynchronising after garbage.
-_RESYNC = re.compile(rb"(?i)content-length[ \t]*:")
-_RESYNC_KEEP = 64  # tail kept while resyncing, so a split "Content-Length:" is still found
+# A header line: Content-Length or Content-Type, a value without quotes, a raw line break.
+# No JSON text holds one (a string cannot hold a raw line break, and outside strings JSON
+# has no such words). Searched for only in a window ending at a raw line break (see
+# _find_header): a case-insensitive search over a whole body would cost ~30 ms per MB.
+_HEADER_LINE = re.compile(rb'(?i)content-(?:length|type)[ \t]*:[^\r\n"]{0,120}\r?\n')
+_LINE_WINDOW = 160  # longest header line looked for
+_RESYNC_KEEP = 256  # tail kept while resyncing, so a split header line is still found
 _BLANK = b"\r\n \t"
 
 
 @dataclass(frozen=True, slots=True)
 class Frame:
     body: bytes
+    # Recovered from between two headers after a wrong Content-Length (see the module doc).
+    salvaged: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +72,20 @@ def encode_frame(body: bytes) -> bytes:
     return b"Content-Length: %d\r\n\r\n" % len(body) + body
 
 
+def _find_header(buf: bytes | bytearray, start: int, end: int | None = None) -> int:
+    """Where the next header line starts in `buf[start:end]`, or -1. Only raw line breaks
+    are looked at: compact JSON has none."""
+    end = len(buf) if end is None else end
+    newline = buf.find(b"\n", start, end)
+    while newline >= 0:
+        low = max(start, newline - _LINE_WINDOW, buf.rfind(b"\n", start, newline) + 1)
+        found = _HEADER_LINE.search(buf, low, newline + 1)
+        if found is not None:
+            return found.start()
+        newline = buf.find(b"\n", newline + 1, end)
+    return -1
+
+
 class FrameDecoder:
     """Turns a byte stream into `Frame`s.
 
@@ -72,9 +98,17 @@ class FrameDecoder:
         self._buf = bytearray()
         self._pos = 0
         self._body_len = -1  # >= 0 while waiting for the body of a parsed header
+        self._body_checked = 0  # body bytes already searched for a header (wrong length)
         self._scanned = 0  # header bytes already searched for a terminator
         self._skip = 0  # bytes of an oversize body still to throw away
-        self._resync = False  # discarding garbage until something like a header appears
+        self._skip_tail = b""  # end of the skipped bytes, for a header split across reads
+        # While resynchronising (all absolute offsets into _buf, -1 when unset): where to
+        # search for the next header, where the bytes to salvage start, and the end of a
+        # rejected body (its own bytes are not salvaged a second time).
+        self._resync_at = -1
+        self._salvage_at = -1
+        self._rejected_end = -1
+        self._last_body = (-1, -1)  # offsets of the last Frame's body, for reject()
         self._eof = False
         self._done = False
 
@@ -92,25 +126,35 @@ class FrameDecoder:
             return
         if self._skip and self._pos == len(self._buf):
             # The oversize body is counted down here, so it never enters the buffer.
-            take = min(self._skip, len(data))
-            self._skip -= take
-            if take == len(data):
+            data = self._skip_bytes(data)
+            if not data:
                 return
-            data = data[take:]
         self._buf += data
 
+    def reject(self) -> None:
+        """The body of the Frame just returned is not a message (it is not JSON): its
+        Content-Length was probably wrong. Decoding goes on from the next header found
+        from that body's first byte on, and the bytes before it come back as a salvaged
+        Frame when they differ from the rejected body. Call it before the next event."""
+        start, end = self._last_body
+        self._last_body = (-1, -1)
+        if start < 0 or self._resync_at >= 0 or self._body_len >= 0 or self._skip:
+            return
+        self._pos = self._resync_at = self._salvage_at = start
+        self._rejected_end = end
+
     def next_event(self) -> Event:
-        buf = self._buf
-        if self._skip:
-            take = min(self._skip, len(buf) - self._pos)
-            self._skip -= take
-            self._pos += take
-            if self._skip:
-                return self._need_data()
-        if self._resync and not self._find_resync():
+        if self._skip and not self._skip_buffered():
             return self._need_data()
+        if self._resync_at >= 0:
+            salvaged = self._resync()
+            if salvaged is not None:
+                return salvaged
+            if self._resync_at >= 0:
+                return self._need_data()
         if self._body_len >= 0:
             return self._take_body(self._pos)
+        buf = self._buf
         pos = self._pos
         while pos < len(buf) and buf[pos] in _BLANK:
             pos += 1  # stray line breaks between frames are harmless
@@ -123,11 +167,9 @@ class FrameDecoder:
         if end is None:
             available = len(buf) - pos
             if available > MAX_HEADER_SIZE:
-                self._resync = True
-                self._scanned = 0
-                # Past the first byte, so a "Content-Length:" opening this block is not
-                # found again; a header further on, already in the buffer, still is.
-                self._pos = pos + 1
+                # Past the first byte, so a header opening this block is not found again;
+                # a header further on, already in the buffer, still is.
+                self._start_resync(pos + 1, -1)
                 return FrameError(
                     f"no end of header block within {MAX_HEADER_SIZE} bytes; "
                     "discarding input until the next Content-Length header"
@@ -138,53 +180,114 @@ class FrameDecoder:
         block = bytes(buf[pos : end.start()])
         length, problem = _parse_header(block)
         if problem is not None:
-            self._pos = end.end()
-            return FrameError(f"{problem}; header block skipped")
+            # The body after a bad header is kept: the next header ends it.
+            self._start_resync(pos + 1, end.end())
+            return FrameError(f"{problem}; resynchronising at the next Content-Length header")
         return self._start_body(length, end.end())
 
     def _start_body(self, length: int, body_start: int) -> Event:
         if length > self.max_size:
             self._pos = body_start
             self._skip = length
-            available = min(length, len(self._buf) - body_start)
-            self._skip -= available
-            self._pos += available
+            self._skip_tail = b""
+            self._skip_buffered()
             return FrameError(
                 f"Content-Length {length} exceeds max_message_size {self.max_size}; frame skipped"
             )
         self._body_len = length
+        self._body_checked = 0
         return self._take_body(body_start)
 
     def _take_body(self, body_start: int) -> Event:
         end = body_start + self._body_len
-        if end > len(self._buf):
+        buf = self._buf
+        if end > len(buf):
             self._pos = body_start
+            # A body that keeps us waiting is checked for a header as it arrives: a length
+            # that is too large would otherwise swallow the frames after it, and wait forever.
+            check = max(body_start, body_start + self._body_checked - _RESYNC_KEEP)
+            self._body_checked = len(buf) - body_start
+            header = _find_header(buf, check)
+            if header >= 0:
+                length = self._body_len
+                self._body_len = -1
+                self._start_resync(header, body_start)
+                return FrameError(
+                    f"Content-Length {length} is wrong: a new header starts "
+                    f"{header - body_start} bytes into the body; resynchronising there"
+                )
             return self._need_data()
-        body = bytes(self._buf[body_start:end])
+        body = bytes(buf[body_start:end])
         self._pos = end
         self._body_len = -1
+        self._last_body = (body_start, end)
         return Frame(body)
 
-    def _find_resync(self) -> bool:
-        found = _RESYNC.search(self._buf, self._pos)
-        if found is None:
-            self._discard_for_resync()
-            return False
-        self._pos = found.start()
-        self._resync = False
-        return True
+    def _skip_buffered(self) -> bool:
+        """Count buffered bytes against an oversize body; True when the skipping is over."""
+        rest = bytes(self._buf[self._pos :])
+        if rest:
+            self._buf[self._pos :] = self._skip_bytes(rest)
+        return self._skip == 0
 
-    def _discard_for_resync(self) -> None:
-        self._pos = max(self._pos, len(self._buf) - _RESYNC_KEEP)
+    def _skip_bytes(self, data: bytes) -> bytes:
+        """Throw away the part of `data` that belongs to an oversize body; returns what
+        follows it. The skipped bytes are searched for a header too, in case the length
+        was simply wrong: the skipping then stops there."""
+        take = min(self._skip, len(data))
+        window = self._skip_tail + data[:take]
+        header = _find_header(window, 0)
+        if header >= 0:
+            self._skip = 0
+            self._skip_tail = b""
+            return window[header:] + data[take:]
+        self._skip -= take
+        self._skip_tail = window[-_RESYNC_KEEP:]
+        return data[take:]
+
+    def _start_resync(self, search_at: int, salvage_at: int) -> None:
+        self._resync_at = search_at
+        self._salvage_at = salvage_at
+        self._rejected_end = -1
+        self._pos = min(search_at, salvage_at) if salvage_at >= 0 else search_at
+
+    def _resync(self) -> Frame | None:
+        """Look for the next header; returns the salvaged bytes before it, if any."""
+        buf = self._buf
+        header = _find_header(buf, self._resync_at)
+        if header < 0:
+            keep = max(self._resync_at, len(buf) - _RESYNC_KEEP)
+            self._resync_at = keep
+            if self._salvage_at >= 0 and len(buf) - self._salvage_at > self.max_size:
+                self._salvage_at = -1  # too long to be one lost message
+            self._pos = min(self._salvage_at, keep) if self._salvage_at >= 0 else keep
+            return None
+        salvage_at, rejected_end = self._salvage_at, self._rejected_end
+        self._resync_at = self._salvage_at = self._rejected_end = -1
+        self._pos = header
+        if salvage_at < 0 or header <= salvage_at:
+            return None
+        if 0 <= rejected_end <= header and not buf[rejected_end:header].strip(_BLANK):
+            return None  # the rejected body was framed right; it just is not JSON
+        body = bytes(buf[salvage_at:header]).strip(_BLANK)
+        return Frame(body, salvaged=True) if body else None
 
     def _need_data(self) -> NeedData | FrameError | Eof:
         if self._eof:
             return self._at_eof()
-        if self._pos:
+        self._last_body = (-1, -1)  # no reject() once more data is needed
+        shift = self._pos
+        if shift:
             # bytearray deletes from the front without moving the tail (CPython keeps an
             # offset), and this runs once per chunk, not once per frame.
-            del self._buf[: self._pos]
+            del self._buf[:shift]
             self._pos = 0
+            for name in ("_resync_at", "_salvage_at", "_rejected_end"):
+                value = getattr(self, name)
+                if value >= 0:
+                    setattr(self, name, value - shift)
+        if not self._buf:
+            self._buf = bytearray()  # give a large emptied buffer's memory back
         return NEED_DATA
 
     def _at_eof(self) -> FrameError | Eof:
@@ -192,9 +295,9 @@ class FrameDecoder:
             return EOF
         self._done = True
         leftover = bytes(self._buf[self._pos :])
-        self._buf.clear()
+        self._buf = bytearray()
         self._pos = 0
-        if self._skip or self._resync:
+        if self._skip or self._resync_at >= 0:
             return EOF  # the oversize body or the garbage was already reported
         if self._body_len >= 0:
             return FrameError(

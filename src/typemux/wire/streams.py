@@ -2,7 +2,7 @@
 
 The writer never makes its caller wait: `send()` only queues, and one task per stream
 batches the queue into the pipe. A peer that stops reading therefore slows only its own
-stream, never the proxy's loop.
+stream, never the proxy's loop, and costs bounded memory (see outbox).
 """
 
 from __future__ import annotations
@@ -15,62 +15,27 @@ import selectors
 import stat
 import sys
 import threading
-from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
-from typemux import jsonrpc
 from typemux.wire import codec
-from typemux.wire.framing import EOF, NEED_DATA, Frame, FrameDecoder, FrameError
+from typemux.wire.framing import EOF, NEED_DATA
+from typemux.wire.messages import Incoming, Malformed, MessageDecoder, parse_body
+from typemux.wire.outbox import DEFAULT_LIMIT, Outbox
 
 log = logging.getLogger("typemux.wire")
 
+__all__ = ["Incoming", "Malformed", "MessageWriter", "open_stdio", "parse_body", "read_messages"]
+
 READ_CHUNK = 65536
 CLOSE_TIMEOUT = 2.0
-
-
-@dataclass(slots=True)
-class Incoming:
-    """A valid JSON-RPC message and the exact body bytes it came in."""
-
-    msg: dict[str, Any]
-    raw: bytes
-
-
-@dataclass(slots=True)
-class Malformed:
-    """Input that is not a usable message; `request_id` lets the caller answer it."""
-
-    code: int
-    reason: str
-    request_id: int | str | None
-
-
-def parse_body(body: bytes) -> Incoming | Malformed:
-    try:
-        msg = codec.loads(body)
-    except codec.DecodeError as exc:
-        return Malformed(jsonrpc.PARSE_ERROR, str(exc), None)
-    problem = jsonrpc.validate(msg)
-    if problem is not None:
-        return Malformed(jsonrpc.INVALID_REQUEST, problem, _readable_id(msg))
-    return Incoming(msg, body)
-
-
-def _readable_id(msg: object) -> int | str | None:
-    if not isinstance(msg, dict):
-        return None
-    value = msg.get("id")
-    if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
-        return value
-    return None
 
 
 async def read_messages(
     reader: asyncio.StreamReader, *, max_size: int
 ) -> AsyncIterator[Incoming | Malformed]:
     """Every message on `reader` until EOF; bad input is yielded as `Malformed`, never raised."""
-    decoder = FrameDecoder(max_size)
+    decoder = MessageDecoder(max_size)
     while True:
         try:
             data = await reader.read(READ_CHUNK)
@@ -84,30 +49,52 @@ async def read_messages(
                 break
             if event is EOF:
                 return
-            if isinstance(event, FrameError):
-                yield Malformed(jsonrpc.INVALID_REQUEST, event.reason, None)
-            else:
-                assert isinstance(event, Frame)
-                yield parse_body(event.body)
+            assert isinstance(event, Incoming | Malformed)
+            yield event
 
 
-# Below this much data buffered in the transport, send() may write directly (see send()).
+WRITE_BATCH = 256 * 1024  # handed to the transport at once; the rest waits in the outbox
+# Below this much data buffered in the transport, send() writes directly (see send()).
 DIRECT_WRITE_LIMIT = 64 * 1024
+_DIAGNOSTICS = "textDocument/publishDiagnostics"
+
+
+def _coalesce_key(msg: dict[str, Any]) -> str | None:
+    """The uri of a publishDiagnostics notification: a newer one for it supersedes it."""
+    if msg.get("method") != _DIAGNOSTICS or "id" in msg:
+        return None
+    params = msg.get("params")
+    uri = params.get("uri") if isinstance(params, dict) else None
+    return uri if isinstance(uri, str) else None
 
 
 class MessageWriter:
-    """Frames messages onto one stream from a single task, in `send()` order."""
+    """Frames messages onto one stream from a single task, in `send()` order.
 
-    def __init__(self, writer: asyncio.StreamWriter, *, name: str, direct: bool = False) -> None:
+    While the peer keeps up, `send()` writes at once (one event-loop hop less per
+    message). Otherwise frames wait in an `Outbox`: bounded for notifications (superseded
+    diagnostics are coalesced, the oldest notifications dropped past `queue_limit` bytes),
+    never for responses and requests, and the writer task hands the transport at most
+    WRITE_BATCH bytes before each `drain()`. A peer that stops reading therefore costs at
+    most DIRECT_WRITE_LIMIT + WRITE_BATCH in the transport plus the outbox.
+    """
+
+    def __init__(
+        self,
+        writer: asyncio.StreamWriter,
+        *,
+        name: str,
+        queue_limit: int = DEFAULT_LIMIT,
+        on_lost: Callable[[str], None] | None = None,
+    ) -> None:
         self.name = name
         self._writer = writer
-        self._queue: list[bytes] = []  # header, body, header, body, ...
+        self._outbox = Outbox(queue_limit)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._closed = False
-        # Write at once when nothing waits (lower latency); off = always batch via the task.
-        self.direct = direct
+        self._on_lost = on_lost
 
     def start(self) -> None:
         if self._task is None:
@@ -122,7 +109,11 @@ class MessageWriter:
     @property
     def pending(self) -> int:
         """Frames queued but not yet handed to the transport."""
-        return len(self._queue) // 2
+        return len(self._outbox)
+
+    @property
+    def pending_bytes(self) -> int:
+        return self._outbox.size
 
     def send(self, msg: dict[str, Any] | None = None, *, raw: bytes | None = None) -> None:
         """Queue one message; `raw` is an encoded JSON body sent unchanged."""
@@ -139,19 +130,23 @@ class MessageWriter:
                 log.exception("%s: message cannot be encoded, dropped", self.name)
                 return
         header = b"Content-Length: %d\r\n\r\n" % len(raw)
-        if self.direct and not self._queue and self._task is not None:
+        # Without the message we cannot tell a notification: keep it like a response.
+        droppable = msg is not None and "id" not in msg
+        if not self._outbox and self._task is not None:
             transport = self._writer.transport
             if transport.get_write_buffer_size() < DIRECT_WRITE_LIMIT:
-                # Nothing is queued and the pipe keeps up: write now. The transport keeps
-                # the order and tries the syscall at once, saving a hop through the writer
-                # task on the latency path; a full pipe falls back to the queue + drain().
+                # Nothing waits and the pipe keeps up: the transport keeps the order and
+                # tries the syscall at once; a full pipe falls back to the outbox + drain().
                 try:
                     transport.writelines((header, raw))
                 except Exception as exc:  # the peer is gone
                     self._gone(repr(exc))
+                    return
+                if transport.is_closing():  # a broken pipe closes the transport at once
+                    self._gone("stream closed")
                 return
-        self._queue.append(header)
-        self._queue.append(raw)
+        key = _coalesce_key(msg) if droppable and msg is not None else None
+        self._outbox.put(header, raw, droppable=droppable, key=key)
         self._wake.set()
 
     async def aclose(self, timeout: float = CLOSE_TIMEOUT) -> None:
@@ -161,7 +156,7 @@ class MessageWriter:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         self._closing = True
-        if self._queue and not self.closed:
+        if self._outbox and not self.closed:
             self.start()
         self._wake.set()
         task = self._task
@@ -175,8 +170,9 @@ class MessageWriter:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        self._report_losses()
         self._closed = True
-        self._queue.clear()
+        self._outbox.clear()
         transport = self._writer.transport
         try:
             self._writer.close()
@@ -189,7 +185,8 @@ class MessageWriter:
     async def _run(self) -> None:
         try:
             while True:
-                if not self._queue:
+                if not self._outbox:
+                    self._report_losses()
                     if self._closing:
                         return
                     self._wake.clear()
@@ -198,21 +195,32 @@ class MessageWriter:
                 if self.closed:
                     self._gone("stream closed")
                     return
-                batch, self._queue = self._queue, []
-                self._writer.writelines(batch)
+                self._writer.writelines(self._outbox.take(WRITE_BATCH))
                 await self._writer.drain()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # broken pipe, reset, or a transport already torn down
             self._gone(repr(exc))
 
+    def _report_losses(self) -> None:
+        outbox = self._outbox
+        if outbox.coalesced or outbox.dropped:
+            log.warning(
+                "client_output_coalesced: %s: the peer read slowly; %d superseded "
+                "publishDiagnostics and %d other notifications were not sent",
+                self.name, outbox.coalesced, outbox.dropped,
+            )
+            outbox.coalesced = outbox.dropped = 0
+
     def _gone(self, why: str) -> None:
         dropped = self.pending
         self._closed = True
-        self._queue.clear()
+        self._outbox.clear()
         log.warning(
             "%s: output stream lost (%s); %d queued frames dropped", self.name, why, dropped
         )
+        if self._on_lost is not None:
+            self._on_lost(why)
 
 
 # ----- stdio ------------------------------------------------------------------------------
