@@ -6,16 +6,18 @@ pydantic-settings' own environment reading is switched off because typemux has t
 where every value came from (two env spellings, a config file, the CLI) to say so in
 errors and in `typemux doctor`; `load_settings` does the layering and hands the winning
 values to the model, which validates them.
+
+The serve path does not import this module (pydantic costs ~100 ms of start-up): it loads
+settings with `fast_config.load_serve_settings`, which validates from `settings_table.py`,
+generated from this model by `python -m typemux.settings_gen`, and comes back here whenever
+it is unsure. After changing a field, run that command (a test fails until you do).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shlex
-import sys
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,15 +27,28 @@ import annotated_types
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from typemux.fast_config import (
+    ENV_PREFIX,
+    LEGACY_ENV_PREFIX,
+    BadValue,
+    ConfigError,
+    add_cli_options,
+    cli_values,
+    default_config_path,
+    env_names,
+    flag_name,
+    gather,
+    split_paths,
+)
+from typemux.settings_methods import SettingsMethods
+
+__all__ = ["ENV_PREFIX", "FIELDS", "LEGACY_ENV_PREFIX", "ConfigError", "LoadedSettings",
+           "Settings", "add_cli_options", "allowed", "cli_values", "default_config_path",
+           "default_text", "env_names", "field_metavar", "flag_name", "load_settings",
+           "split_paths"]
+
 BackendName = Literal["pyright", "basedpyright", "ty", "pyrefly", "generic"]
 LogLevel = Literal["debug", "info", "warning", "error"]
-
-ENV_PREFIX = "TYPEMUX_"
-LEGACY_ENV_PREFIX = "TYPEMUX_CC_"
-
-
-class ConfigError(Exception):
-    """A setting or the config file is invalid; str() is the message shown to the user."""
 
 
 def _seconds(default: float, description: str, *, positive: bool = False) -> Any:
@@ -42,7 +57,7 @@ def _seconds(default: float, description: str, *, positive: bool = False) -> Any
                  gt=0 if positive else None, ge=None if positive else 0)
 
 
-class Settings(BaseSettings):
+class Settings(SettingsMethods, BaseSettings):
     """typemux settings; build them with `load_settings` to get provenance and our errors."""
 
     model_config = SettingsConfigDict(frozen=True, extra="forbid")
@@ -175,34 +190,9 @@ class Settings(BaseSettings):
             return {**data, "backend": "generic"}
         return data
 
-    @property
-    def command_argv(self) -> list[str] | None:
-        """backend_command split like a shell would, or None when not given."""
-        return shlex.split(self.backend_command) if self.backend_command is not None else None
-
-
-def split_paths(text: str) -> list[str]:
-    """`a:b`, `a,b` or a JSON array of strings -> list of non-empty entries."""
-    text = text.strip()
-    if text.startswith("["):
-        items = json.loads(text)  # ValueError on bad JSON -> a validation error
-        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
-            raise ValueError("not a JSON array of strings")
-        return [i for i in items if i]
-    parts = text.replace(os.pathsep, ",").split(",")
-    return [p.strip() for p in parts if p.strip()]
-
 
 # ----- field metadata ------------------------------------------------------------------------
 FIELDS: tuple[str, ...] = tuple(Settings.model_fields)
-
-
-def flag_name(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
-def env_names(name: str) -> tuple[str, str]:
-    return ENV_PREFIX + name.upper(), LEGACY_ENV_PREFIX + name.upper()
 
 
 def _extra(name: str) -> dict[str, Any]:
@@ -234,20 +224,6 @@ def allowed(name: str) -> str:
     return str(ann)
 
 
-def doc_type(name: str) -> str:
-    extra = _extra(name)
-    if "doc_type" in extra:
-        return str(extra["doc_type"])
-    ann = Settings.model_fields[name].annotation
-    if get_origin(ann) is Literal:
-        return " \\| ".join(get_args(ann))
-    unit = extra.get("unit")
-    base = "integer" if ann is int else "number"
-    if unit == "seconds":
-        return "seconds" + _bound(name)
-    return f"{base}{_bound(name)}" + (f" ({unit})" if unit else "")
-
-
 def default_text(name: str) -> str:
     field = Settings.model_fields[name]
     value = field.get_default(call_default_factory=True)
@@ -268,36 +244,6 @@ class LoadedSettings:
     config_file: Path | None  # the file that was read, None when there was none
 
 
-def default_config_path(env: Mapping[str, str]) -> Path:
-    xdg = env.get("XDG_CONFIG_HOME", "")
-    if xdg and os.path.isabs(xdg):  # the XDG spec says relative values are ignored
-        base = Path(xdg)
-    else:
-        home = env.get("HOME")
-        base = (Path(home) if home else Path.home()) / ".config"
-    return base / "typemux" / "config.toml"
-
-
-def _read_config(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as f:
-            data = tomllib.load(f)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"invalid TOML in config {path}: {exc}") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from None
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        name = key.replace("-", "_")
-        if name not in Settings.model_fields:
-            raise ConfigError(f"unknown setting {key!r} in config {path} "
-                              f"(known: {', '.join(FIELDS)})")
-        if name in out:
-            raise ConfigError(f"setting {name} is given twice in config {path}")
-        out[name] = value
-    return out
-
-
 def _invalid(name: str, value: Any, source: str) -> str:
     where = f"cli {flag_name(name)}" if source == "cli" else source
     return f"invalid setting {name} = {value!r} (from {where}): must be {allowed(name)}"
@@ -311,40 +257,16 @@ def load_settings(cli: Mapping[str, Any] | None = None, *, env: Mapping[str, str
     `config_path` is `--config` (must exist) or None for the default location (optional).
     """
     env = os.environ if env is None else env
-    if config_path is not None:
-        path = Path(config_path).expanduser().absolute()
-        if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist")
-        config_file: Path | None = path
-    else:
-        path = default_config_path(env).absolute()
-        config_file = path if path.is_file() else None
-    file_values = _read_config(config_file) if config_file is not None else {}
-
-    raw: dict[str, Any] = {}
-    sources: dict[str, str] = {}
-    for name in FIELDS:
-        new, old = env_names(name)
-        if cli is not None and cli.get(name) is not None:
-            value: Any = cli[name]
-            if name == "prewarm" and isinstance(value, list | tuple):
-                # each --prewarm may itself hold several paths
-                try:
-                    value = [p for item in value for p in split_paths(str(item))]
-                except ValueError:
-                    raise ConfigError(_invalid(name, cli[name], "cli")) from None
-            raw[name], sources[name] = value, "cli"
-        elif env.get(new):  # an empty variable counts as unset
-            raw[name], sources[name] = env[new], f"env {new}"
-        elif env.get(old):
-            raw[name], sources[name] = env[old], f"env {old}"
-        elif name in file_values:
-            raw[name], sources[name] = file_values[name], f"config {config_file}"
-        else:
-            sources[name] = "default"
+    try:
+        gathered = gather(cli, env, config_path)
+    except BadValue as exc:
+        raise ConfigError(_invalid(exc.name, cli[exc.name] if cli else None, "cli")) from None
+    raw, sources = gathered.values, gathered.sources
+    config_file = gathered.config_file
 
     try:
         settings = Settings(**raw)
+
     except ValidationError as exc:
         lines: list[str] = []
         for err in exc.errors():
@@ -363,28 +285,8 @@ def load_settings(cli: Mapping[str, Any] | None = None, *, env: Mapping[str, str
 
 
 # ----- CLI -----------------------------------------------------------------------------------
-def add_cli_options(parser: argparse.ArgumentParser, *, suppress_defaults: bool = False) -> None:
-    """One --kebab-case flag per setting plus --config; values stay raw strings.
-
-    With suppress_defaults an absent flag leaves the namespace alone, so a subcommand's
-    parser does not overwrite what the main parser already parsed.
-    """
-    default: Any = argparse.SUPPRESS if suppress_defaults else None
-    group = parser.add_argument_group("settings (also TYPEMUX_<NAME> env vars or config.toml)")
-    group.add_argument("--config", type=Path, default=default, metavar="PATH",
-                       help="config file (default: $XDG_CONFIG_HOME/typemux/config.toml)")
-    for name in FIELDS:
-        field = Settings.model_fields[name]
-        help_text = f"{field.description} Default: {default_text(name)}.".replace("%", "%%")
-        if name == "prewarm":
-            group.add_argument(flag_name(name), dest=name, action="append", default=default,
-                               metavar="PATH", help=help_text + " Repeatable.")
-        else:
-            group.add_argument(flag_name(name), dest=name, default=default,
-                               metavar=_metavar(name), help=help_text)
-
-
-def _metavar(name: str) -> str:
+def field_metavar(name: str) -> str:
+    """The metavar of setting `name`'s flag (stored in settings_table for the serve path)."""
     ann = Settings.model_fields[name].annotation
     if get_origin(ann) is Literal:
         return "{" + ",".join(get_args(ann)) + "}"
@@ -392,86 +294,8 @@ def _metavar(name: str) -> str:
         return "SECONDS"
     if ann is int:
         return "N"
-    return "CMD" if name == "backend_command" else "PATH"
-
-
-def cli_values(ns: argparse.Namespace) -> dict[str, Any]:
-    """The settings given as flags in `ns` (absent flags left out)."""
-    return {name: getattr(ns, name) for name in FIELDS if getattr(ns, name, None) is not None}
-
-
-# ----- docs ----------------------------------------------------------------------------------
-def _toml_value(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, list):
-        return "[]"
-    return json.dumps(value) if isinstance(value, str) else str(value)
-
-
-def configuration_markdown() -> str:
-    """The text of docs/configuration.md, generated from the Settings model."""
-    rows = ["| Setting | CLI flag | Environment | Type | Default | Description |",
-            "|---|---|---|---|---|---|"]
-    for name in FIELDS:
-        new, old = env_names(name)
-        desc = (Settings.model_fields[name].description or "").replace("|", "\\|")
-        rows.append(f"| `{name}` | `{flag_name(name)}` | `{new}`, `{old}` | {doc_type(name)} "
-                    f"| `{default_text(name)}` | {desc} |")
-    example = []
-    for name in FIELDS:
-        value = Settings.model_fields[name].get_default(call_default_factory=True)
-        if value is None:
-            sample = {"backend_command": '"uvx ty server"', "log_file": '"~/typemux.log"'}
-            example.append(f"# {name} = {sample.get(name, '')}")
-        else:
-            example.append(f"{name} = {_toml_value(value)}")
-    parts = [
-        "# Configuration",
-        "",
-        "<!-- Generated by `python -m typemux.config > docs/configuration.md`; do not edit. -->",
-        "",
-        "Every setting can be given as a command-line flag, an environment variable or a key in",
-        "the config file. An invalid value stops typemux at startup with a message naming the",
-        "setting, where the value came from and what is allowed. `typemux doctor` shows each",
-        "setting's value and source.",
-        "",
-        "## Settings",
-        "",
-        *rows,
-        "",
-        "Seconds accept fractions (`0.5`). `backend_command` is split like a shell command line;",
-        "given without an explicit `backend` (from any source) the backend is `generic`.",
-        "`prewarm` from the CLI or the environment is a list of paths separated by `"
-        + os.pathsep + "` or `,`,",
-        "or a JSON array (`[\"/a/.venv\", \"/b\"]`); `--prewarm` can be repeated. In the config",
-        "file it is a TOML array. An empty environment variable counts as unset.",
-        "",
-        "## Precedence",
-        "",
-        "Highest first:",
-        "",
-        "1. command-line flag (`--max-backends 4`)",
-        "2. environment variable `TYPEMUX_<NAME>` (`TYPEMUX_MAX_BACKENDS=4`)",
-        "3. environment variable `TYPEMUX_CC_<NAME>` (the typemux-cc spelling, accepted too)",
-        "4. config file",
-        "5. default",
-        "",
-        "## Config file",
-        "",
-        "`--config PATH` if given (the file must exist); otherwise",
-        "`$XDG_CONFIG_HOME/typemux/config.toml`, or `~/.config/typemux/config.toml` when",
-        "`XDG_CONFIG_HOME` is unset. A missing default file is fine. Keys are the setting names",
-        "(dashes are accepted for underscores); an unknown key is an error. Example with the",
-        "defaults:",
-        "",
-        "```toml",
-        *example,
-        "```",
-        "",
-    ]
-    return "\n".join(parts)
-
-
-if __name__ == "__main__":
-    sys.stdout.write(configuration_markdown())
+    if ann is bool:
+        return "{true,false}"
+    if name == "backend_command":
+        return "CMD"
+    return "PATH" if ann in (Path, Path | None, list[Path]) else "VALUE"

@@ -1,11 +1,14 @@
-"""Logging: structlog JSON lines to a log file or stderr (stdout carries LSP frames only).
+"""Logging: JSON lines to a log file or stderr (stdout carries LSP frames only).
+
+One line per event: `{"timestamp", "level", "logger", "event", ...fields}`, plus
+`exception` (a traceback) for `exception()` or `exc_info=True`. Stdlib `logging` records of
+`typemux.*` loggers are written the same way. This is plain stdlib on purpose: it sits on
+the start-up path, where importing structlog cost ~10 ms of the ~70 ms before typemux can
+answer `initialize`.
 
 Modules create their loggers at import (`log = get_logger("typemux.proxy")`), before
-`configure_logging` runs, and debug events are logged per message. So `get_logger` hands
-out real filtering bound loggers (no lazy proxy, which costs microseconds per call), and
-`configure_logging` retargets them in place: the output goes through a sink whose stream
-can be swapped, and the level lives in the logger's class (structlog's
-`make_filtering_bound_logger`, whose filtered methods do nothing), which is swapped too.
+`configure_logging` runs, and debug events are logged per message: a filtered call is one
+integer comparison, and `configure_logging` retargets every logger (level, file) in place.
 """
 
 from __future__ import annotations
@@ -14,21 +17,21 @@ import json
 import logging
 import sys
 import threading
+import time
+import traceback
 from pathlib import Path
 from typing import IO, Any, TextIO
-
-import structlog
-from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
 
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
           "error": logging.ERROR}
 
 
 class _Sink:
-    """The wrapped logger: writes rendered lines to the current target, stderr by default."""
+    """Writes rendered lines to the current target, stderr by default."""
 
     def __init__(self) -> None:
         self.file: IO[str] | None = None  # None: sys.stderr as it is at write time
+        self.level = logging.INFO
         self._lock = threading.Lock()
 
     @property
@@ -44,65 +47,95 @@ class _Sink:
             except (OSError, ValueError):
                 pass  # a full disk or a closed stream must not take the proxy down
 
-    debug = info = warning = warn = error = critical = exception = fatal = failure = msg
-    err = log = msg
-
-
-def _json(obj: Any, **_: Any) -> str:
-    return json.dumps(obj, default=str, ensure_ascii=False)
-
-
-_FIRST = ("timestamp", "level", "logger", "event")
-
-
-def _order(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
-    """Put the fixed keys first so log lines are easy to scan."""
-    head = {k: event_dict.pop(k) for k in _FIRST if k in event_dict}
-    head.update(event_dict)
-    return head
-
 
 _SINK = _Sink()
-_PROCESSORS: list[Processor] = [
-    structlog.processors.add_log_level,
-    structlog.processors.TimeStamper(fmt="iso", utc=True),
-    structlog.processors.StackInfoRenderer(),
-    structlog.processors.format_exc_info,
-    _order,
-    structlog.processors.JSONRenderer(serializer=_json),
-]
-_state: dict[str, Any] = {
-    "cls": structlog.make_filtering_bound_logger(logging.INFO),
-    "handler": None,
-}
-_loggers: dict[str, FilteringBoundLogger] = {}
 
 
-def _sink_factory(*_: Any) -> WrappedLogger:
-    return _SINK
+def _timestamp(now: float) -> str:
+    seconds = int(now)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + \
+        f".{int((now - seconds) * 1_000_000):06d}Z"
 
 
-def _apply_structlog() -> None:
-    structlog.configure(
-        processors=_PROCESSORS,
-        wrapper_class=_state["cls"],
-        logger_factory=_sink_factory,
-        cache_logger_on_first_use=False,
-    )
+def render(level: str, logger: str, event: str, fields: dict[str, Any],
+           exc_text: str | None = None, now: float | None = None) -> str:
+    """One JSON log line (without the newline)."""
+    line: dict[str, Any] = {"timestamp": _timestamp(time.time() if now is None else now),
+                            "level": level, "logger": logger, "event": event}
+    line.update(fields)
+    if exc_text:
+        line["exception"] = exc_text
+    return json.dumps(line, default=str, ensure_ascii=False)
 
 
-def get_logger(name: str) -> FilteringBoundLogger:
+def _exc_text(exc_info: Any) -> str | None:
+    """The traceback for `exc_info`: True (the exception being handled), an exception, or a
+    sys.exc_info() tuple; None when there is none."""
+    if isinstance(exc_info, BaseException):
+        lines = traceback.format_exception(type(exc_info), exc_info, exc_info.__traceback__)
+    elif isinstance(exc_info, tuple) and exc_info and exc_info[0] is not None:
+        lines = traceback.format_exception(*exc_info)
+    elif exc_info is True and sys.exc_info()[0] is not None:
+        lines = traceback.format_exception(*sys.exc_info())
+    else:
+        return None
+    return "".join(lines).rstrip("\n")
+
+
+class Logger:
+    """`log.info("event", key=value, ...)`; exc_info (True, an exception or a sys.exc_info()
+    tuple) and stack_info=True as in logging."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def _log(self, level: int, label: str, event: str, fields: dict[str, Any],
+             exc: Any = False) -> None:
+        if level < _SINK.level:
+            return
+        exc_info = fields.pop("exc_info", exc)
+        if fields.pop("stack_info", False):
+            fields["stack"] = "".join(traceback.format_stack()[:-2]).rstrip("\n")
+        _SINK.msg(render(label, self.name, event, fields, _exc_text(exc_info)))
+
+    def debug(self, event: str, **fields: Any) -> None:
+        if _SINK.level <= logging.DEBUG:
+            self._log(logging.DEBUG, "debug", event, fields)
+
+    def info(self, event: str, **fields: Any) -> None:
+        self._log(logging.INFO, "info", event, fields)
+
+    def warning(self, event: str, **fields: Any) -> None:
+        self._log(logging.WARNING, "warning", event, fields)
+
+    warn = warning
+
+    def error(self, event: str, **fields: Any) -> None:
+        self._log(logging.ERROR, "error", event, fields)
+
+    def exception(self, event: str, **fields: Any) -> None:
+        self._log(logging.ERROR, "error", event, fields, exc=True)
+
+    def critical(self, event: str, **fields: Any) -> None:
+        self._log(logging.CRITICAL, "critical", event, fields)
+
+
+_loggers: dict[str, Logger] = {}
+_state: dict[str, Any] = {"handler": None}
+
+
+def get_logger(name: str) -> Logger:
     """The logger for component `name`; its events carry `logger=name`."""
     logger = _loggers.get(name)
     if logger is None:
-        cls = _state["cls"]
-        logger = cls(_SINK, _PROCESSORS, {"logger": name})
-        _loggers[name] = logger
+        logger = _loggers[name] = Logger(name)
     return logger
 
 
 def configure_logging(level: str, log_file: Path | None) -> None:
-    """Send structlog and stdlib `typemux.*` logging to `log_file` (append) or stderr.
+    """Send typemux's and stdlib `typemux.*` logging to `log_file` (append) or stderr.
 
     Safe to call again: the previous file is closed and every logger follows the new level.
     """
@@ -120,35 +153,22 @@ def configure_logging(level: str, log_file: Path | None) -> None:
     old_file, _SINK.file = _SINK.file, new_file
     if old_file is not None:
         old_file.close()
-
-    cls = structlog.make_filtering_bound_logger(numeric)
-    _state["cls"] = cls
-    for logger in _loggers.values():
-        # Same slots layout for every filtering class, so the level changes in place.
-        logger.__class__ = cls
-    _apply_structlog()
+    _SINK.level = numeric
     _configure_stdlib(numeric)
     if problem is not None:
         get_logger("typemux.log").warning("log_file_unusable", reason=problem)
 
 
-def _configure_stdlib(level: int) -> None:
-    """Route `logging.getLogger("typemux.*")` records through the same renderer and sink."""
-    formatter = structlog.stdlib.ProcessorFormatter(
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    _PROCESSORS[-1]],
-        foreign_pre_chain=[structlog.stdlib.add_logger_name, *_PROCESSORS[:-1]],
-    )
-    handler = _SinkHandler()
-    handler.setFormatter(formatter)
-    handler.setLevel(level)
-    root = logging.getLogger("typemux")
-    old = _state["handler"]
-    if old is not None:
-        root.removeHandler(old)
-    root.addHandler(handler)
-    root.setLevel(level)
-    _state["handler"] = handler
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        exc_text = None
+        if record.exc_info and record.exc_info[0] is not None:
+            exc_text = self.formatException(record.exc_info)
+        fields: dict[str, Any] = {}
+        if record.stack_info:
+            fields["stack"] = record.stack_info
+        return render(record.levelname.lower(), record.name, record.getMessage(), fields,
+                      exc_text, now=record.created)
 
 
 class _SinkHandler(logging.Handler):
@@ -159,5 +179,15 @@ class _SinkHandler(logging.Handler):
             self.handleError(record)
 
 
-# Until configure_logging runs: info and above to stderr, never the structlog default (stdout).
-_apply_structlog()
+def _configure_stdlib(level: int) -> None:
+    """Route `logging.getLogger("typemux.*")` records through the same renderer and sink."""
+    handler = _SinkHandler()
+    handler.setFormatter(_JsonFormatter())
+    handler.setLevel(level)
+    root = logging.getLogger("typemux")
+    old = _state["handler"]
+    if old is not None:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    _state["handler"] = handler

@@ -44,8 +44,27 @@ def real_env(**settings: Any) -> dict[str, str]:
     return env
 
 
+ALLOW_MISSING = "TYPEMUX_TESTS_ALLOW_MISSING_BACKENDS"
+
+
 def backend_available(kind: str) -> bool:
     return shutil.which(COMMANDS[kind], path=str(BIN)) is not None
+
+
+def require_backend(kind: str) -> None:
+    """Fail the test when the real `kind` backend is missing: scripts/setup.sh installs all
+    four, so a missing one is a broken setup, never a reason to pass green.
+
+    Only a developer who deliberately set up without them may turn that into a skip, with
+    TYPEMUX_TESTS_ALLOW_MISSING_BACKENDS=1; CI (env CI set) ignores it.
+    """
+    if backend_available(kind):
+        return
+    why = f"the real backend {kind} ({COMMANDS[kind]}) is not installed next to {sys.executable}"
+    if os.environ.get(ALLOW_MISSING) == "1" and not os.environ.get("CI"):
+        pytest.skip(f"{why}; {ALLOW_MISSING}=1")
+    pytest.fail(f"{why}; run ./scripts/setup.sh (or set {ALLOW_MISSING}=1 outside CI to skip)",
+                pytrace=False)
 
 
 async def start_real_typemux(cwd: Path, kind: str, **settings: Any) -> LspClient:

@@ -26,9 +26,9 @@ import pytest_asyncio
 
 from real.conftest import (
     KINDS,
-    backend_available,
     process_tree,
     real_env,
+    require_backend,
     still_running,
 )
 from support.client import CLAUDE_CODE_ANSWER, CLAUDE_CODE_CAPABILITIES, LspClient, Message, uri
@@ -234,8 +234,7 @@ def _report(run: Run) -> None:
 @pytest.fixture(scope="module", params=KINDS)
 def kind(request: pytest.FixtureRequest) -> str:
     name: str = request.param
-    if not backend_available(name):
-        pytest.skip(f"{name} is not installed next to {sys.executable}")
+    require_backend(name)
     return name
 
 

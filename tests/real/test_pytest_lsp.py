@@ -25,7 +25,7 @@ from lsprotocol import converters, types
 from pygls.exceptions import JsonRpcException
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
-from real.conftest import KINDS, backend_available, process_tree, real_env, still_running
+from real.conftest import KINDS, process_tree, real_env, require_backend, still_running
 from real.monorepo import Monorepo, Project, position_of
 from support.client import CLAUDE_CODE_CAPABILITIES, uri
 
@@ -55,8 +55,7 @@ async def start() -> AsyncIterator[Start]:
     async def start_client(
         root: Path, *, backend: str = "ty", capabilities: types.ClientCapabilities | None = None
     ) -> LanguageClient:
-        if not backend_available(backend):
-            pytest.skip(f"{backend} is not installed")
+        require_backend(backend)
         config = ClientServerConfig(
             server_command=[sys.executable, "-m", "typemux"],
             server_env=real_env(backend=backend, log_level="debug"),

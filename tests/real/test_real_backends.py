@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,8 +21,8 @@ import pytest_asyncio
 
 from real.conftest import (
     KINDS,
-    backend_available,
     process_tree,
+    require_backend,
     start_real_typemux,
     still_running,
 )
@@ -233,8 +232,7 @@ def _report(run: Run) -> None:
 @pytest.fixture(scope="module", params=KINDS)
 def kind(request: pytest.FixtureRequest) -> str:
     name: str = request.param
-    if not backend_available(name):
-        pytest.skip(f"{name} is not installed next to {sys.executable}")
+    require_backend(name)
     return name
 
 

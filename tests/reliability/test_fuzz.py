@@ -1,17 +1,27 @@
 """Fuzzing typemux's stdin: whatever arrives, it stays up, writes only well-formed frames,
-and answers the next well-formed request.
+answers the next well-formed request, and answers every request exactly once.
 
 One typemux per test function, driven from a private event loop so hypothesis can run its
 examples synchronously; after every example a resynchronising tail and a probe request
 bring the stream back to a known state.
+
+Exactly-once accounting: every byte written to typemux's stdin is kept; decoding it with
+typemux's own message decoder says which requests typemux received and which malformed
+inputs it must answer (with their id, or null). The ids of the responses that came back must be
+exactly those, as a multiset: a missing one is an unanswered request, an extra one a
+double answer. Random input finds two ways typemux still loses an answer (see the xfail
+tests at the end), so the random-input accounting is an xfail until they are fixed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import sys
-from collections.abc import Iterator
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +29,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import typemux_env
+from conftest import StartTypemux, typemux_env
 from support.client import LspClient, uri
-from support.workspace import fake_backend_command, make_monorepo
+from support.workspace import fake_backend_command, make_monorepo, make_venv
+from typemux.wire.framing import EOF, NEED_DATA
+from typemux.wire.messages import Incoming, Malformed, MessageDecoder
 
 MAX_MESSAGE = 4096
 # Completes any body still awaited (≤ MAX_MESSAGE) or skipped (oversize ones are drawn ≤
@@ -31,6 +43,52 @@ RESYNC_TAIL = b" " * (4 * MAX_MESSAGE + 64)
 FUZZ_SETTINGS = settings(max_examples=250, deadline=None, derandomize=True,
                          suppress_health_check=list(HealthCheck))
 UNSAFE_METHODS = {"exit", "shutdown", "initialize"}
+ANSWER_TIMEOUT = 30.0
+
+
+def _key(request_id: Any) -> str:
+    return json.dumps(request_id, sort_keys=True)
+
+
+def owed_answers(stdin: bytes, max_size: int) -> Counter[str]:
+    """The ids typemux owes one answer each for, from the bytes it read on stdin: every
+    request, and every malformed input (with its id when readable, else null)."""
+    decoder = MessageDecoder(max_size)
+    decoder.receive_data(stdin)  # no EOF: typemux's stdin is still open
+    owed: Counter[str] = Counter()
+    while True:
+        item = decoder.next_event()
+        if item is NEED_DATA or item is EOF:
+            return owed
+        if isinstance(item, Incoming):
+            if "id" in item.msg and "method" in item.msg:
+                owed[_key(item.msg["id"])] += 1
+        elif isinstance(item, Malformed):
+            owed[_key(item.request_id)] += 1
+
+
+def requests_with(stdin: bytes, keys: Iterable[str]) -> list[str]:
+    """What was sent with one of these ids (for failure messages)."""
+    wanted = set(keys)
+    decoder = MessageDecoder(MAX_MESSAGE)
+    decoder.receive_data(stdin)
+    found: list[str] = []
+    while (item := decoder.next_event()) is not NEED_DATA and item is not EOF:
+        if isinstance(item, Incoming) and "method" in item.msg and "id" in item.msg \
+                and _key(item.msg["id"]) in wanted:
+            found.append(repr(item.raw[:300]))
+        elif isinstance(item, Malformed) and _key(item.request_id) in wanted:
+            found.append(f"malformed: {item.reason}")
+    return found
+
+
+def answered(received: Iterable[dict[str, Any]]) -> Counter[str]:
+    return Counter(_key(m["id"]) for m in received if "method" not in m and "id" in m)
+
+
+def answer_mismatch(owed: Counter[str], got: Counter[str]) -> tuple[Counter[str], Counter[str]]:
+    """(unanswered, answered more often than asked)."""
+    return owed - got, got - owed
 
 
 class Session:
@@ -39,6 +97,7 @@ class Session:
         self.client = client
         self.doc = doc
         self.probes = 0
+        self.stdin = bytearray()
 
     def run(self, coro: Any) -> Any:
         return self.runner.run(coro)
@@ -57,9 +116,29 @@ class Session:
         assert self.client.process.returncode is None
 
     def check_output(self) -> None:
-        # Answers to the fuzz's own requests have ids the harness never sent: not an error.
+        # Answers to the fuzz's own requests have ids the harness never awaited: not an
+        # error here; check_exactly_once accounts for them.
         errors = [e for e in self.client.protocol_errors if "unknown id" not in e]
         assert errors == []
+
+    def check_exactly_once(self, timeout: float = ANSWER_TIMEOUT) -> None:
+        """Every request typemux read got exactly one answer (waiting for late ones)."""
+        owed = owed_answers(bytes(self.stdin), MAX_MESSAGE)
+        deadline = time.monotonic() + timeout
+        while True:
+            missing, extra = answer_mismatch(owed, answered(self.client.received))
+            if extra or not missing or time.monotonic() > deadline:
+                break
+            self.run(asyncio.sleep(0.05))
+        # One more round trip, so that a second answer on its way has time to show.
+        self.probe()
+        owed = owed_answers(bytes(self.stdin), MAX_MESSAGE)
+        missing, extra = answer_mismatch(owed, answered(self.client.received))
+        assert not extra, f"answered more than once: {dict(extra)}"
+        problems = [line[:300] for line in self.client.stderr_text().splitlines()
+                    if '"level": "error"' in line or "dropped" in line]
+        assert not missing, (f"never answered: {requests_with(bytes(self.stdin), missing)}; "
+                             f"typemux's errors: {problems[-5:]}")
 
 
 @pytest.fixture
@@ -70,12 +149,24 @@ def session(tmp_path: Path) -> Iterator[Session]:
                       max_message_size=MAX_MESSAGE, log_level="warning")
     with asyncio.Runner() as runner:
         client = runner.run(LspClient.start([sys.executable, "-m", "typemux"], cwd=root, env=env))
+        # The harness's own ids start far above the fuzz's small integers, so that a fuzz
+        # request's late answer is never taken for a probe's.
+        client._ids = itertools.count(10**30)
+        session_stdin = bytearray()
+        send_raw = client.send_raw
+
+        def logged_send_raw(data: bytes) -> None:
+            session_stdin.extend(data)
+            send_raw(data)
+
+        client.send_raw = logged_send_raw  # type: ignore[method-assign]
 
         async def setup() -> str:
             await client.initialize(root)
             return await client.did_open(projects["proj-a"] / "main.py")
 
         session = Session(runner, client, runner.run(setup()))
+        session.stdin = session_stdin
         session.probe()
         yield session
         runner.run(client.aclose())
@@ -154,6 +245,23 @@ def test_random_input_never_stops_typemux(session: Session) -> None:
     session.check_output()
 
 
+@pytest.mark.xfail(strict=True, reason="random input reuses in-flight ids and sends requests "
+                   "without \"jsonrpc\": \"2.0\"; typemux loses an answer in both cases "
+                   "(the two xfail tests below); also one id-null answer to a malformed input "
+                   "is missing, cause not found yet")
+def test_random_input_gets_exactly_one_answer_per_request(session: Session) -> None:
+    @FUZZ_SETTINGS
+    @given(st.lists(chunks, min_size=1, max_size=6))
+    def example(parts: list[bytes]) -> None:
+        for part in parts:
+            session.client.send_raw(part)
+        session.probe()
+
+    example()
+    session.check_output()
+    session.check_exactly_once(timeout=10)
+
+
 def test_requests_for_unknown_documents_get_one_answer_each(session: Session) -> None:
     @settings(max_examples=100, deadline=None, derandomize=True,
               suppress_health_check=list(HealthCheck))
@@ -172,9 +280,7 @@ def test_requests_for_unknown_documents_get_one_answer_each(session: Session) ->
     example()
     session.probe()
     session.check_output()
-    # exactly one answer each: no response arrived for an id twice
-    ids_seen = [m["id"] for m in session.client.received if "method" not in m]
-    assert len(ids_seen) == len(set(map(json.dumps, ids_seen)))
+    session.check_exactly_once()
 
 
 def test_whole_frame_of_every_id_type_is_answered_or_ignored(session: Session) -> None:
@@ -189,3 +295,61 @@ def test_whole_frame_of_every_id_type_is_answered_or_ignored(session: Session) -
 
     example()
     session.check_output()
+    session.check_exactly_once()
+
+
+def test_the_accounting_sees_double_and_missing_answers() -> None:
+    def request(request_id: Any, method: str = "textDocument/hover") -> bytes:
+        return frame(json.dumps({"jsonrpc": "2.0", "id": request_id, "method": method}).encode())
+
+    stdin = b"".join([
+        request(1), request(1), request("a"),
+        frame(json.dumps({"jsonrpc": "2.0", "id": 9, "result": None}).encode()),  # a response
+        frame(json.dumps({"jsonrpc": "2.0", "method": "initialized"}).encode()),  # notification
+        frame(json.dumps({"jsonrpc": "2.0", "id": 5, "method": 7}).encode()),  # malformed, id 5
+        frame(b"\xff\xfe"), b"Content-Length: abc\r\n\r\n",  # malformed, no id: null
+    ])
+    owed = owed_answers(stdin, MAX_MESSAGE)
+    assert owed == Counter({_key(1): 2, _key("a"): 1, _key(5): 1, _key(None): 2})
+
+    def answers(*request_ids: Any) -> list[dict[str, Any]]:
+        return [{"jsonrpc": "2.0", "id": i, "result": None} for i in request_ids]
+
+    assert answer_mismatch(owed, answered(answers(1, 1, "a", 5, None, None))) == (
+        Counter(), Counter())
+    missing, extra = answer_mismatch(owed, answered(answers(1, "a", 5, None, None)))
+    assert (missing, extra) == (Counter({_key(1): 1}), Counter())
+    missing, extra = answer_mismatch(owed, answered(answers(1, 1, "a", "a", 5, None, None)))
+    assert (missing, extra) == (Counter(), Counter({_key("a"): 1}))
+
+
+@pytest.mark.xfail(strict=True, reason="typemux forwards a client id unchanged and tracks "
+                   "in-flight requests by it, so a second request reusing an in-flight id "
+                   "overwrites the first: one of the two is never answered")
+async def test_a_reused_in_flight_id_gets_one_answer_per_request(
+        tmp_path: Path, start_typemux: StartTypemux) -> None:
+    root = tmp_path / "proj"
+    make_monorepo(tmp_path, ())  # git init only
+    root.mkdir()
+    make_venv(root, fake={"delays": {"textDocument/hover": 2}})  # the first stays in flight
+    (root / "main.py").write_text("x = 1\n")
+    client = await start_typemux(root)
+    await client.initialize(root)
+    doc = await client.did_open(root / "main.py")
+    params = {"textDocument": {"uri": doc}, "position": {"line": 0, "character": 0}}
+    for method in ("textDocument/hover", "textDocument/definition"):
+        client.send_raw(frame(json.dumps(
+            {"jsonrpc": "2.0", "id": 5, "method": method, "params": params}).encode()))
+    deadline = time.monotonic() + 10  # the hover is answered after 2 s
+    while answered(client.received)[_key(5)] < 2 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)  # waiting for the answers, at most ANSWER_TIMEOUT
+    assert answered(client.received)[_key(5)] == 2
+
+
+@pytest.mark.xfail(strict=True, reason="typemux accepts a request without \"jsonrpc\": \"2.0\" "
+                   "and forwards it unchanged; a strict backend (pygls here) drops it, so it "
+                   "is never answered")
+def test_a_request_without_jsonrpc_version_gets_an_answer(session: Session) -> None:
+    session.client.send_raw(frame(json.dumps({"id": 77, "method": "custom/thing",
+                                              "params": {}}).encode()))
+    session.check_exactly_once(timeout=5)  # the fake answers at once when it answers

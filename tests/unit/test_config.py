@@ -366,3 +366,88 @@ def test_suppressed_defaults_leave_parent_values() -> None:
     add_cli_options(sub.add_parser("doctor"), suppress_defaults=True)
     ns = parser.parse_args(["--max-backends", "3", "doctor", "--backend", "ty"])
     assert cli_values(ns) == {"max_backends": "3", "backend": "ty"}
+
+
+# ----- the serve path's loader (fast_config, no pydantic) ----------------------------------------
+SERVE_CASES: list[tuple[dict[str, Any], dict[str, str], str]] = [
+    ({}, {}, ""),
+    ({}, {"TYPEMUX_MAX_BACKENDS": "4", "TYPEMUX_BACKEND_TTL": "0.5"}, ""),
+    ({}, {"TYPEMUX_MAX_BACKENDS": " 4 ", "TYPEMUX_WARMUP_TIMEOUT": ".5",
+          "TYPEMUX_FANOUT_TIMEOUT": "7.", "TYPEMUX_HANDSHAKE_TIMEOUT": "+3"}, ""),
+    ({}, {"TYPEMUX_LOG_LEVEL": "DEBUG", "TYPEMUX_BACKEND": " BasedPyright "}, ""),
+    ({}, {"TYPEMUX_CC_BACKEND_COMMAND": "uvx 'ty' server --flag=\"a b\""}, ""),
+    ({}, {"TYPEMUX_PREWARM": f"/a{os.pathsep}/b, ~/c"}, ""),
+    ({}, {"TYPEMUX_PREWARM": '["/a", "/b,c"]', "TYPEMUX_LOG_FILE": "~/typemux.log"}, ""),
+    ({}, {}, 'backend = "ty"\nbackend-command = "ty server"\nmax_backends = 3\n'
+             "backend_ttl = 0\nfanout_timeout = 1.25\nprewarm = [\"/a,b\", \"~/c\"]\n"),
+    ({"max_backends": "6", "prewarm": ["/a", f"/b{os.pathsep}/c"], "log_file": "/tmp/t.log"},
+     {"TYPEMUX_MAX_BACKENDS": "5"}, "max_backends = 3\n"),
+    ({"backend_command": "pylsp"}, {}, ""),
+    ({"max_memory_mb": "0", "max_message_size": "1024"}, {}, ""),
+]
+
+
+@pytest.mark.parametrize(("cli", "env", "config"), SERVE_CASES)
+def test_serve_loader_takes_the_fast_path_and_agrees_with_pydantic(
+        home: Path, cli: dict[str, Any], env: dict[str, str], config: str) -> None:
+    from typemux.fast_config import fast_settings, from_model, gather, load_serve_settings
+
+    if config:
+        _write_config(home, config)
+    full = _env(home, **env)
+    expected = from_model(load_settings(cli, env=full).settings)
+    # no NeedsPydantic: these plain values never reach pydantic on the serve path
+    assert fast_settings(dict(gather(cli, full, None).values)) == expected
+    assert load_serve_settings(cli, env=full) == expected
+
+
+@pytest.mark.parametrize(("name", "value", "allowed"), INVALID)
+def test_serve_loader_reports_invalid_values_as_pydantic_words_them(
+        home: Path, name: str, value: str, allowed: str) -> None:
+    from typemux.fast_config import load_serve_settings
+
+    env = _env(home, **{f"TYPEMUX_{name.upper()}": value})
+    with pytest.raises(ConfigError) as fast:
+        load_serve_settings(env=env)
+    with pytest.raises(ConfigError) as full:
+        load_settings(env=env)
+    assert str(fast.value) == str(full.value)
+    assert allowed in str(fast.value)
+
+
+def test_serve_loader_reports_cli_and_config_file_problems(home: Path) -> None:
+    from typemux.fast_config import load_serve_settings
+
+    with pytest.raises(ConfigError, match=r"\(from cli --prewarm\)"):
+        load_serve_settings({"prewarm": ["[oops"]}, env=_env(home))
+    path = _write_config(home, "max_backend = 2\n")
+    with pytest.raises(ConfigError, match="'max_backend'") as info:
+        load_serve_settings(env=_env(home))
+    assert str(path) in str(info.value)
+    _write_config(home, "max_backends = true\n")
+    with pytest.raises(ConfigError, match="invalid setting max_backends = True"):
+        load_serve_settings(env=_env(home))
+
+
+@pytest.mark.parametrize(("name", "value", "expected"), [
+    ("max_backends", "1_0", 10), ("max_backends", "3.0", 3), ("backend_ttl", "1e3", 1000.0),
+])
+def test_spellings_only_pydantic_knows_go_through_pydantic(
+        home: Path, name: str, value: str, expected: Any) -> None:
+    from typemux.fast_config import NeedsPydantic, fast_settings, gather, load_serve_settings
+
+    env = _env(home, **{f"TYPEMUX_{name.upper()}": value})
+    with pytest.raises(NeedsPydantic):
+        fast_settings(dict(gather(None, env, None).values))
+    assert getattr(load_serve_settings(env=env), name) == expected
+
+
+def test_a_field_kind_the_fast_path_does_not_know_goes_through_pydantic() -> None:
+    from typemux.fast_config import NeedsPydantic, _validate
+    from typemux.settings_table import FIELDS as SPECS
+
+    spec = SPECS[0]._replace(kind="other")
+    with pytest.raises(NeedsPydantic):
+        _validate(spec, "pyright")
+    with pytest.raises(NeedsPydantic):
+        _validate(SPECS[0]._replace(before=("_a_new_validator",)), "pyright")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from typemux.config import FIELDS, configuration_markdown, env_names, flag_name, load_settings
+from typemux.config import FIELDS, env_names, flag_name, load_settings
+from typemux.config_docs import configuration_markdown
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 
@@ -14,7 +15,7 @@ def test_committed_configuration_doc_is_current() -> None:
     actual = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
     assert actual == expected, (
         "docs/configuration.md is stale; regenerate it with "
-        "`python -m typemux.config > docs/configuration.md`"
+        "`python -m typemux.settings_gen`"
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -133,3 +134,28 @@ def test_unknown_level_is_rejected() -> None:
 def test_get_logger_returns_the_same_logger_per_name() -> None:
     assert get_logger("typemux.same") is get_logger("typemux.same")
     assert tlog.get_logger("typemux.same") is not get_logger("typemux.other")
+
+
+def test_a_line_has_the_fixed_keys_first_then_the_fields(tmp_path: Path) -> None:
+    path = tmp_path / "typemux.log"
+    configure_logging("info", path)
+    get_logger("typemux.test").info("shape", venv=Path("/p/.venv"), n=3)
+    text = path.read_text()
+    line = json.loads(text)
+    assert list(line) == ["timestamp", "level", "logger", "event", "venv", "n"]
+    assert line["venv"] == "/p/.venv"  # not JSON-native: written as str()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", line["timestamp"])
+
+
+def test_exc_info_may_be_an_exception_outside_its_handler(tmp_path: Path) -> None:
+    path = tmp_path / "typemux.log"
+    configure_logging("info", path)
+    try:
+        raise ValueError("from a task")
+    except ValueError as exc:
+        caught = exc
+    get_logger("typemux.test").error("task_failed", exc_info=caught)
+    get_logger("typemux.test").error("no_exception", exc_info=False)
+    first, second = _lines(path)
+    assert "ValueError: from a task" in first["exception"]
+    assert "exception" not in second

@@ -20,7 +20,6 @@ from typing import Any
 from typemux import jsonrpc
 from typemux.backends import capabilities_cache, client_capabilities, get_kind
 from typemux.backends.base import BackendKind
-from typemux.config import Settings
 from typemux.core.actions import (
     Action,
     CapabilitiesLearned,
@@ -38,6 +37,7 @@ from typemux.runtime.backend_process import BackendProcess
 from typemux.runtime.memory import group_rss
 from typemux.runtime.statefile import StateDirError, StateFile, proxy_state, state_dir
 from typemux.runtime.watcher import Change, ProjectWatcher, read_source
+from typemux.settings_table import ServeSettings as Settings
 from typemux.venv import VenvResolver
 from typemux.wire.streams import Incoming, MessageWriter, open_stdio, read_messages
 
@@ -97,7 +97,6 @@ class Proxy:
             kind = dataclasses.replace(kind, capabilities=client_capabilities(cached))
             self.kind = kind
         self.resolver = VenvResolver()
-        fallback = self.resolver.fallback(cwd)
         self.router = Router(
             RouterSettings(
                 LifecycleSettings(
@@ -109,7 +108,7 @@ class Proxy:
                     pid=os.getpid(),
                 ),
                 fanout_timeout=settings.fanout_timeout,
-                fallback_venv=fallback.path if fallback else None,
+                fallback_venv=None,  # found after initialize is answered (_start_up)
                 document_idle_close=settings.document_idle_close,
                 backend_settings=settings.backend_settings.get(kind.name, {}),
             ),
@@ -128,7 +127,7 @@ class Proxy:
         self._debug = settings.log_level == "debug"
         self._state_file: StateFile | None = None
         self._state_timer: asyncio.TimerHandle | None = None
-        self._prewarmed = False
+        self._started_up = False
         self._watcher: ProjectWatcher | None = None
 
     def _log_event(self, event: str, **fields: Any) -> None:
@@ -146,15 +145,8 @@ class Proxy:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self._terminate)
-        self._open_state_file()
-        fallback = self.router.settings.fallback_venv
-        if fallback is not None:
-            self.router.prewarm(fallback, time.monotonic())
-            self._execute()
-        log.info("typemux_started", pid=os.getpid(), backend=self.kind.name,
-                 command=" ".join(self.router.lifecycle.settings.argv),
-                 fallback_venv=str(fallback) if fallback else None,
-                 state_file=str(self._state_file.path) if self._state_file else None)
+        # Everything else (git, the state file, backends) waits for the initialize answer:
+        # see _start_up.
         read_task = asyncio.create_task(self._read_client(reader), name="typemux-stdin")
         heartbeat = asyncio.create_task(self._heartbeat(), name="typemux-heartbeat")
         for task in (read_task, heartbeat):
@@ -247,9 +239,40 @@ class Proxy:
         self.router.memory_sample(rss, budget, time.monotonic())
         self._execute()
 
+    async def _start_up(self) -> None:
+        """Once the initialize answer is on its way: the start-up work clients must not wait
+        for (git for the fallback venv, the state file, backends and the watchdog's fork).
+
+        Runs before the next client message is handled, so that message already sees the
+        fallback venv and the prewarmed backends.
+        """
+        self._started_up = True
+        assert self._client is not None
+        for _ in range(100):  # the writer task hands the queued answer to the pipe
+            if not self._client.pending or self._client.closed:
+                break
+            await asyncio.sleep(0)
+        now = time.monotonic()
+        fallback = None
+        try:
+            found = self.resolver.fallback(self.cwd)
+            fallback = found.path if found is not None else None
+            self.router.settings = dataclasses.replace(self.router.settings, fallback_venv=fallback)
+            self._open_state_file()
+            if fallback is not None:
+                self.router.prewarm(fallback, now)
+            self._prewarm_extra(now)
+            self._start_watcher()
+        except Exception:
+            log.exception("start_up_failed")  # serve anyway: documents still find their venvs
+        log.info("typemux_started", pid=os.getpid(), backend=self.kind.name,
+                 command=" ".join(self.router.lifecycle.settings.argv),
+                 fallback_venv=str(fallback) if fallback else None,
+                 state_file=str(self._state_file.path) if self._state_file else None)
+        self._execute()
+
     def _prewarm_extra(self, now: float) -> None:
         """After initialize: start the `prewarm` venvs' backends, while the pool has room."""
-        self._prewarmed = True
         for entry in self.settings.prewarm:
             venv = prewarm_venv(entry)
             if venv is None:
@@ -269,9 +292,6 @@ class Proxy:
                     if self._debug:
                         log.debug("client_to_proxy", method=item.msg.get("method"), id=item.msg.get("id"))
                     self.router.client_message(item.msg, item.raw, now)
-                    if not self._prewarmed and self.router.lifecycle.client_params is not None:
-                        self._prewarm_extra(now)
-                        self._start_watcher()
                 else:
                     self.router.client_malformed(item.code, item.reason, item.request_id)
             except Exception:
@@ -280,6 +300,8 @@ class Proxy:
                 if isinstance(item, Incoming) and "id" in item.msg and "method" in item.msg:
                     self._send_client(jsonrpc.proxy_error(item.msg["id"], "internal error; see the typemux log"))
             self._execute()
+            if not self._started_up and self.router.lifecycle.client_params is not None:
+                await self._start_up()
         self.router.client_eof(time.monotonic())
         self._execute()
 
