@@ -88,6 +88,10 @@ class Settings(SettingsMethods, BaseSettings):
     handshake_timeout: float = _seconds(
         10, "A backend that has not answered `initialize` within this long is given up.",
         positive=True)
+    hang_timeout: float = _seconds(
+        60, "A backend that has had requests pending and sent nothing at all (no answer, log "
+            "or progress) for this long is taken for hung: its requests are answered with an "
+            "error and it is restarted; 0 = never.")
     max_message_size: int = Field(
         67108864, ge=1024, description="Largest LSP message accepted, in bytes.",
         json_schema_extra={"unit": "bytes"})
@@ -142,7 +146,8 @@ class Settings(SettingsMethods, BaseSettings):
 
     @field_validator("max_backends", "max_message_size", "max_memory_mb", "backend_ttl",
                      "document_idle_close",
-                     "warmup_timeout", "fanout_timeout", "handshake_timeout", mode="before")
+                     "warmup_timeout", "fanout_timeout", "handshake_timeout", "hang_timeout",
+                     mode="before")
     @classmethod
     def _no_bool(cls, value: Any) -> Any:
         # pydantic's lax mode would take TOML `true` as 1.

@@ -5,6 +5,12 @@ restarted) can be given the current text in a replayed didOpen. Positions are LS
 (line, character) with the character counted in UTF-16 code units, and "\\n", "\\r\\n" and
 "\\r" all ending a line.
 
+Positions outside the text clamp as in the reference implementation
+(vscode-languageserver-textdocument): a line past the end means the end of the document, a
+character past the end of its line means the line's end, negative numbers mean 0, and a range
+whose start is after its end is swapped. Only a change that cannot be read at all (no text,
+positions that are not integers, a position inside a surrogate pair) is an EditError.
+
 Edits must stay cheap on large files, so nothing here splits the whole text into lines: line
 starts are found by counting line breaks chunk by chunk (C-speed str.count), and only the
 affected line is converted to UTF-16.
@@ -17,8 +23,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from typemux.uris import uri_to_path
 
 __all__ = ["DocumentStore", "EditError", "TextDocument", "apply_change"]
 
@@ -35,9 +39,7 @@ def _int_field(obj: Mapping[str, Any], key: str) -> int:
     # bool is an int subclass but never a valid position.
     if not isinstance(value, int) or isinstance(value, bool):
         raise EditError(f"position {key} is not an integer: {value!r}")
-    if value < 0:
-        raise EditError(f"position {key} is negative: {value}")
-    return value
+    return max(value, 0)
 
 
 def _position(range_: Mapping[str, Any], key: str) -> tuple[int, int]:
@@ -57,7 +59,10 @@ def _eol_count(text: str, start: int, end: int, has_cr: bool) -> int:
 
 
 def _skip_lines(text: str, pos: int, count: int, has_cr: bool) -> int:
-    """The start of the line `count` lines below the line starting at `pos`."""
+    """The start of the line `count` lines below the line starting at `pos`; -1 when the
+    document has fewer lines."""
+    if pos < 0:
+        return -1
     size = len(text)
     while count:
         end = min(pos + _CHUNK, size)
@@ -71,7 +76,7 @@ def _skip_lines(text: str, pos: int, count: int, has_cr: bool) -> int:
                 if not count:
                     return match.end()
         if end >= size:
-            raise EditError("line is past the end of the document")
+            return -1
         count -= found
         pos = end
     return pos
@@ -145,6 +150,8 @@ def _utf16_index_slow(prefix: str, units: int) -> int:
 
 
 def _offset(text: str, line_start: int, character: int) -> int:
+    if line_start < 0:  # a line past the last one: the end of the document
+        return len(text)
     line_end = _line_end(text, line_start)
     stop = min(line_end, line_start + character)
     return line_start + _utf16_index(text[line_start:stop], character)
@@ -169,7 +176,7 @@ def _apply(text: str, change: Mapping[str, Any], hint: _Hint | None) -> tuple[st
     start = _position(range_, "start")
     end = _position(range_, "end")
     if start > end:
-        raise EditError(f"range start {start} is after its end {end}")
+        start, end = end, start
     # Knowing there is no "\r" saves two counts per chunk in the usual "\n"-only file.
     has_cr = hint[2] if hint is not None else "\r" in text
     start_line = _line_start(text, start[0], hint, has_cr)
@@ -177,6 +184,8 @@ def _apply(text: str, change: Mapping[str, Any], hint: _Hint | None) -> tuple[st
     begin = _offset(text, start_line, start[1])
     finish = _offset(text, end_line, end[1])
     result = "".join((text[:begin], new_text, text[finish:]))
+    if start_line < 0:
+        return result, None
     # Lines up to the edit's first line keep their starts, except when a lone "\r" just
     # before that line now meets a "\n" and becomes one "\r\n" line break.
     if start_line and result[start_line - 1] == "\r" and result.startswith("\n", start_line):
@@ -260,19 +269,3 @@ class DocumentStore:
 
     def in_venv(self, venv: Path) -> list[TextDocument]:
         return [doc for doc in self._docs.values() if doc.venv == venv]
-
-    def replay_text(self, doc: TextDocument) -> str:
-        """The text for a replayed didOpen: the file on disk when our copy is out of sync."""
-        if not doc.desynced:
-            return doc.text
-        path = uri_to_path(doc.uri)
-        if path is None:
-            return doc.text
-        try:
-            # bytes, not read_text: universal newlines would turn "\r\n" into "\n"
-            data = path.read_bytes()
-        except OSError:
-            return doc.text
-        doc.text = data.decode("utf-8", errors="replace")
-        doc.desynced = False
-        return doc.text

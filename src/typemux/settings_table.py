@@ -64,6 +64,11 @@ FIELDS: tuple[FieldSpec, ...] = (
               default=10,
               metavar='SECONDS',
               help='A backend that has not answered `initialize` within this long is given up. Default: 10.'),
+    FieldSpec('hang_timeout', 'float', nullable=False, choices=(),
+              bounds=(('ge', 0),), before=('_no_bool',), after=(),
+              default=60,
+              metavar='SECONDS',
+              help='A backend that has had requests pending and sent nothing at all (no answer, log or progress) for this long is taken for hung: its requests are answered with an error and it is restarted; 0 = never. Default: 60.'),
     FieldSpec('max_message_size', 'int', nullable=False, choices=(),
               bounds=(('ge', 1024),), before=('_no_bool',), after=(),
               default=67108864,
@@ -115,6 +120,7 @@ class ServeSettings(SettingsMethods):
     warmup_timeout: float
     fanout_timeout: float
     handshake_timeout: float
+    hang_timeout: float
     max_message_size: int
     max_memory_mb: int
     prewarm: list[Path]

@@ -52,17 +52,20 @@ async def test_incremental_edits_with_emoji_and_crlf_survive_a_crash(tmp_path: P
     assert after[doc] == {"version": 3, "text": expected}
 
 
-async def test_a_bad_edit_is_survived_and_the_document_resent_in_full(tmp_path: Path, tm: Start) -> None:
+async def test_an_edit_past_the_end_is_clamped_and_the_editors_text_survives_a_crash(
+    tmp_path: Path, tm: Start
+) -> None:
     proj = project(tmp_path, "proj")
-    disk = (proj / "main.py").read_text()
     client = await tm(proj)
     await client.initialize(proj)
-    doc = await client.did_open(proj / "main.py")
-    client.did_change(doc, 2, [_edit(99, 0, 0, "Z")])  # past the end of the document
-    assert hover_text(await hover(client, doc)).startswith("proj ")
+    doc = await client.did_open(proj / "main.py", "unsaved = 1\n")  # differs from the disk
+    client.did_change(doc, 2, [_edit(99, 0, 0, "Z")])  # past the end: lands at the end
+    expected = {"version": 2, "text": "unsaved = 1\nZ"}
+    assert (await fake(client, "fake/documents", doc))[doc] == expected
     assert "error" in await client.request("fake/exit", td(doc))
-    after = await fake(client, "fake/documents", doc)
-    assert after[doc] == {"version": 2, "text": disk}
+    after = await fake(client, "fake/documents", doc)  # replayed to the restarted backend
+    assert after[doc] == expected
+    assert not [m for m in client.notifications if m.get("method") == "window/showMessage"]
 
 
 # ----- warmup -------------------------------------------------------------------------------
@@ -87,8 +90,9 @@ async def test_silent_backend_holds_index_requests_until_the_timeout_only(
     await client.initialize(proj)
     doc = await client.did_open(proj / "main.py")
     started = time.monotonic()
+    other = await client.did_open(proj / "other.py", "x = 1\n")
     refs_id = client.send_request("textDocument/references", td(doc, context={"includeDeclaration": True}))
-    assert hover_text(await hover(client, doc)).startswith("proj ")  # not held
+    assert hover_text(await hover(client, other)).startswith("proj ")  # another document: not held
     hover_done = time.monotonic()
     refs = await client.response(refs_id, timeout=8)
     refs_done = time.monotonic()

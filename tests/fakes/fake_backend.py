@@ -243,6 +243,8 @@ class FakeProtocol(LanguageServerProtocol):
 
     def _handle_notification(self, method_name: str, params: Any) -> None:
         if method_name == CANCEL_REQUEST:
+            if self.options.get("ignore_cancel"):
+                return  # like a server that finishes whatever it started
             cancelled: Any = (params or {}).get("id")
             self._handle_cancel_notification(cancelled)
             return

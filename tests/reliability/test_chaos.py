@@ -1,9 +1,12 @@
 """Chaos: a mixed editing and query load across 5 venvs with max_backends 3, while backends
 are SIGKILLed at random and the pool churns.
 
-Afterwards every request got exactly one answer, every backend's copy of every open
-document equals the client's, typemux's memory stayed bounded and no process outlives it.
-The CI variant runs ~15 s; TYPEMUX_CHAOS_SECONDS=60 runs the long one.
+While it runs, the process table is sampled every 100 ms: the live backend trees never
+exceed max_backends plus a few being stopped, and a tree the pool does not list is gone
+within grace + kill + slack. Afterwards every request got exactly one answer, every
+backend's copy of every open document equals the client's, typemux's memory stayed bounded
+and no process outlives it. The CI variant runs ~15 s; TYPEMUX_CHAOS_SECONDS=60 runs the
+long one.
 """
 
 from __future__ import annotations
@@ -19,14 +22,20 @@ from typing import Any
 
 import psutil
 
-from conftest import StartTypemux
+from conftest import _RUNTIME_DIR, StartTypemux
 from support.client import LspClient, LspClosedError, uri
+from support.process_table import ProcessSampler
 from support.workspace import make_monorepo
 
 SECONDS = float(os.environ.get("TYPEMUX_CHAOS_SECONDS", "15"))
 VENVS = 5
 MAX_IN_FLIGHT = 16
 RSS_GROWTH_LIMIT_MB = 40
+MAX_BACKENDS = 3
+STOPPING_ALLOWANCE = 3  # trees being stopped (each gone within grace + kill) at one moment
+# grace (2 s) + kill wait (2 s) + the state file's lag (a new pid is listed at the next pool
+# change or heartbeat, 2 s) + slack for a busy 2-core machine
+STOP_LIMIT = 12.0
 WORDS = ("alpha", "beta", "gamma", "delta", "x = 1", "def f():", "# é", "pass", "\n")
 
 
@@ -131,7 +140,8 @@ async def test_chaos_keeps_every_answer_and_every_document(
     names = tuple(f"proj{i}" for i in range(VENVS))
     projects = make_monorepo(tmp_path / "mono", names)
     root = tmp_path / "mono"
-    client = await start_typemux(root, max_backends=3, log_level="warning", fanout_timeout=2)
+    client = await start_typemux(root, max_backends=MAX_BACKENDS, log_level="warning",
+                                 fanout_timeout=2)
     await client.initialize(root)
     model = Model([projects[n] for n in names])
     rng = random.Random(int(os.environ.get("TYPEMUX_CHAOS_SEED", "1234")))
@@ -143,6 +153,9 @@ async def test_chaos_keeps_every_answer_and_every_document(
     rss_start = proc.memory_info().rss
     rss_peak = rss_start
 
+    sampler = ProcessSampler(client.pid, Path(_RUNTIME_DIR) / "typemux" / f"{client.pid}.json",
+                             MAX_BACKENDS, STOPPING_ALLOWANCE, STOP_LIMIT)
+    sampling = asyncio.create_task(sampler.run())
     stop = asyncio.Event()
     kills: list[int] = []
     killing = asyncio.create_task(killer(client.pid, rng, stop, kills))
@@ -165,6 +178,14 @@ async def test_chaos_keeps_every_answer_and_every_document(
     stop.set()
     await killing
     assert client.process.returncode is None, client.stderr_text()[-3000:]
+    # The pool settles: whatever was being stopped when the chaos ended is gone in time.
+    settled = await sampler.settle()
+    sampler.stop()
+    await sampling
+    assert settled, sampler.violations[-5:]
+    print("chaos process table:", sampler.report(), "kills:", len(kills))
+    assert sampler.violations == [], sampler.violations[:10]
+    assert sampler.samples >= SECONDS * 3  # it really sampled while the chaos ran
 
     # every request got one answer (a duplicate would show up as a protocol error)
     for request_id in in_flight:

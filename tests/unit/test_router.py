@@ -53,9 +53,10 @@ class Harness:
             pid=4242,
         )
         self.router = Router(
-            RouterSettings(lifecycle, fanout_timeout=overrides.pop("fanout_timeout", 5.0)),
+            RouterSettings(lifecycle, fanout_timeout=overrides.pop("fanout_timeout", 5.0),
+                           fallback_venv=overrides.pop("fallback_venv", None)),
             overrides.pop("kind", KIND),
-            VenvResolver(cache_seconds=0),
+            VenvResolver(cache_seconds=overrides.pop("cache_seconds", 0)),
         )
         self.now = 100.0
         self.next_id = 0
@@ -178,8 +179,7 @@ def test_a_document_without_venv_gets_an_error_that_says_how_to_fix_it(repo: Pat
 
 
 def test_a_cached_no_venv_answer_is_looked_up_again_on_the_next_request(repo: Path) -> None:
-    h = Harness(repo)
-    h.router.resolver = VenvResolver(cache_seconds=60)
+    h = Harness(repo, cache_seconds=60)
     h.initialize()
     path = repo / "proj-c/pkg/main.py"
     h.open(path)
@@ -198,10 +198,13 @@ def test_index_dependent_requests_wait_for_readiness_and_others_pass(repo: Path)
     s = h.start_backend(main)
     ref_id, actions = h.request("textDocument/references", hover(main))
     assert to_backend(actions) == []
-    hover_id, actions = h.request("textDocument/hover", hover(main))
+    # Another document's hover passes; the held document's own hover waits behind it.
+    hover_id, actions = h.request("textDocument/hover", hover(repo / "proj-a/pkg/other.py"))
     assert [m["id"] for m in to_backend(actions)] == [hover_id]
+    same_id, actions = h.request("textDocument/hover", hover(main))
+    assert to_backend(actions) == []
     actions = h.backend(s, {"jsonrpc": "2.0", "method": "window/logMessage", "params": {"type": 3, "message": "ready now"}})
-    assert [m.get("id") for m in to_backend(actions, s)] == [ref_id]
+    assert [m.get("id") for m in to_backend(actions, s)] == [ref_id, same_id]
     assert h.router.pool.get((repo / "proj-a/.venv").resolve()).ready_reason == "log ready"
 
 
@@ -453,7 +456,7 @@ def test_resolve_goes_to_the_backend_that_produced_the_item(repo: Path) -> None:
     assert a != b
 
 
-def test_documents_opened_while_a_backend_starts_are_replayed_once_at_their_latest_text(repo: Path) -> None:
+def test_document_messages_sent_while_a_backend_starts_reach_it_in_the_clients_order(repo: Path) -> None:
     h = Harness(repo)
     h.initialize()
     main = repo / "proj-a/pkg/main.py"
@@ -465,8 +468,10 @@ def test_documents_opened_while_a_backend_starts_are_replayed_once_at_their_late
         "textDocument": {"uri": path_to_uri(main), "version": 2}, "contentChanges": [{"text": "A\n"}]}})
     h.client({"jsonrpc": "2.0", "method": "textDocument/didClose", "params": {"textDocument": {"uri": path_to_uri(other)}}})
     sent = to_backend(h.backend(spawn.session, {"jsonrpc": "2.0", "id": INIT_ID, "result": {"capabilities": {}}}))
-    opens = [m["params"]["textDocument"] for m in sent if m.get("method") == "textDocument/didOpen"]
-    assert [(d["uri"], d["text"], d["version"]) for d in opens] == [(path_to_uri(main), "A\n", 2)]
+    assert [(m["method"], m["params"]["textDocument"]["uri"]) for m in sent[1:]] == [
+        ("textDocument/didOpen", path_to_uri(main)), ("textDocument/didOpen", path_to_uri(other)),
+        ("textDocument/didChange", path_to_uri(main)), ("textDocument/didClose", path_to_uri(other))]
+    assert sent[1]["params"]["textDocument"]["text"] == "a\n"
 
 
 def test_did_change_configuration_is_remembered_for_later_backends(repo: Path) -> None:
@@ -581,3 +586,292 @@ def test_null_params_are_accepted_as_editors_send_them(repo: Path) -> None:
     h2.initialize()
     _, actions = h2.request("workspace/symbol", None)
     assert to_client(actions)[0]["error"]["message"].startswith("typemux: no backend is running")
+
+
+# ----- hardening: ordering, untitled and library documents, edits, cancel, folders, resolve --
+
+
+def change(path: Path, version: int, line: int, text: str) -> dict[str, Any]:
+    at = {"line": line, "character": 0}
+    return {"jsonrpc": "2.0", "method": "textDocument/didChange", "params": {
+        "textDocument": {"uri": path_to_uri(path), "version": version},
+        "contentChanges": [{"range": {"start": at, "end": at}, "text": text}]}}
+
+
+def sent_methods(actions: list[Any], session: int) -> list[tuple[str, Any]]:
+    return [(m.get("method", "<response>"), m.get("id")) for m in to_backend(actions, session)]
+
+
+def test_an_edit_after_a_held_request_waits_behind_it_while_warming(repo: Path) -> None:
+    h = Harness(repo, warmup_timeout=2.0)
+    h.initialize()
+    main, other = repo / "proj-a/pkg/main.py", repo / "proj-a/pkg/other.py"
+    s = h.start_backend(main)
+    h.open(other)
+    ref_id, _ = h.request("textDocument/definition", hover(main))
+    assert to_backend(h.client(change(main, 2, 0, "import os\n")), s) == []
+    # Other documents keep flowing.
+    assert [m["method"] for m in to_backend(h.client(change(other, 2, 0, "#\n")), s)] == ["textDocument/didChange"]
+    hover_id, actions = h.request("textDocument/hover", hover(main))
+    assert to_backend(actions, s) == []
+    h.now += 2.0
+    h.router.timer(h.now)
+    assert sent_methods(h.router.take_actions(), s) == [
+        ("textDocument/definition", ref_id), ("textDocument/didChange", None), ("textDocument/hover", hover_id)]
+
+
+def test_a_request_waiting_for_a_starting_backend_sees_the_text_it_was_sent_about(repo: Path) -> None:
+    """The black-box finding: hover at (1,0) sent before a line is inserted at the top."""
+    h = Harness(repo)
+    h.initialize()
+    main = repo / "proj-a/pkg/main.py"
+    actions = h.open(main, "import os\nvalue = os.sep\n")
+    (spawn,) = [a for a in actions if isinstance(a, Spawn)]
+    rid, _ = h.request("textDocument/hover", {"textDocument": {"uri": path_to_uri(main)},
+                                              "position": {"line": 1, "character": 0}})
+    h.client(change(main, 2, 0, "import sys\n"))
+    sent = to_backend(h.backend(spawn.session, {"jsonrpc": "2.0", "id": INIT_ID, "result": {"capabilities": {}}}))
+    assert [(m.get("method"), m.get("id")) for m in sent] == [
+        ("initialized", None), ("textDocument/didOpen", None), ("textDocument/hover", rid),
+        ("textDocument/didChange", None)]
+    assert sent[1]["params"]["textDocument"]["text"] == "import os\nvalue = os.sep\n"
+
+
+def test_a_held_workspace_wide_request_holds_every_document_behind_it(repo: Path) -> None:
+    h = Harness(repo, warmup_timeout=2.0)
+    h.initialize()
+    main = repo / "proj-a/pkg/main.py"
+    s = h.start_backend(main)
+    rid, actions = h.request("workspace/symbol", {"query": ""})
+    assert to_backend(actions, s) == []
+    assert to_backend(h.client(change(main, 2, 0, "#\n")), s) == []
+    h.now += 2.0
+    h.router.timer(h.now)
+    assert sent_methods(h.router.take_actions(), s) == [("workspace/symbol", rid), ("textDocument/didChange", None)]
+
+
+def test_cancelling_a_held_request_lets_what_waited_behind_it_go(repo: Path) -> None:
+    h = Harness(repo, warmup_timeout=2.0)
+    h.initialize()
+    main = repo / "proj-a/pkg/main.py"
+    s = h.start_backend(main)
+    ref_id, _ = h.request("textDocument/references", hover(main))
+    h.client(change(main, 2, 0, "#\n"))
+    actions = h.client({"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": ref_id}})
+    assert [m["id"] for m in to_client(actions)] == [ref_id]
+    assert sent_methods(actions, s) == [("textDocument/didChange", None)]
+
+
+def test_untitled_documents_go_to_the_most_recently_used_backend(repo: Path) -> None:
+    h = Harness(repo)
+    h.initialize()
+    h.start_backend(repo / "proj-a/pkg/main.py")
+    b = h.start_backend(repo / "proj-b/pkg/main.py")
+    actions = h.client({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument": {
+        "uri": "untitled:Untitled-1", "languageId": "python", "version": 1, "text": "x = 1\n"}}})
+    assert [(a.session, a.msg["method"]) for a in actions if isinstance(a, ToBackend)] == [(b, "textDocument/didOpen")]
+    rid, actions = h.request("textDocument/hover", {"textDocument": {"uri": "untitled:Untitled-1"},
+                                                    "position": {"line": 0, "character": 0}})
+    assert [(a.session, a.msg["id"]) for a in actions if isinstance(a, ToBackend)] == [(b, rid)]
+    assert to_client(actions) == []
+
+
+def test_untitled_documents_start_the_fallback_venvs_backend_when_none_runs(repo: Path) -> None:
+    fallback = (repo / "proj-a/.venv").resolve()
+    h = Harness(repo, fallback_venv=fallback)
+    h.initialize()
+    h.router.take_actions()
+    for session in [b.session for b in h.router.pool]:
+        h.backend(session, {"jsonrpc": "2.0", "id": INIT_ID, "result": {"capabilities": {}}})
+    h.router.lifecycle.evict(h.router.pool.get(fallback), "test", h.now)  # nothing runs now
+    h.router.take_actions()
+    _, actions = h.request("textDocument/hover", {"textDocument": {"uri": "untitled:Untitled-2"},
+                                                  "position": {"line": 0, "character": 0}})
+    assert [a.venv for a in actions if isinstance(a, Spawn)] == [fallback]
+    assert to_client(actions) == []
+
+
+@pytest.mark.parametrize("library", ["node_modules/pyright/dist/typeshed-fallback/stdlib/builtins.pyi",
+                                     "usr/lib/python3.11/os.py"])
+def test_a_library_file_is_served_alike_opened_or_not(repo: Path, library: str) -> None:
+    path = repo / "tools" / library
+    path.parent.mkdir(parents=True)
+    path.write_text("def f(): ...\n")
+    h = Harness(repo)
+    h.initialize()
+    a = h.start_backend(repo / "proj-a/pkg/main.py")
+    rid, actions = h.request("textDocument/hover", hover(path))  # before didOpen
+    assert [(x.session, x.msg["id"]) for x in actions if isinstance(x, ToBackend)] == [(a, rid)]
+    actions = h.open(path, "def f(): ...\n")  # go-to-definition opened it
+    assert [(x.session, x.msg["method"]) for x in actions if isinstance(x, ToBackend)] == [(a, "textDocument/didOpen")]
+    rid, actions = h.request("textDocument/hover", hover(path))
+    assert [(x.session, x.msg["id"]) for x in actions if isinstance(x, ToBackend)] == [(a, rid)]
+    assert to_client(actions) == []
+
+
+def test_an_edit_past_the_end_is_kept_and_replayed_after_a_crash(repo: Path) -> None:
+    h = Harness(repo)
+    h.initialize()
+    main = repo / "proj-a/pkg/main.py"  # "x = 1\n" on disk
+    actions = h.open(main, "unsaved = True\n")
+    (spawn,) = [a for a in actions if isinstance(a, Spawn)]
+    h.backend(spawn.session, {"jsonrpc": "2.0", "id": INIT_ID, "result": {"capabilities": {}}})
+    h.client(change(main, 2, 99, "tail = 1\n"))
+    h.now += 60
+    h.router.backend_exited(spawn.session, "exited with code 3", h.now)
+    h.router.take_actions()
+    _, actions = h.request("textDocument/hover", hover(main))
+    (again,) = [a for a in actions if isinstance(a, Spawn)]
+    sent = to_backend(h.backend(again.session, {"jsonrpc": "2.0", "id": INIT_ID, "result": {"capabilities": {}}}))
+    replay = [m for m in sent if m.get("method") == "textDocument/didOpen"]
+    assert replay[0]["params"]["textDocument"]["text"] == "unsaved = True\ntail = 1\n"
+
+
+def test_an_unreadable_edit_is_reported_once_and_never_replaced_by_disk_text(repo: Path) -> None:
+    h = Harness(repo)
+    h.initialize()
+    main = repo / "proj-a/pkg/main.py"
+    s = h.start_backend(main)
+    bad = {"jsonrpc": "2.0", "method": "textDocument/didChange", "params": {
+        "textDocument": {"uri": path_to_uri(main), "version": 2}, "contentChanges": [{"range": None}]}}
+    actions = h.client(bad)
+    notices = [m for m in to_client(actions) if m.get("method") == "window/showMessage"]
+    assert len(notices) == 1 and path_to_uri(main) in notices[0]["params"]["message"]
+    assert [m["method"] for m in to_backend(actions, s)] == ["textDocument/didChange"]  # routing goes on
+    assert to_client(h.client({**bad, "params": {**bad["params"], "textDocument": {
+        "uri": path_to_uri(main), "version": 3}}})) == []  # once
+    main.write_text("changed on disk\n")
+    h.router.backend_exited(s, "exited with code 3", h.now + 60)
+    h.router.take_actions()
+    h.now += 60
+    _, actions = h.request("textDocument/hover", hover(main))
+    (again,) = [a for a in actions if isinstance(a, Spawn)]
+    sent = to_backend(h.backend(again.session, {"jsonrpc": "2.0", "id": INIT_ID, "result": {"capabilities": {}}}))
+    replay = [m for m in sent if m.get("method") == "textDocument/didOpen"]
+    assert replay[0]["params"]["textDocument"]["text"] == "x = 1\n"  # the editor's, not the disk's
+
+
+def test_a_cancelled_request_is_answered_even_when_the_backend_ignores_the_cancel(repo: Path) -> None:
+    from typemux.core.router import CANCEL_GRACE
+
+    h = Harness(repo)
+    h.initialize()
+    main = repo / "proj-a/pkg/main.py"
+    s = h.start_backend(main)
+    rid, _ = h.request("textDocument/hover", hover(main))
+    actions = h.client({"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": rid}})
+    assert sent_methods(actions, s) == [("$/cancelRequest", None)]
+    assert to_client(actions) == []
+    deadline = h.router.next_deadline()
+    assert deadline is not None and deadline <= h.now + 1.0
+    assert CANCEL_GRACE <= 1.0
+    h.now = deadline
+    h.router.timer(h.now)
+    (answer,) = to_client(h.router.take_actions())
+    assert answer["id"] == rid and answer["error"]["code"] == -32800
+    assert h.backend(s, {"jsonrpc": "2.0", "id": rid, "result": "late"}) == []  # dropped
+    assert h.router.pool.by_session(s).is_idle()
+
+
+def test_a_cancel_the_backend_honours_is_answered_once_by_the_backend(repo: Path) -> None:
+    h = Harness(repo)
+    h.initialize()
+    main = repo / "proj-a/pkg/main.py"
+    s = h.start_backend(main)
+    rid, _ = h.request("textDocument/hover", hover(main))
+    h.client({"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": rid}})
+    (answer,) = to_client(h.backend(s, {"jsonrpc": "2.0", "id": rid, "error": {"code": -32800, "message": "x"}}))
+    assert answer["error"]["message"] == "x"
+    h.now += 5
+    h.router.timer(h.now)
+    assert to_client(h.router.take_actions()) == []
+    assert h.router.next_deadline() == h.router.pool.next_expiry()  # no cancel deadline left
+
+
+def test_workspace_folder_changes_are_not_forwarded(repo: Path) -> None:
+    h = Harness(repo)
+    h.client({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "capabilities": {}, "workspaceFolders": [{"uri": path_to_uri(repo), "name": "repo"}]}})
+    h.start_backend(repo / "proj-a/pkg/main.py")
+    h.start_backend(repo / "proj-b/pkg/main.py")
+    added = {"uri": path_to_uri(repo / "proj-c"), "name": "c"}
+    actions = h.client({"jsonrpc": "2.0", "method": "workspace/didChangeWorkspaceFolders", "params": {
+        "event": {"added": [added], "removed": [{"uri": path_to_uri(repo), "name": "repo"}]}}})
+    assert [a for a in actions if isinstance(a, ToBackend)] == []
+    assert h.router.workspace_folders == [added]
+
+
+def test_interleaved_completions_are_resolved_by_the_backend_that_produced_each_item(repo: Path) -> None:
+    h = Harness(repo)
+    h.initialize()
+    a_main, b_main = repo / "proj-a/pkg/main.py", repo / "proj-b/pkg/main.py"
+    a = h.start_backend(a_main)
+    b = h.start_backend(b_main)
+    a_id, _ = h.request("textDocument/completion", hover(a_main))
+    b_id, _ = h.request("textDocument/completion", hover(b_main))
+    b_items = [{"label": "from_b", "data": {"k": [1, None]}, "x-extra": None},
+               {"label": "null_data", "data": None}, {"label": "no_data"}]
+    (from_b,) = to_client(h.backend(b, {"jsonrpc": "2.0", "id": b_id, "result": {"isIncomplete": False, "items": b_items}}))
+    (from_a,) = to_client(h.backend(a, {"jsonrpc": "2.0", "id": a_id, "result": [{"label": "from_a", "data": 7}]}))
+    for item, original in zip(from_b["result"]["items"], b_items, strict=True):
+        rid, actions = h.request("completionItem/resolve", item)
+        assert [(x.session, x.msg["params"]) for x in actions if isinstance(x, ToBackend)] == [(b, original)]
+        (resolved,) = to_client(h.backend(b, {"jsonrpc": "2.0", "id": rid, "result": {**original, "detail": "b"}}))
+        # The resolved item is tagged again: resolving it once more still reaches b.
+        assert resolve_session(h, resolved["result"]) == b
+    rid, actions = h.request("completionItem/resolve", from_a["result"][0])
+    assert [(x.session, x.msg["params"]) for x in actions if isinstance(x, ToBackend)] == [(a, {"label": "from_a", "data": 7})]
+
+
+def resolve_session(h: Harness, item: dict[str, Any]) -> int:
+    _, actions = h.request("completionItem/resolve", item)
+    (sent,) = [x for x in actions if isinstance(x, ToBackend)]
+    return sent.session
+
+
+def test_a_resolve_for_a_stopped_backend_is_cancelled(repo: Path) -> None:
+    h = Harness(repo)
+    h.initialize()
+    a_main = repo / "proj-a/pkg/main.py"
+    a = h.start_backend(a_main)
+    rid, _ = h.request("textDocument/codeLens", hover(a_main))
+    (lenses,) = to_client(h.backend(a, {"jsonrpc": "2.0", "id": rid, "result": [{"range": {}, "data": 1}]}))
+    h.router.backend_exited(a, "exited with code 3", h.now)
+    h.router.take_actions()
+    rid, actions = h.request("codeLens/resolve", lenses["result"][0])
+    (answer,) = to_client(actions)
+    assert answer["id"] == rid and answer["error"]["code"] == -32800
+
+
+def test_while_warming_an_edit_waits_for_the_answer_to_an_earlier_request(repo: Path) -> None:
+    """pyright defers requests until its settings arrive and would answer about the edit."""
+    h = Harness(repo, warmup_timeout=2.0)
+    h.initialize()
+    main, other = repo / "proj-a/pkg/main.py", repo / "proj-a/pkg/other.py"
+    s = h.start_backend(main)
+    h.open(other)
+    rid, actions = h.request("textDocument/hover", hover(main))
+    assert sent_methods(actions, s) == [("textDocument/hover", rid)]  # not held itself
+    assert to_backend(h.client(change(main, 2, 0, "#\n")), s) == []
+    assert to_backend(h.client(change(other, 2, 0, "#\n")), s) != []  # other documents flow
+    assert sent_methods(h.backend(s, {"jsonrpc": "2.0", "id": rid, "result": None}), s) == [
+        ("textDocument/didChange", None)]
+    # Unanswered, the wait ends when the backend is ready (here: warmup_timeout).
+    rid, _ = h.request("textDocument/hover", hover(main))
+    assert to_backend(h.client(change(main, 3, 0, "#\n")), s) == []
+    h.now += 2.0
+    h.router.timer(h.now)
+    assert sent_methods(h.router.take_actions(), s) == [("textDocument/didChange", None)]
+    # Ready: nothing waits for answers any more.
+    h.request("textDocument/hover", hover(main))
+    assert sent_methods(h.client(change(main, 4, 0, "#\n")), s) == [("textDocument/didChange", None)]
+
+
+def test_after_shutdown_a_did_open_starts_no_backend(repo: Path) -> None:
+    """Found by the model test: only exit counts after shutdown."""
+    h = Harness(repo)
+    h.initialize()
+    h.request("shutdown", None)
+    actions = h.open(repo / "proj-a/pkg/main.py")
+    assert [a for a in actions if isinstance(a, Spawn | ToBackend)] == []
+    assert [x.code for x in h.client({"jsonrpc": "2.0", "method": "exit"}) if isinstance(x, Exit)] == [0]

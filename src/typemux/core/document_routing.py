@@ -7,14 +7,17 @@ changes (a closer one appears, or its own vanishes).
 
 from __future__ import annotations
 
+import itertools
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from typemux import jsonrpc
+from typemux.core.actions import Action, ToClient
 from typemux.core.lifecycle import Lifecycle
-from typemux.core.session import BackendSession, State
-from typemux.documents import DocumentStore
+from typemux.core.session import BackendSession
+from typemux.documents import DocumentStore, TextDocument
 from typemux.uris import uri_to_path
 from typemux.venv import VenvResolver, venv_identity
 
@@ -24,12 +27,14 @@ NO_VENV_HELP = ("create one in the project (python -m venv .venv, or uv venv / u
 
 class DocumentRouting:
     def __init__(self, documents: DocumentStore, resolver: VenvResolver, lifecycle: Lifecycle,
-                 log: Callable[..., None]) -> None:
+                 log: Callable[..., None], out: list[Action], fallback_venv: Path | None = None) -> None:
         self.documents = documents
         self.resolver = resolver
         self.lifecycle = lifecycle
         self.pool = lifecycle.pool
+        self.fallback_venv = fallback_venv
         self._log = log
+        self._out = out
 
     def did_open(self, params: dict[str, Any], msg: jsonrpc.Message, raw: bytes | None, now: float) -> None:
         item = params.get("textDocument")
@@ -41,12 +46,15 @@ class DocumentRouting:
         doc = self.documents.open(
             item["uri"], str(item.get("languageId") or "python"),
             version if isinstance(version, int) else 0, text if isinstance(text, str) else "")
-        path = uri_to_path(doc.uri)
-        venv = self.find_venv(path)
-        doc.venv = venv
+        venv = self.venv_of(doc.uri, None)
         if venv is None:
             return
-        self._deliver_to(venv, msg, raw, now)
+        # Started before the document joins its venv: a backend created now must not both
+        # replay it and get this didOpen.
+        target = self.lifecycle.ensure(venv, now)
+        doc.venv = venv
+        if isinstance(target, BackendSession):
+            self.lifecycle.deliver(target, msg, raw, now)
 
     def did_change(self, params: dict[str, Any], msg: jsonrpc.Message, raw: bytes | None, now: float) -> None:
         item = params.get("textDocument") or {}
@@ -55,20 +63,21 @@ class DocumentRouting:
         if doc is None:
             self._log("did_change_unknown_document", uri=uri)
             return
+        # Started before the edit is applied: a backend created now replays the text before
+        # this edit, then gets the edit itself.
+        target = self.lifecycle.ensure(doc.venv, now) if doc.venv is not None else None
         changes = params.get("contentChanges")
         version = item.get("version")
+        was_desynced = doc.desynced
         if not self.documents.change(doc.uri, version if isinstance(version, int) else None,
                                      changes if isinstance(changes, list) else []):
             self._log("edit_not_applied", uri=doc.uri, version=version)
-        if doc.venv is None:
-            return
-        self._deliver_to(doc.venv, msg, raw, now)
-
-    def _deliver_to(self, venv: Path, msg: jsonrpc.Message, raw: bytes | None, now: float) -> None:
-        """Send a document notification to `venv`'s backend, starting it if needed. A backend
-        still starting gets nothing: its replay sends the document's current text."""
-        target = self.lifecycle.ensure(venv, now)
-        if isinstance(target, BackendSession) and not target.is_creating():
+            if not was_desynced:
+                self._out.append(ToClient(jsonrpc.show_message(2, (
+                    f"typemux: an edit of {doc.uri} could not be applied, so typemux no longer "
+                    "knows its text; a backend started later would see an older text. Close and "
+                    "reopen the file (or replace its whole text) to fix this."))))
+        if isinstance(target, BackendSession):
             self.lifecycle.deliver(target, msg, raw, now)
 
     def did_close(self, params: dict[str, Any], msg: jsonrpc.Message, raw: bytes | None, now: float) -> None:
@@ -78,8 +87,7 @@ class DocumentRouting:
         if doc is None or doc.venv is None:
             return
         backend = self.pool.get(doc.venv)
-        # A creating backend never learns of the document: its replay no longer lists it.
-        if backend is not None and backend.state in (State.WARMING, State.READY):
+        if backend is not None:
             self.lifecycle.deliver(backend, msg, raw, now)
 
     def find_venv(self, path: Path | None) -> Path | None:
@@ -92,46 +100,69 @@ class DocumentRouting:
             venv = self.resolver.find(path)
         return venv.path if venv is not None else None
 
-    def target_for_uri(self, uri: str, now: float) -> BackendSession | str:
+    def venv_of(self, uri: str, doc: TextDocument | None) -> Path | None:
+        """The venv whose backend serves `uri`: the nearest venv of a project file. A
+        document that is no project's (untitled:, a library or typeshed file a backend
+        pointed to) is served by the backend it was given, else by the most recently used
+        one, else by the fallback venv's."""
         path = uri_to_path(uri)
-        if path is None:
-            return f"cannot serve {uri}: only file: URIs belong to a venv"
+        if path is not None:
+            venv = self.find_venv(path)
+            if venv is not None or not _outside_projects(path):
+                return venv
+        if doc is not None and doc.venv is not None and self.pool.get(doc.venv) is not None:
+            return doc.venv
+        recent = self.pool.most_recent()
+        if recent is not None:
+            return recent.venv
+        if doc is not None and doc.venv is not None:
+            return doc.venv
+        return self.fallback_venv
+
+    def target_for_uri(self, uri: str, now: float) -> BackendSession | str:
         doc = self.documents.get(uri)
-        venv = self.find_venv(path)
+        venv = self.venv_of(uri, doc)
         if doc is not None and doc.venv != venv:
-            self._move(doc.uri, doc.venv, venv, now)
+            self._move(doc, venv, now)
         if venv is None:
-            if doc is None and _outside_projects(path):
-                # A file of a backend's own (its typeshed copy, site-packages) that it
-                # pointed the client to: the backend that last answered knows it.
-                backend = self.pool.most_recent()
-                if backend is not None:
-                    return backend
+            path = uri_to_path(uri)
+            if path is None:
+                return (f"cannot serve {uri}: no backend is running to serve a document that is "
+                        f"not a file, and no .venv was found for the workspace; {NO_VENV_HELP}")
             return f"no .venv found for {path} (searched up to its git root); {NO_VENV_HELP}"
         return self.lifecycle.ensure(venv, now)
 
-    def _move(self, uri: str, old: Path | None, new: Path | None, now: float) -> None:
+    def _move(self, doc: TextDocument, new: Path | None, now: float) -> None:
         """A document's venv changed (one appeared closer, or its venv vanished)."""
-        doc = self.documents.get(uri)
-        assert doc is not None
-        doc.venv = new
+        old = doc.venv
+        doc.venv = None
         if old is not None:
             backend = self.pool.get(old)
             if backend is not None and venv_identity(old) is None:
                 self.lifecycle.evict(backend, "its venv was removed", now)
-            elif backend is not None and not backend.is_creating():
+            elif backend is not None:
                 self.lifecycle.deliver(backend, jsonrpc.notification(
-                    "textDocument/didClose", {"textDocument": {"uri": uri}}), None, now)
-        if new is not None:
-            target = self.lifecycle.ensure(new, now)
-            if isinstance(target, BackendSession) and not target.is_creating():
-                item = {"uri": uri, "languageId": doc.language_id, "version": doc.version,
-                        "text": self.documents.replay_text(doc)}
-                self.lifecycle.deliver(target, jsonrpc.notification(
-                    "textDocument/didOpen", {"textDocument": item}), None, now)
+                    "textDocument/didClose", {"textDocument": {"uri": doc.uri}}), None, now)
+        if new is None:
+            return
+        target = self.lifecycle.ensure(new, now)
+        doc.venv = new
+        if isinstance(target, BackendSession):
+            item = {"uri": doc.uri, "languageId": doc.language_id, "version": doc.version,
+                    "text": doc.text}
+            self.lifecycle.deliver(target, jsonrpc.notification(
+                "textDocument/didOpen", {"textDocument": item}), None, now)
+
+
+_STDLIB_DIR = re.compile(r"python3(\.\d+)?t?$")
 
 
 def _outside_projects(path: Path) -> bool:
+    """A file of an installed library, a stub set or the standard library: no project's."""
     parts = path.parts
-    return any(p in ("site-packages", "typeshed", "typeshed-fallback") or
-               p.startswith("pyrefly_bundled_typeshed") for p in parts)
+    if any(p in ("site-packages", "dist-packages", "typeshed", "typeshed-fallback")
+           or p.startswith("pyrefly_bundled_typeshed") for p in parts):
+        return True
+    # <prefix>/lib/python3.X/...: the standard library of some interpreter
+    return any(a in ("lib", "lib64") and _STDLIB_DIR.match(b) is not None
+               for a, b in itertools.pairwise(parts))

@@ -13,6 +13,7 @@ from typing import Any
 
 from typemux import jsonrpc
 from typemux.backends.base import BackendKind
+from typemux.core import ordering
 from typemux.core.actions import Action, PoolChanged, Spawn, Stop, ToBackend, ToClient
 from typemux.core.client_caps import backend_initialize_params
 from typemux.core.pool import BackendPool
@@ -59,6 +60,7 @@ class LifecycleSettings:
     warmup_timeout: float = 2.0
     handshake_timeout: float = 10.0
     pid: int = 0
+    hang_timeout: float = 0.0  # off here; the runtime passes Settings.hang_timeout
 
 
 @dataclass(slots=True)
@@ -95,10 +97,13 @@ class Lifecycle:
         self._log = log
         self._next_session = 0
         self._stopping: dict[int, BackendSession] = {}
+        self.closed = False  # after shutdown, exit, EOF or SIGTERM: nothing is started again
 
     # ----- creation -------------------------------------------------------------------
     def ensure(self, venv: Path, now: float) -> BackendSession | str:
         """The live session for `venv`, started if needed; or why none can serve now."""
+        if self.closed:
+            return "typemux is shutting down; no backend is started any more"
         backend = self.pool.get(venv)
         if backend is not None and now - backend.identity_checked_at >= IDENTITY_CHECK_INTERVAL:
             backend.identity_checked_at = now
@@ -127,6 +132,12 @@ class Lifecycle:
         backend = BackendSession(
             self._next_session, venv, venv_identity(venv), self.kind.readiness(), now
         )
+        # The replay is the text as of now; every later document message waits in its
+        # creating_queue, so the backend sees each document's edits in the client's order.
+        backend.replay = [
+            {"uri": doc.uri, "languageId": doc.language_id, "version": doc.version, "text": doc.text}
+            for doc in self.documents.in_venv(venv)
+        ]
         self.pool.add(backend)
         self._out.append(
             Spawn(
@@ -169,13 +180,8 @@ class Lifecycle:
                     jsonrpc.notification("workspace/didChangeConfiguration", self.configuration),
                 )
             )
-        for doc in self.documents.in_venv(backend.venv):
-            opened = {
-                "uri": doc.uri,
-                "languageId": doc.language_id,
-                "version": doc.version,
-                "text": self.documents.replay_text(doc),
-            }
+        replay, backend.replay = backend.replay, []
+        for opened in replay:
             self._out.append(
                 ToBackend(backend.session, jsonrpc.notification("textDocument/didOpen", {"textDocument": opened}))
             )
@@ -204,7 +210,8 @@ class Lifecycle:
         *,
         fanout: bool = False,
     ) -> None:
-        """Hand a client message to a backend, holding it while the backend cannot take it."""
+        """Hand a client message to a backend, holding it while the backend cannot take it,
+        and holding what comes later about the same document behind it."""
         is_request = "id" in msg
         if backend.is_creating():
             if is_request and backend.queued_requests() >= CREATING_QUEUE_LIMIT:
@@ -214,9 +221,15 @@ class Lifecycle:
                 return
             backend.creating_queue.append(Queued(msg, raw, fanout))
             return
-        if is_request and backend.is_warming() and msg.get("method") in INDEX_DEPENDENT:
-            backend.warmup_queue.append(Queued(msg, raw, fanout))
-            return
+        # Only a warming backend holds anything: becoming ready releases all of it.
+        if backend.is_warming():
+            scope = ordering.scope(msg)
+            if scope is not None and _must_wait(backend, msg, scope):
+                backend.warmup_queue.append(Queued(msg, raw, fanout))
+                backend.held_scopes.add(scope)
+                return
+            if is_request and scope is not None:
+                backend.awaiting[jsonrpc.id_key(msg["id"])] = scope
         if is_request:
             backend.in_flight[jsonrpc.id_key(msg["id"])] = InFlight(msg["method"], now, fanout)
         self.pool.touch(backend, now)
@@ -237,20 +250,35 @@ class Lifecycle:
         backend.warmup_deadline = None
         self._log("backend_ready", session=backend.session, venv=str(backend.venv), reason=reason,
                   seconds=round(now - backend.created_at, 3), released=len(backend.warmup_queue))
-        held = list(backend.warmup_queue)
-        backend.warmup_queue.clear()
-        for item in held:
-            self.deliver(backend, item.msg, item.raw, now, fanout=item.fanout)
+        backend.awaiting.clear()
+        self._release_held(backend, now)
         self._out.append(PoolChanged())
 
-    def cancel_queued(self, request_id: Any) -> BackendSession | None:
-        """Remove a held request; the session that held it, or None."""
+    def settled(self, backend: BackendSession, key: tuple[bool, object], now: float) -> None:
+        """A request of `backend` is answered or given up: what waited for its answer goes."""
+        if backend.awaiting.pop(key, None) is not None:
+            self._release_held(backend, now)
+
+    def _release_held(self, backend: BackendSession, now: float) -> None:
+        """Deliver again, in order, what waits in the warmup queue: whatever no longer has to
+        wait goes out now."""
+        held = list(backend.warmup_queue)
+        backend.warmup_queue.clear()
+        backend.held_scopes.clear()
+        for item in held:
+            self.deliver(backend, item.msg, item.raw, now, fanout=item.fanout)
+
+    def cancel_queued(self, request_id: Any, now: float) -> BackendSession | None:
+        """Remove a held request; the session that held it, or None. What it held back
+        behind it goes on."""
         key = jsonrpc.id_key(request_id)
         for backend in self.pool:
             for queue in (backend.creating_queue, backend.warmup_queue):
                 for item in queue:
                     if "id" in item.msg and jsonrpc.id_key(item.msg["id"]) == key:
                         queue.remove(item)
+                        if queue is backend.warmup_queue:
+                            self._release_held(backend, now)
                         return backend
         return None
 
@@ -287,6 +315,23 @@ class Lifecycle:
         self._out.append(Stop(backend.session, graceful=False))
         self._record_failure(backend, why, now, force_notice=True, text=text)
         self._out.append(PoolChanged())
+
+    def hung(self, backend: BackendSession, now: float) -> None:
+        """Requests pending and no output for hang_timeout: stop it, start a new one (which
+        gets the venv's documents replayed)."""
+        why = (f"sent nothing for hang_timeout {self.settings.hang_timeout:g} s while "
+               f"{len(backend.in_flight)} request(s) waited")
+        self._log("backend_hung", session=backend.session, venv=str(backend.venv), why=why)
+        self._release(backend, jsonrpc.REQUEST_CANCELLED,
+                      f"request cancelled: the backend for {backend.venv} (session "
+                      f"{backend.session}) {why}; it was restarted")
+        backend.state = State.STOPPING
+        self._stopping[backend.session] = backend
+        self._out.append(Stop(backend.session, graceful=False))
+        self._out.append(ToClient(jsonrpc.show_message(2, (
+            f"typemux: restarted the backend for {backend.venv}: it {why}"))))
+        self._out.append(PoolChanged())
+        self.ensure(backend.venv, now)
 
     def exited(self, session: int) -> None:
         """The process of `session` is gone (after a stop)."""
@@ -341,6 +386,7 @@ class Lifecycle:
         for backend in self.pool:
             deadlines.append(backend.handshake_deadline)
             deadlines.append(backend.warmup_deadline)
+            deadlines.append(backend.hang_deadline(self.settings.hang_timeout))
         return min((d for d in deadlines if d is not None), default=None)
 
     def expire(self, now: float) -> None:
@@ -350,12 +396,32 @@ class Lifecycle:
                     backend, f"no initialize answer within {self.settings.handshake_timeout:g} s", now)
             elif backend.warmup_deadline is not None and backend.warmup_deadline <= now:
                 self.mark_ready(backend, f"warmup_timeout {self.settings.warmup_timeout:g} s", now)
+            hang = backend.hang_deadline(self.settings.hang_timeout)
+            if hang is not None and hang <= now:
+                self.hung(backend, now)
         for backend in self.pool.select_evictions(now):
             self.evict(backend, f"idle for backend_ttl {self.pool.ttl:g} s", now)
 
     def stop_all(self, now: float, why: str) -> None:
+        self.closed = True  # only ever called when typemux ends (shutdown, exit, EOF, signal)
         for backend in self.pool:
             self.evict(backend, why, now)
 
     def project_uri(self, backend: BackendSession) -> str:
         return path_to_uri(backend.venv.parent)
+
+
+def _must_wait(backend: BackendSession, msg: jsonrpc.Message, scope: str) -> bool:
+    """Whether a message for a warming backend waits: a request that needs the index, or
+    anything behind a held message or an unanswered request about the same document."""
+    if "id" in msg and msg.get("method") in INDEX_DEPENDENT:
+        return True
+    return (_is_held_back(backend.held_scopes, scope)
+            or _is_held_back(set(backend.awaiting.values()), scope))
+
+
+def _is_held_back(held: set[str], scope: str) -> bool:
+    """Whether a message of `scope` must wait behind the messages holding `held`."""
+    if not held:
+        return False
+    return scope == ordering.ALL or ordering.ALL in held or scope in held

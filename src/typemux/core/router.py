@@ -15,7 +15,7 @@ from typing import Any
 from typemux import __version__, jsonrpc
 from typemux.backends import client_capabilities
 from typemux.backends.base import BackendKind
-from typemux.core import tokens
+from typemux.core import resolve_tags, tokens
 from typemux.core.actions import Action, CapabilitiesLearned, Exit, ToBackend, ToClient
 from typemux.core.client_caps import ClientCaps
 from typemux.core.document_routing import NO_VENV_HELP, DocumentRouting
@@ -38,6 +38,8 @@ RESOLVE_PRODUCERS = {
     "documentLink/resolve": "textDocument/documentLink",
     "codeAction/resolve": "textDocument/codeAction",
 }
+# A cancelled request its backend does not answer is answered by typemux after this long.
+CANCEL_GRACE = 0.5
 WATCHER_REGISTRATION_ID = "typemux:watchers"
 WATCHED_GLOBS = ("**/*.py", "**/*.pyi", "**/pyproject.toml", "**/pyrightconfig.json",
                  "**/ty.toml", "**/pyrefly.toml", "**/pyvenv.cfg", "**/*.pth")
@@ -77,7 +79,8 @@ class Router:
                                    self.server_requests, self._out, log)
         self.lifecycle.on_lost = self._fanout_share_lost
         self.pool = self.lifecycle.pool
-        self.docs = DocumentRouting(self.documents, resolver, self.lifecycle, log)
+        self.docs = DocumentRouting(self.documents, resolver, self.lifecycle, log, self._out,
+                                    settings.fallback_venv)
         self.sync = DocumentSync(self.documents, self.lifecycle, self._out,
                                  settings.document_idle_close, log)
         self.fanouts: dict[tuple[bool, object], Fanout] = {}
@@ -87,6 +90,10 @@ class Router:
         self._producer: dict[str, int] = {}
         self._answered: dict[str, Any] = {}  # the capabilities the client was told
         self._learned = False
+        # Requests cancelled at their backend: (session, when typemux answers them itself).
+        self._cancel_deadlines: dict[tuple[bool, object], tuple[int, float]] = {}
+        # The client's workspace folders: typemux's own view. Each backend keeps its project.
+        self.workspace_folders: list[Any] = []
 
     # ----- outputs ---------------------------------------------------------------------
     def take_actions(self) -> list[Action]:
@@ -98,6 +105,7 @@ class Router:
         deadlines = [self.lifecycle.next_deadline(), self.server_requests.next_deadline(),
                      self.sync.next_deadline()]
         deadlines.extend(f.deadline for f in self.fanouts.values())
+        deadlines.extend(deadline for _, deadline in self._cancel_deadlines.values())
         return min((d for d in deadlines if d is not None), default=None)
 
     # ----- client → typemux --------------------------------------------------------------
@@ -156,12 +164,25 @@ class Router:
         if method in FANOUT_METHODS:
             self._fanout(msg, raw, now)
             return
+        if method in resolve_tags.RESOLVE_METHODS:
+            session, item = resolve_tags.untag(msg.get("params"))
+            if session is not None:
+                self._resolve(session, {**msg, "params": item}, now)
+                return
         self.sync.before_request(method, msg.get("params"), now)
         target = self._target(method, msg.get("params"), now)
         if isinstance(target, str):
             self._out.append(ToClient(jsonrpc.proxy_error(request_id, target)))
         else:
             self.lifecycle.deliver(target, msg, raw, now)
+
+    def _resolve(self, session: int, msg: jsonrpc.Message, now: float) -> None:
+        backend = self._live(session)
+        if backend is None:
+            self._out.append(ToClient(jsonrpc.cancelled(
+                msg["id"], "the backend that produced this item has stopped; request it again")))
+        else:
+            self.lifecycle.deliver(backend, msg, None, now)
 
     def _initialize(self, msg: jsonrpc.Message, now: float) -> None:
         if self.lifecycle.client_params is not None:
@@ -172,6 +193,8 @@ class Router:
         params = params if isinstance(params, dict) else {}
         self.lifecycle.client_params = params
         self.server_requests.caps = ClientCaps(params.get("capabilities"))
+        folders = params.get("workspaceFolders")
+        self.workspace_folders = list(folders) if isinstance(folders, list) else []
         capabilities = dict(self.kind.capabilities)
         self._answered = dict(capabilities)
         self._out.append(ToClient(jsonrpc.result(msg["id"], {
@@ -185,6 +208,9 @@ class Router:
             self.prewarm(self.settings.fallback_venv, now)
 
     def _client_notification(self, method: str, msg: jsonrpc.Message, raw: bytes | None, now: float) -> None:
+        if (self.shutdown_requested or self.exited) and method != "exit":
+            self._log("notification_dropped", method=method, why="after shutdown")
+            return
         params = msg.get("params")
         params = params if isinstance(params, dict) else {}
         if self.lifecycle.client_params is not None:
@@ -193,6 +219,9 @@ class Router:
                 msg, raw, params = replaced, None, replaced["params"]
         if method == "exit":
             self._finish(now, 0 if self.shutdown_requested else 1, "the client sent exit")
+        elif self.shutdown_requested:
+            # After shutdown only exit counts: a didOpen must not start a backend again.
+            self._log("notification_dropped", method=method, why="after shutdown")
         elif method == "initialized":
             self.initialized = True
             if self.server_requests.caps.watch_files:
@@ -210,6 +239,8 @@ class Router:
             self._broadcast(msg, raw, now)
         elif method == "workspace/didChangeWatchedFiles":
             self._watched_files(params, now)
+        elif method == "workspace/didChangeWorkspaceFolders":
+            self._workspace_folders(params)
         elif method == "window/workDoneProgress/cancel":
             decoded = tokens.decode(params.get("token"))
             backend = self.pool.by_session(decoded[0]) if decoded else None
@@ -279,6 +310,18 @@ class Router:
             self._out.append(ToBackend(session, jsonrpc.notification(
                 "workspace/didChangeWatchedFiles", {"changes": changes})))
 
+    def _workspace_folders(self, params: dict[str, Any]) -> None:
+        """Not forwarded: each backend's workspace is its own project, whatever folders the
+        client has open. Routing goes by each document's venv."""
+        event = params.get("event")
+        event = event if isinstance(event, dict) else {}
+        removed = {f.get("uri") for f in event.get("removed") or [] if isinstance(f, dict)}
+        kept = [f for f in self.workspace_folders
+                if not (isinstance(f, dict) and f.get("uri") in removed)]
+        kept.extend(f for f in event.get("added") or [] if isinstance(f, dict))
+        self.workspace_folders = kept
+        self._log("workspace_folders_changed", folders=[f.get("uri") for f in kept])
+
     def _register_watchers(self) -> None:
         watchers = [{"globPattern": glob} for glob in WATCHED_GLOBS]
         self._out.append(ToClient(jsonrpc.request(WATCHER_REGISTRATION_ID, "client/registerCapability", {
@@ -294,26 +337,30 @@ class Router:
         fan = self.fanouts.pop(key, None)
         if fan is not None:
             for session in list(fan.outstanding):
-                self._withdraw_share(session, request_id, msg)
+                self._withdraw_share(session, request_id, msg, now)
             self._out.append(ToClient(jsonrpc.cancelled(request_id, "request cancelled by the client")))
             return
-        if self.lifecycle.cancel_queued(request_id) is not None:
+        if self.lifecycle.cancel_queued(request_id, now) is not None:
             self._out.append(ToClient(jsonrpc.cancelled(request_id, "request cancelled by the client")))
             return
         for backend in self.pool:
             if key in backend.in_flight:
                 self._out.append(ToBackend(backend.session, msg, raw))
+                # Answered by typemux if the backend ignores the cancel; a late answer is dropped.
+                self._cancel_deadlines.setdefault(key, (backend.session, now + CANCEL_GRACE))
                 return
 
-    def _withdraw_share(self, session: int, request_id: Any, cancel: jsonrpc.Message | None) -> None:
+    def _withdraw_share(self, session: int, request_id: Any, cancel: jsonrpc.Message | None,
+                        now: float) -> None:
         backend = self.pool.by_session(session)
         if backend is None:
             return
         if backend.in_flight.pop(jsonrpc.id_key(request_id), None) is not None:
             self._out.append(ToBackend(session, cancel or jsonrpc.notification(
                 "$/cancelRequest", {"id": request_id})))
+            self.lifecycle.settled(backend, jsonrpc.id_key(request_id), now)
         else:
-            self.lifecycle.cancel_queued(request_id)
+            self.lifecycle.cancel_queued(request_id, now)
 
     def _fanout(self, msg: jsonrpc.Message, raw: bytes | None, now: float) -> None:
         live = [b for b in self.pool if b.state is not State.STOPPING]
@@ -375,6 +422,8 @@ class Router:
         if backend is None:
             self._log("stale_message_dropped", session=session, method=msg.get("method"))
             return
+        if "method" in msg or jsonrpc.id_key(msg.get("id")) in backend.in_flight:
+            backend.last_output_at = now  # life; an answer to no pending request is not
         method = msg.get("method")
         if method is None:
             self._backend_response(backend, msg, raw, now)
@@ -386,6 +435,9 @@ class Router:
     def _backend_response(self, backend: BackendSession, msg: jsonrpc.Message, raw: bytes | None, now: float) -> None:
         key = jsonrpc.id_key(msg.get("id"))
         flight = backend.in_flight.pop(key, None)
+        if flight is not None:
+            self._cancel_deadlines.pop(key, None)
+            self.lifecycle.settled(backend, key, now)
         if flight is None:
             if key == jsonrpc.id_key(INIT_ID) and backend.is_creating():
                 self.lifecycle.handshake_done(backend, msg, now)
@@ -400,6 +452,10 @@ class Router:
                 self._finish_fanout(key, fan)
             return
         self._producer[flight.method] = backend.session
+        if flight.method in resolve_tags.PRODUCING_METHODS and "result" in msg:
+            tagged = resolve_tags.tag_result(flight.method, msg["result"], backend.session)
+            if tagged is not msg["result"]:
+                msg, raw = {**msg, "result": tagged}, None
         self._out.append(ToClient(msg, raw))
 
     def _learn_capabilities(self, backend: BackendSession, msg: jsonrpc.Message) -> None:
@@ -508,6 +564,7 @@ class Router:
     # ----- time ----------------------------------------------------------------------------
     def timer(self, now: float) -> None:
         self.sync.timer(now)
+        self._expire_cancels(now)
         self.lifecycle.expire(now)
         self.server_requests.expire(now)
         for key, fan in list(self.fanouts.items()):
@@ -515,12 +572,25 @@ class Router:
                 for session, venv in list(fan.outstanding.items()):
                     fan.timed_out.append(venv)
                     del fan.outstanding[session]
-                    self._withdraw_share(session, fan.request_id, None)
+                    self._withdraw_share(session, fan.request_id, None, now)
                 late = ", ".join(str(v) for v in fan.timed_out)
                 self._out.append(ToClient(jsonrpc.show_message(
                     2, f"typemux: {fan.method} answered without {late} (no answer within "
                        f"fanout_timeout {self.settings.fanout_timeout:g} s)")))
                 self._finish_fanout(key, fan)
+
+
+    def _expire_cancels(self, now: float) -> None:
+        for key, (session, deadline) in list(self._cancel_deadlines.items()):
+            if deadline > now:
+                continue
+            del self._cancel_deadlines[key]
+            backend = self.pool.by_session(session)
+            if backend is not None and backend.in_flight.pop(key, None) is not None:
+                self.lifecycle.settled(backend, key, now)
+                self._log("cancel_unanswered", session=session, id=key[1])
+                self._out.append(ToClient(jsonrpc.cancelled(
+                    key[1], "request cancelled by the client (its backend did not answer the cancel)")))
 
 
 def _text_document_uri(params: Any) -> str | None:

@@ -59,6 +59,7 @@ class BackendSession:
         self.state = State.CREATING
         self.created_at = now
         self.last_used = now
+        self.last_output_at = now  # any message from it: proof of life for hang detection
         self.ready_at: float | None = None
         self.ready_reason: str | None = None
         self.handshake_deadline: float | None = None
@@ -70,6 +71,16 @@ class BackendSession:
         self.server_requests = 0  # backend→client requests awaiting the client's answer
         self.creating_queue: deque[Queued] = deque()
         self.warmup_queue: deque[Queued] = deque()
+        # Scopes (document URIs, or "*" for all) a message in warmup_queue holds back.
+        self.held_scopes: set[str] = set()
+        # Requests sent while it warms up, by id, with their scopes: a backend still
+        # initializing may answer a request about a later text (pyright defers requests
+        # until its settings arrive), so what comes later about their documents waits for
+        # their answers, until the backend is ready.
+        self.awaiting: dict[tuple[bool, object], str] = {}
+        # didOpen items of the venv's documents as they were when this session was created:
+        # its replay. Later document messages wait in creating_queue, in the client's order.
+        self.replay: list[dict[str, Any]] = []
         self.published: set[str] = set()  # URIs it published non-empty diagnostics for
         self.progress_tokens: set[object] = set()  # tokens it created
         self.warm_token: object = None  # first progress it started while Warming
@@ -87,12 +98,12 @@ class BackendSession:
         return self.state is State.READY
 
     def is_idle(self) -> bool:
-        """Nothing pending in either direction and nothing queued."""
+        """Nothing pending in either direction and no request queued (queued document
+        notifications wait on nobody: a new backend's replay covers them)."""
         return (
             not self.in_flight
             and self.server_requests == 0
-            and not self.creating_queue
-            and not self.warmup_queue
+            and self.queued_requests() == 0
         )
 
     def has_expired(self, now: float, ttl: float) -> bool:
@@ -103,8 +114,20 @@ class BackendSession:
             return None
         return self.last_used + ttl
 
+    def hang_deadline(self, hang_timeout: float) -> float | None:
+        """When it counts as hung: requests pending and no output at all for `hang_timeout`
+        since the later of its last output and the oldest pending request (in_flight keeps
+        insertion order). None when nothing is pending, or detection is off (0), or while it
+        waits for the client to answer one of its own requests (then the client is slow)."""
+        if (hang_timeout <= 0 or not self.in_flight or self.server_requests
+                or self.state not in (State.WARMING, State.READY)):
+            return None
+        oldest = next(iter(self.in_flight.values())).sent_at
+        return max(self.last_output_at, oldest) + hang_timeout
+
     def queued_requests(self) -> int:
-        return sum(1 for q in self.creating_queue if "id" in q.msg) + len(self.warmup_queue)
+        return sum(1 for q in self.creating_queue if "id" in q.msg) + sum(
+            1 for q in self.warmup_queue if "id" in q.msg)
 
     def describe(self) -> str:
         return f"session {self.session} ({self.venv})"

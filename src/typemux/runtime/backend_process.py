@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import ctypes
 import os
+import secrets
 import signal
 import subprocess
 import time
@@ -29,6 +30,23 @@ OnMessage = Callable[[int, jsonrpc.Message, bytes], None]
 OnGone = Callable[[int, str], None]
 
 _PR_SET_PDEATHSIG = 1
+SPAWN_LIMIT = 30.0  # longest a fork+exec may take before a stop stops waiting for it
+
+# Every backend, and whatever it starts (a setsid'd grandchild included: it escapes killpg),
+# inherits this variable: `<typemux pid>.<nonce>/<session>`. It is how typemux and its
+# watchdog find a backend's descendants after the tree was broken up.
+OWNER_ENV = "TYPEMUX_BACKEND_OF"
+_owner: str | None = None
+
+
+def owner_prefix() -> str:
+    """`TYPEMUX_BACKEND_OF=<pid>.<nonce>/`, the mark of this typemux's backends."""
+    global _owner
+    if _owner is None or not _owner.startswith(f"{os.getpid()}."):
+        _owner = f"{os.getpid()}.{secrets.token_hex(4)}"
+    return f"{OWNER_ENV}={_owner}/"
+
+
 # A backend whose unread input exceeds max(this, 2 x max_message_size) is treated as hung.
 WRITE_LIMIT_FLOOR = 64 * 1024 * 1024
 
@@ -40,9 +58,47 @@ def _die_with_parent() -> None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
+def marked_pids(mark: bytes, proc: str = "/proc") -> list[int]:
+    """Pids of the processes whose environment holds an entry starting with `mark`."""
+    found: list[int] = []
+    me = os.getpid()
+    try:
+        names = os.listdir(proc)
+    except OSError:
+        return found
+    for name in names:
+        if not name.isdigit() or int(name) == me:
+            continue
+        try:
+            with open(f"{proc}/{name}/environ", "rb") as f:
+                data = f.read()
+        except OSError:
+            continue  # gone, or another user's
+        if data.startswith(mark) or b"\0" + mark in data:
+            found.append(int(name))
+    return found
+
+
+def kill_marked(mark: str, rounds: int = 5) -> int:
+    """SIGKILL every process carrying `mark` (blocking: reads /proc), again until none is
+    left (one may fork while we look). Returns how many were killed."""
+    killed = 0
+    for _ in range(rounds):
+        pids = marked_pids(mark.encode())
+        if not pids:
+            break
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+    return killed
+
+
 # Kills every registered process group once its stdin (our pipe) reaches EOF, which happens
 # however typemux ends, SIGKILL included. PDEATHSIG alone reaches only the direct child:
 # pyright-langserver's node, or any backend's own children, would outlive a SIGKILLed typemux.
+# Then it kills every process marked as one of our backends' ($1 is the mark): a descendant
+# that called setsid() is in no registered group, and was reparented away from us.
 _WATCHDOG_SCRIPT = """
 groups=' '
 while IFS= read -r line; do
@@ -54,6 +110,15 @@ while IFS= read -r line; do
   esac
 done
 for g in $groups; do kill -9 "-$g" 2>/dev/null; done
+n=0
+while [ $n -lt 5 ]; do
+  found=
+  for f in $(grep -lasF "$1" /proc/[0-9]*/environ); do
+    p=${f#/proc/}; kill -9 "${p%/environ}" 2>/dev/null; found=1
+  done
+  [ -n "$found" ] || break
+  n=$((n+1))
+done
 """
 
 
@@ -67,7 +132,9 @@ class _Watchdog:
         if self._proc is None or self._proc.poll() is not None:
             try:
                 self._proc = subprocess.Popen(
-                    ["/bin/sh", "-c", _WATCHDOG_SCRIPT], stdin=subprocess.PIPE,
+                    # "typemux-watchdog" is $0: it names the process in `ps`.
+                    ["/bin/sh", "-c", _WATCHDOG_SCRIPT, "typemux-watchdog", owner_prefix()],
+                    stdin=subprocess.PIPE,
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                     start_new_session=True,  # a signal to typemux's group must not end it
                 )
@@ -96,6 +163,10 @@ _watchdog = _Watchdog()
 class _Protocol(asyncio.SubprocessProtocol):
     def __init__(self, owner: BackendProcess) -> None:
         self.owner = owner
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.SubprocessTransport)
+        self.owner._exists(transport)
 
     def pipe_data_received(self, fd: int, data: bytes) -> None:
         if fd == 1:
@@ -148,20 +219,69 @@ class BackendProcess:
         self._gone = False
         self._exited_event = asyncio.Event()
         self.returncode: int | None = None
+        # A stop can come before the process exists (evicted while spawning): start() then
+        # never forks, or kills it the moment it exists; stop() waits for start() to settle.
+        self.stop_requested = False
+        self._stop_event = asyncio.Event()
+        self._settled = asyncio.Event()
+        self._slots: asyncio.Semaphore | None = None  # held from fork until the process is gone
+        self.mark = f"{owner_prefix()}{session}"
 
-    async def start(self, argv: Sequence[str], env: dict[str, str], cwd: Path) -> None:
-        loop = asyncio.get_running_loop()
-        transport, _ = await loop.subprocess_exec(
-            lambda: _Protocol(self),
-            *argv,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=env,
-            cwd=str(cwd),
-            start_new_session=True,  # own process group: killpg takes its children too
-            preexec_fn=_die_with_parent,
-        )
+    async def start(self, argv: Sequence[str], env: dict[str, str], cwd: Path,
+                    slots: asyncio.Semaphore | None = None) -> None:
+        """Spawn the process, then write what was queued for it. With `slots`, first wait
+        for a free one: it bounds the processes alive at once (pool + being stopped).
+        Stopped before or while spawning: no process is left and nothing is written to it."""
+        try:
+            if slots is not None and not await self._take_slot(slots):
+                return
+            if self.stop_requested:
+                return
+            loop = asyncio.get_running_loop()
+            name, value = self.mark.split("=", 1)
+            transport, _ = await loop.subprocess_exec(
+                lambda: _Protocol(self),
+                *argv,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env={**env, name: value},
+                cwd=str(cwd),
+                start_new_session=True,  # own process group: killpg takes its children too
+                preexec_fn=_die_with_parent,
+            )
+            self._exists(transport)
+            if not self.stop_requested:
+                self._flush()
+        finally:
+            if self._transport is None:
+                self._give_slot()  # no process: nothing holds the slot
+            self._settled.set()
+
+    async def _take_slot(self, slots: asyncio.Semaphore) -> bool:
+        """Wait for a slot, or for a stop (False)."""
+        acquire = asyncio.ensure_future(slots.acquire())
+        stopped = asyncio.ensure_future(self._stop_event.wait())
+        try:
+            await asyncio.wait({acquire, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+            if not acquire.done():
+                acquire.cancel()
+        if acquire.done() and not acquire.cancelled():
+            self._slots = slots
+        return self._slots is not None and not self.stop_requested
+
+    def _give_slot(self) -> None:
+        if self._slots is not None:
+            self._slots.release()
+            self._slots = None
+
+    def _exists(self, transport: asyncio.SubprocessTransport) -> None:
+        """The process exists (called from connection_made, before the pipes are handed
+        back to start(): output and exit can arrive first)."""
+        if self._transport is not None:
+            return
         self._transport = transport
         self.pid = transport.get_pid()
         stdin = transport.get_pipe_transport(0)
@@ -169,7 +289,10 @@ class BackendProcess:
         self._stdin = stdin
         _watchdog.register(self.pid)
         self._registered = True
-        self._flush()
+        if self.stop_requested:
+            self._pending = []  # queued for a process that was stopped: never sent
+            self._pending_bytes = 0
+            self.kill()
 
     # ----- writing (never blocks) ----------------------------------------------------------
     def send(self, msg: jsonrpc.Message, raw: bytes | None = None) -> None:
@@ -261,6 +384,7 @@ class BackendProcess:
         assert self._transport is not None
         self.returncode = self._transport.get_returncode()
         self._exited_event.set()
+        self._give_slot()
         self._lost(f"exited with code {self.returncode}")
 
     def _lost(self, why: str) -> None:
@@ -284,8 +408,20 @@ class BackendProcess:
                 self._stdin.close()
 
     async def stop(self, graceful: bool, grace: float) -> None:
-        """Let it leave on its own (shutdown/exit were sent) for `grace` seconds, then kill."""
+        """Let it leave on its own (shutdown/exit were sent) for `grace` seconds, then kill
+        its group and whatever it started outside the group. Safe before the process
+        exists: it is then never started, or killed as soon as it exists."""
         self._gone = True
+        if not self.stop_requested:
+            self.stop_requested = True
+            self._stop_event.set()
+            if self._transport is None:
+                self._pending = []
+                self._pending_bytes = 0
+        if not self._settled.is_set():
+            graceful = False  # it never got shutdown/exit: nothing was written to it
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._settled.wait(), SPAWN_LIMIT)
         if graceful and self._transport is not None and self.returncode is None:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._exited_event.wait(), grace)
@@ -294,6 +430,9 @@ class BackendProcess:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._exited_event.wait(), 2.0)
             self._transport.close()
+            # A descendant that called setsid() escaped killpg; it still carries our mark.
+            await asyncio.to_thread(kill_marked, self.mark + "\0")
+        self._give_slot()  # even if it would not die: a slot must never leak
 
     def status(self) -> dict[str, Any]:
         return {"pid": self.pid, "returncode": self.returncode}

@@ -33,7 +33,7 @@ from typemux.core.actions import (
 from typemux.core.lifecycle import LifecycleSettings
 from typemux.core.router import Router, RouterSettings
 from typemux.log import get_logger
-from typemux.runtime.backend_process import BackendProcess
+from typemux.runtime.backend_process import BackendProcess, kill_marked, owner_prefix
 from typemux.runtime.memory import group_rss
 from typemux.runtime.statefile import StateDirError, StateFile, proxy_state, state_dir
 from typemux.runtime.watcher import Change, ProjectWatcher, read_source
@@ -46,6 +46,11 @@ log = get_logger("typemux.proxy")
 
 STATE_WRITE_DELAY = 0.2  # coalesce a burst of pool changes into one state-file write
 HEARTBEAT = 2.0  # memory sampling and state-file refresh (idle times, RSS)
+
+
+def stopping_allowance(max_backends: int) -> int:
+    """How many backends may still be leaving (grace + kill) while the pool is full."""
+    return max_backends
 
 
 class CommandNotFound(Exception):
@@ -106,6 +111,7 @@ class Proxy:
                     warmup_timeout=settings.warmup_timeout,
                     handshake_timeout=settings.handshake_timeout,
                     pid=os.getpid(),
+                    hang_timeout=settings.hang_timeout,
                 ),
                 fanout_timeout=settings.fanout_timeout,
                 fallback_venv=None,  # found after initialize is answered (_start_up)
@@ -118,6 +124,11 @@ class Proxy:
         )
         self.router.sync.reader = read_source
         self.processes: dict[int, BackendProcess] = {}
+        # Backend processes alive at once (the pool's + those being stopped) never exceed
+        # this: a spawn waits for a stopped process to be gone. Stopped while it waits, it
+        # never forks. Under churn (many venvs, a small pool) this is what bounds memory.
+        self._spawn_slots = asyncio.Semaphore(
+            settings.max_backends + stopping_allowance(settings.max_backends))
         self._tasks: set[asyncio.Task[Any]] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
@@ -383,6 +394,9 @@ class Proxy:
                 self._watcher.set_roots(self.router.watched_roots())
 
     def _spawn(self, action: Spawn) -> None:
+        if self._exit is not None and self._exit.done():
+            log.info("spawn_refused", session=action.session, why="typemux is exiting")
+            return
         proc = BackendProcess(
             action.session, action.venv,
             max_message_size=self.settings.max_message_size,
@@ -392,15 +406,18 @@ class Proxy:
 
         async def start() -> None:
             try:
-                await proc.start(action.argv, action.env, action.cwd)
+                await proc.start(action.argv, action.env, action.cwd, self._spawn_slots)
             except (OSError, ValueError) as exc:
                 self.processes.pop(action.session, None)
                 self.router.backend_spawn_failed(action.session, str(exc), time.monotonic())
                 self._execute()
                 return
+            if proc.stop_requested:
+                return  # stopped while spawning: its stop task owns (and ends) it
             assert proc.pid is not None
             self.router.backend_spawned(action.session, proc.pid)
             log.info("backend_process", session=action.session, pid=proc.pid, venv=str(action.venv))
+            self._schedule_state()  # `typemux status` lists the pid as soon as it exists
             self._execute()
 
         self._background(start())
@@ -444,6 +461,10 @@ class Proxy:
             self._background(proc.stop(False, 0))
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=5)
+        # Whatever is left of any backend (a setsid'd descendant, a stop that timed out).
+        killed = await asyncio.to_thread(kill_marked, owner_prefix())
+        if killed:
+            log.info("descendants_killed", count=killed)
         if self._client is not None:
             await self._client.aclose()
 

@@ -60,7 +60,7 @@ def backend_state(backend: BackendSession, epoch_offset: float) -> dict[str, Any
         "last_used_at": round(backend.last_used + epoch_offset, 3),
         "ready_at": None if backend.ready_at is None else round(backend.ready_at + epoch_offset, 3),
         "pending_requests": len(backend.in_flight) + backend.server_requests,
-        "queued": len(backend.creating_queue) + len(backend.warmup_queue),
+        "queued": backend.queued_requests(),
         "rss": backend.rss,
     }
 
