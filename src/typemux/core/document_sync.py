@@ -44,6 +44,9 @@ class DocumentSync:
         self._log = log
         # path -> its text, or None when unreadable or too big (set by the runtime)
         self.reader: Callable[[Path], str | None] | None = None
+        # path -> its venv (set by the router): only project files are opened for the client;
+        # a library file (typeshed, site-packages) is left to the backend that pointed to it.
+        self.find_venv: Callable[[Path], Path | None] | None = None
         # Documents typemux opened, the client never did, oldest first.
         self.own: dict[str, None] = {}
 
@@ -98,6 +101,8 @@ class DocumentSync:
         venv here: routing the request moves it to its venv, which sends the didOpen."""
         path = uri_to_path(uri)
         if self.reader is None or path is None or path.suffix not in (".py", ".pyi"):
+            return
+        if self.find_venv is not None and self.find_venv(path) is None:
             return
         text = self.reader(path)
         if text is None:

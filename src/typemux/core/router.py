@@ -83,6 +83,7 @@ class Router:
                                     settings.fallback_venv)
         self.sync = DocumentSync(self.documents, self.lifecycle, self._out,
                                  settings.document_idle_close, log)
+        self.sync.find_venv = self.docs.find_venv
         self.fanouts: dict[tuple[bool, object], Fanout] = {}
         self.initialized = False
         self.shutdown_requested = False
