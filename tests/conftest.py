@@ -29,6 +29,9 @@ def typemux_env(**settings: Any) -> dict[str, str]:
     env.setdefault("XDG_CONFIG_HOME", "/nonexistent-typemux-test-config")
     # Each test run keeps its own status files (a killed proxy cannot leave one behind).
     env.setdefault("XDG_RUNTIME_DIR", _RUNTIME_DIR)
+    # A fresh capabilities cache per typemux: fake backends share one command line but
+    # advertise what each test asks for.
+    env["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="cache-", dir=_RUNTIME_DIR)
     for key, value in settings.items():
         env[f"TYPEMUX_{key.upper()}"] = str(value)
     return env

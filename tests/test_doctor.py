@@ -155,3 +155,18 @@ def test_missing_backend_hint_names_the_install_command_of_typemux_environment(
     # The test venv is a plain venv: its own python's pip, never a bare "pip install".
     assert f"{sys.prefix}/bin/python -m pip install 'pyright[nodejs]'" in failing[0]
     assert "'pyright-langserver' was not found on PATH nor beside typemux" in failing[0]
+
+
+def test_doctor_warns_when_the_backend_will_show_no_type_errors(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    off = json.dumps({"pyrefly": {"python": {"pyrefly": {"displayTypeErrors": "force-off"}}}})
+    code, out = doctor(capsys, project, as_json=True,
+                       env={"TYPEMUX_BACKEND": "pyrefly", "TYPEMUX_BACKEND_SETTINGS": off})
+    checks = {c["name"]: c for c in json.loads(out)["checks"]}
+    assert code == 0
+    assert checks["type errors"]["status"] == "warn"
+    assert "off" in checks["type errors"]["text"]
+    code, out = doctor(capsys, project, as_json=True, env={"TYPEMUX_BACKEND": "pyrefly"})
+    checks = {c["name"]: c for c in json.loads(out)["checks"]}
+    assert checks["type errors"]["status"] == "ok"

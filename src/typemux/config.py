@@ -122,6 +122,19 @@ class Settings(SettingsMethods, BaseSettings):
             "doc_type": "table of strings",
         },
     )
+    document_idle_close: float = _seconds(
+        300, "Close, in its backend, a document with no message about it for this long "
+             "(the client keeps it open; typemux re-opens it when needed); 0 = never.")
+    backend_settings: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Per backend kind, the settings tree typemux merges into its answers to "
+                    "that backend's `workspace/configuration` questions (see docs/backends.md).",
+        json_schema_extra={
+            "allowed": "a table per backend kind (pyright, basedpyright, ty, pyrefly, generic) "
+                       "of settings, or the same as a JSON object",
+            "doc_type": "table",
+        },
+    )
     log_file: Path | None = Field(
         None, description="Append logs to this file instead of stderr.",
         json_schema_extra={"allowed": "a file path", "doc_type": "path"})
@@ -149,6 +162,7 @@ class Settings(SettingsMethods, BaseSettings):
         return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("max_backends", "max_message_size", "max_memory_mb", "backend_ttl",
+                     "document_idle_close",
                      "warmup_timeout", "fanout_timeout", "handshake_timeout", "hang_timeout",
                      mode="before")
     @classmethod
@@ -179,6 +193,16 @@ class Settings(SettingsMethods, BaseSettings):
     @classmethod
     def _expand_all(cls, value: list[Path]) -> list[Path]:
         return [p.expanduser() for p in value]
+
+    @field_validator("backend_settings", mode="before")
+    @classmethod
+    def _settings_json(cls, value: Any) -> Any:
+        value = json.loads(value) if isinstance(value, str) else value
+        if isinstance(value, dict):
+            unknown = set(value) - set(get_args(BackendName))
+            if unknown:
+                raise ValueError(f"unknown backend kind {', '.join(sorted(unknown))}")
+        return value
 
     @field_validator("log_file")
     @classmethod

@@ -23,6 +23,7 @@ from typemux import __version__, jsonrpc
 from typemux.backends import get_kind
 from typemux.backends.base import BackendKind
 from typemux.backends.locate import CommandNotFound, install_hint, locate_command, resolve_command
+from typemux.backends.settings import type_errors_hidden
 from typemux.config import FIELDS, LoadedSettings
 from typemux.venv import VenvResolver, git_toplevel
 from typemux.wire import codec
@@ -262,6 +263,13 @@ def collect(loaded: LoadedSettings, cwd: Path) -> dict[str, Any]:
                         str(fallback.path) if fallback else
                         "none: no environment at the git toplevel or in the cwd; documents "
                         "outside a project with an environment get an error until one exists"))
+
+    if fallback is not None:
+        hidden = type_errors_hidden(kind.name, fallback.path,
+                                    settings.backend_settings.get(kind.name, {}))
+        checks.append(Check("type errors", "warn" if hidden else "ok",
+                            f"{hidden}; see docs/backends.md" if hidden else
+                            f"{kind.name} reports type errors for {fallback.path.parent}"))
 
     if resolved is not None:
         venv = fallback.path if fallback else None

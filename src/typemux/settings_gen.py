@@ -48,8 +48,9 @@ def _type_text(ann: Any) -> str:
         return "Any" if "Any" in parts else " | ".join(parts)
     if origin in (list, tuple, dict):
         parts = [_type_text(a) for a in get_args(ann)]
-        inner = "Any" if "Any" in parts else ", ".join(parts)
-        return f"{origin.__name__}[{inner}]"
+        if "Any" in parts:  # as many arguments as the container takes
+            parts = {list: ["Any"], tuple: ["Any", "..."], dict: ["Any", "Any"]}[origin]
+        return f"{origin.__name__}[{', '.join(parts)}]"
     return "Any"
 
 

@@ -89,6 +89,16 @@ FIELDS: tuple[FieldSpec, ...] = (
               default={},
               metavar='VALUE',
               help='Explicit environments: project folder glob → environment path. Checked before every other discovery rule (see docs/environments.md); `*` stays within one path segment, `**` spans several, `~` is expanded; a relative environment path is taken from the project folder. Default: {}.'),
+    FieldSpec('document_idle_close', 'float', nullable=False, choices=(),
+              bounds=(('ge', 0),), before=('_no_bool',), after=(),
+              default=300,
+              metavar='SECONDS',
+              help='Close, in its backend, a document with no message about it for this long (the client keeps it open; typemux re-opens it when needed); 0 = never. Default: 300.'),
+    FieldSpec('backend_settings', 'other', nullable=False, choices=(),
+              bounds=(), before=('_settings_json',), after=(),
+              default={},
+              metavar='VALUE',
+              help="Per backend kind, the settings tree typemux merges into its answers to that backend's `workspace/configuration` questions (see docs/backends.md). Default: {}."),
     FieldSpec('log_file', 'path', nullable=True, choices=(),
               bounds=(), before=(), after=('_expand',),
               default=None,
@@ -125,6 +135,8 @@ class ServeSettings(SettingsMethods):
     max_memory_mb: int
     prewarm: list[Path]
     environments: dict[str, str]
+    document_idle_close: float
+    backend_settings: dict[str, dict[Any, Any]]
     log_file: Path | None
     log_level: Literal['debug', 'info', 'warning', 'error']
     trace_dir: Path | None

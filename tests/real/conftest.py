@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,8 @@ def real_env(**settings: Any) -> dict[str, str]:
     """typemux's environment: no inherited TYPEMUX_*/GIT_* or user config, backends on PATH."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TYPEMUX_", "GIT_"))}
     env["XDG_CONFIG_HOME"] = "/nonexistent-typemux-test-config"
+    # Learned capabilities are the user's own cache; tests start from none unless they say.
+    env["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="typemux-test-cache-")
     env.pop("VIRTUAL_ENV", None)
     env["PATH"] = os.pathsep.join([str(BIN), env.get("PATH", "")])
     for key, value in settings.items():

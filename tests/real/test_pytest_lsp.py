@@ -6,8 +6,9 @@ server->client traffic against the capabilities the client declared: a
 `workspace/configuration` or `window/workDoneProgress/create` sent to a client that did not
 declare it raises an LspSpecificationWarning, which these tests turn into failures.
 
-Backends: ty (real and starts in milliseconds) and, for the Claude Code profile, pyright,
-whose `references` creates work-done progress and which asks for configuration.
+Backends: ty (real and starts in milliseconds) and, for the Claude Code profile, all four
+(pyright's `references` creates work-done progress and it asks for configuration; pyrefly
+registers capabilities).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from lsprotocol import converters, types
 from pygls.exceptions import JsonRpcException
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
-from real.conftest import process_tree, real_env, require_backend, still_running
+from real.conftest import KINDS, process_tree, real_env, require_backend, still_running
 from real.monorepo import Monorepo, Project, position_of
 from support.client import CLAUDE_CODE_CAPABILITIES, uri
 
@@ -169,12 +170,14 @@ async def test_document_without_venv_gets_an_error_that_says_why(
     assert "typemux:" in message and "venv" in message, message
 
 
+@pytest.mark.parametrize("backend", KINDS)
 async def test_claude_code_profile_gets_references_without_config_or_progress_requests(
-    start: Start, real_monorepo: Monorepo
+    start: Start, real_monorepo: Monorepo, backend: str
 ) -> None:
-    """pyright asks for configuration and creates progress for references; a client that
-    declared neither must see neither (pytest-lsp would warn, and the warning is an error)."""
-    client = await start(real_monorepo.root, backend="pyright",
+    """pyright asks for configuration and creates progress for references, pyrefly registers
+    capabilities; a client that declared none of that must see none of it (pytest-lsp would
+    warn, and the warning is an error)."""
+    client = await start(real_monorepo.root, backend=backend,
                          capabilities=claude_code_capabilities())
     project: Project = real_monorepo.a
     doc = open_document(client, project.main)

@@ -77,6 +77,11 @@ def default_answer(msg: Message) -> Any:
 
 
 def CLAUDE_CODE_ANSWER(msg: Message) -> Any:
+    """How Claude Code answers a server's requests: `[null]` for workspace/configuration
+    (whatever the number of items), -32601 for everything else (registerCapability,
+    workDoneProgress/create, applyEdit, ...)."""
+    if msg.get("method") == "workspace/configuration":
+        return [None]
     return JsonRpcError(-32601, f"Unhandled method {msg.get('method')}")
 
 

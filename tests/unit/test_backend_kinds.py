@@ -270,10 +270,16 @@ def make_venv(project: Path) -> Path:
 PY = {"section": "python", "scopeUri": "file:///p"}
 
 
+def without_pyrefly(answer: list[Any]) -> list[Any]:
+    """The answer less pyrefly's own subsection (tested on its own below)."""
+    return [{k: v for k, v in e.items() if k != "pyrefly"} if isinstance(e, dict) else e
+            for e in answer]
+
+
 @pytest.mark.parametrize("name", PYTHON_SECTION_KINDS)
 def test_python_path_filled_when_client_is_silent(name: str, tmp_path: Path) -> None:
     venv = make_venv(tmp_path)
-    answer = get_kind(name).configuration([PY, {"section": "python"}], venv, None)
+    answer = without_pyrefly(get_kind(name).configuration([PY, {"section": "python"}], venv, None))
     assert answer == [{"pythonPath": str(venv / "bin" / "python")}] * 2
 
 
@@ -281,7 +287,7 @@ def test_python_path_filled_when_client_is_silent(name: str, tmp_path: Path) -> 
 def test_python_path_added_to_client_entry_keeping_the_rest(name: str, tmp_path: Path) -> None:
     venv = make_venv(tmp_path)
     client_entry = {"analysis": {"typeCheckingMode": "strict"}}
-    answer = get_kind(name).configuration([PY], venv, [client_entry])
+    answer = without_pyrefly(get_kind(name).configuration([PY], venv, [client_entry]))
     assert answer == [
         {"analysis": {"typeCheckingMode": "strict"}, "pythonPath": str(venv / "bin" / "python")}
     ]
@@ -291,7 +297,8 @@ def test_python_path_added_to_client_entry_keeping_the_rest(name: str, tmp_path:
 @pytest.mark.parametrize("name", PYTHON_SECTION_KINDS)
 def test_client_python_path_is_kept(name: str, tmp_path: Path) -> None:
     venv = make_venv(tmp_path)
-    answer = get_kind(name).configuration([PY], venv, [{"pythonPath": "/opt/py/bin/python"}])
+    answer = without_pyrefly(
+        get_kind(name).configuration([PY], venv, [{"pythonPath": "/opt/py/bin/python"}]))
     assert answer == [{"pythonPath": "/opt/py/bin/python"}]
 
 
@@ -423,3 +430,34 @@ async def test_recorded_capabilities_match_installed_servers(tmp_path: Path) -> 
         result = await script.record(name, venv)
         assert result["capabilities"] == module.RECORDED_CAPABILITIES, name
         assert result.get("serverInfo") == module.SERVER_INFO, name
+
+
+# --- pyrefly shows type errors without a pyrefly config --------------------------------------
+
+
+def test_pyrefly_is_asked_for_type_errors_in_an_unconfigured_project(tmp_path: Path) -> None:
+    venv = make_venv(tmp_path)
+    (answer,) = get_kind("pyrefly").configuration([PY], venv, None)
+    assert answer["pyrefly"] == {"displayTypeErrors": "force-on", "typeCheckingMode": "default"}
+
+
+@pytest.mark.parametrize("config", ["pyrefly.toml", "pyproject.toml"])
+def test_pyrefly_config_of_the_project_is_left_to_decide(tmp_path: Path, config: str) -> None:
+    venv = make_venv(tmp_path)
+    (tmp_path / config).write_text("[tool.pyrefly]\n" if config == "pyproject.toml" else "")
+    (answer,) = get_kind("pyrefly").configuration([PY], venv, None)
+    assert "pyrefly" not in answer
+
+
+def test_pyrefly_keeps_its_migration_of_a_pyright_config(tmp_path: Path) -> None:
+    venv = make_venv(tmp_path)
+    (tmp_path / "pyrightconfig.json").write_text("{}")
+    (answer,) = get_kind("pyrefly").configuration([PY], venv, None)
+    assert answer["pyrefly"] == {"displayTypeErrors": "force-on"}
+
+
+def test_pyrefly_setting_of_the_client_wins(tmp_path: Path) -> None:
+    venv = make_venv(tmp_path)
+    client = [{"pyrefly": {"displayTypeErrors": "force-off"}}]
+    (answer,) = get_kind("pyrefly").configuration([PY], venv, client)
+    assert answer["pyrefly"]["displayTypeErrors"] == "force-off"

@@ -273,7 +273,8 @@ def test_a_full_pool_evicts_the_least_recently_used_and_answers_its_requests(rep
     msgs = to_client(actions)
     assert {"jsonrpc": "2.0", "id": rid, "error": {"code": -32800, "message": msgs[0]["error"]["message"]}} == msgs[0]
     assert "was stopped" in msgs[0]["error"]["message"]
-    assert msgs[1]["method"] == "textDocument/publishDiagnostics" and msgs[1]["params"]["diagnostics"] == []
+    # No false "clean": the client still has a_main open, its diagnostics stand.
+    assert [m for m in msgs if m.get("method") == "textDocument/publishDiagnostics"] == []
     assert [m["method"] for m in to_backend(actions, a)] == ["shutdown", "exit"]
     assert any(isinstance(x, Stop) and x.session == a and x.graceful for x in actions)
     assert repr(h.router.pool) == "<BackendPool [0 active, 1 idle | 1 creating]>"

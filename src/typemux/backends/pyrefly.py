@@ -6,9 +6,10 @@ Reference: /work/shared/reference/backends.md (pyrefly 1.4.1).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-from typemux.backends import client_capabilities, python_section_configuration
+from typemux.backends import client_capabilities, item_section, python_section_configuration
 from typemux.backends.base import BackendKind, ReadinessDetector
 
 COMMAND = ("pyrefly", "lsp")
@@ -98,6 +99,62 @@ class PyreflyReadiness(ReadinessDetector):
         return None
 
 
+PYREFLY_CONFIGS = ("pyrefly.toml",)
+# Configs of other checkers that pyrefly's "auto" mode migrates (it then picks a preset itself).
+MIGRATED_CONFIGS = ("mypy.ini", ".mypy.ini", "pyrightconfig.json")
+MAX_CONFIG_DEPTH = 32
+
+
+def _pyproject_tools(directory: Path) -> set[str]:
+    try:
+        text = (directory / "pyproject.toml").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return set()
+    return {tool for tool in ("pyrefly", "mypy", "pyright", "basedpyright")
+            if f"[tool.{tool}" in text}
+
+
+def project_configs(project: Path) -> tuple[bool, bool]:
+    """(a pyrefly config covers `project`, another checker's config pyrefly migrates does),
+    looking in `project` and its parents up to the repository root."""
+    directory = project
+    for _ in range(MAX_CONFIG_DEPTH):
+        tools = _pyproject_tools(directory)
+        if "pyrefly" in tools or any((directory / n).is_file() for n in PYREFLY_CONFIGS):
+            return True, False
+        if tools or any((directory / n).is_file() for n in MIGRATED_CONFIGS):
+            return False, True
+        if (directory / ".git").exists() or directory.parent == directory:
+            break
+        directory = directory.parent
+    return False, False
+
+
+def configuration(items: list[Any], venv: Path, client_result: list[Any] | None) -> list[Any]:
+    """The interpreter (python.pythonPath), and type errors shown without a pyrefly config.
+
+    Without a pyrefly.toml or [tool.pyrefly], pyrefly shows no type errors (1.4: only with
+    `displayTypeErrors: "force-on"`; newer versions: a "basic" preset of syntax and import
+    errors). A client that cannot pass settings (Claude Code) would hear "clean" for files
+    full of type errors, so typemux asks for them, unless the project configures pyrefly or
+    has a mypy/pyright config that pyrefly migrates into its own preset.
+    """
+    answers = python_section_configuration(items, venv, client_result)
+    own, migrated = project_configs(venv.parent)
+    if own:
+        return answers
+    for index, item in enumerate(items):
+        entry = answers[index]
+        if item_section(item) != "python" or not isinstance(entry, Mapping):
+            continue
+        pyrefly = dict(entry.get("pyrefly") or {})
+        pyrefly.setdefault("displayTypeErrors", "force-on")
+        if not migrated:
+            pyrefly.setdefault("typeCheckingMode", "default")
+        answers[index] = {**entry, "pyrefly": pyrefly}
+    return answers
+
+
 def build(command: tuple[str, ...] | None = None) -> BackendKind:
     return BackendKind(
         name="pyrefly",
@@ -106,7 +163,7 @@ def build(command: tuple[str, ...] | None = None) -> BackendKind:
         capabilities=client_capabilities(RECORDED_CAPABILITIES),
         server_info=SERVER_INFO,
         readiness=PyreflyReadiness,
-        configuration=python_section_configuration,
+        configuration=configuration,
         # Its first progress, "Pyrefly: Rechecking 0/0", begins and ends within a millisecond
         # of start-up, long before the background index that references need.
         progress_readiness=False,

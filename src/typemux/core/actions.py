@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from typemux.jsonrpc import Message
 
@@ -51,4 +52,13 @@ class PoolChanged:
     """The set of backends or their states changed (the status file is rewritten)."""
 
 
-Action = ToClient | ToBackend | Spawn | Stop | Exit | PoolChanged
+@dataclass(slots=True)
+class CapabilitiesLearned:
+    """The first backend's own `initialize` answer (its capabilities as it sent them): the
+    runtime caches them for this backend version, for the next session's answer."""
+
+    capabilities: dict[str, Any]
+    server_info: dict[str, Any] | None
+
+
+Action = ToClient | ToBackend | Spawn | Stop | Exit | PoolChanged | CapabilitiesLearned

@@ -91,6 +91,9 @@ class Lifecycle:
         # venv -> its project folder, told by document routing (the resolver knows it);
         # a venv not in here is taken to sit in its project, as `.venv` does.
         self.projects: dict[Path, Path] = {}
+        # URIs the client has open whose diagnostics stand with no backend behind them
+        # (cleared when the client closes them, their file is deleted, or a backend publishes).
+        self.standing: set[str] = set()
         # Set by the router: a fan-out share that will never be answered (backend, request id).
         self.on_lost: Callable[[BackendSession, Any], None] = lambda backend, request_id: None
         self._out = out
@@ -354,7 +357,9 @@ class Lifecycle:
 
     def _release(self, backend: BackendSession, code: int, message: str) -> None:
         """Answer everything of this backend's that the client still waits for; clear its
-        diagnostics; forget its server→client requests."""
+        diagnostics of documents the client does not have open (those of open documents
+        stand until a backend republishes: no false "clean"); forget its server→client
+        requests."""
         self.pool.remove(backend)
         for key, flight in list(backend.in_flight.items()):
             if flight.fanout:
@@ -373,6 +378,9 @@ class Lifecycle:
             queue.clear()
         self.server_requests.forget(backend)
         for uri in sorted(backend.published):
+            if uri in self.documents:
+                self.standing.add(uri)
+                continue
             self._out.append(ToClient(jsonrpc.notification(
                 "textDocument/publishDiagnostics", {"uri": uri, "diagnostics": []})))
         backend.published.clear()

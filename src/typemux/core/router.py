@@ -13,17 +13,20 @@ from pathlib import Path
 from typing import Any
 
 from typemux import __version__, jsonrpc
+from typemux.backends import client_capabilities
 from typemux.backends.base import BackendKind
 from typemux.core import resolve_tags, tokens
-from typemux.core.actions import Action, Exit, ToBackend, ToClient
+from typemux.core.actions import Action, CapabilitiesLearned, Exit, ToBackend, ToClient
 from typemux.core.client_caps import ClientCaps
 from typemux.core.document_routing import NO_VENV_HELP, DocumentRouting
+from typemux.core.document_sync import DocumentSync
 from typemux.core.fanout import Fanout
 from typemux.core.lifecycle import INIT_ID, Lifecycle, LifecycleSettings
+from typemux.core.registrations import missing_providers, register_request, registrations_for
 from typemux.core.server_requests import ServerRequests
 from typemux.core.session import BackendSession, State
 from typemux.documents import DocumentStore
-from typemux.uris import uri_to_path
+from typemux.uris import path_to_uri, uri_to_path
 from typemux.venv import VenvResolver, venv_identity
 
 FANOUT_METHODS = frozenset({"workspace/symbol"})
@@ -48,6 +51,8 @@ class RouterSettings:
     fanout_timeout: float = 5.0
     fallback_venv: Path | None = None
     fallback_project: Path | None = None
+    document_idle_close: float = 0.0  # 0 = never close documents the client keeps open
+    backend_settings: dict[str, Any] | None = None  # the user's settings tree for this kind
 
 
 def _noop_log(event: str, **fields: Any) -> None:
@@ -70,6 +75,7 @@ class Router:
         self._out: list[Action] = []
         self._log = log
         self.server_requests = ServerRequests(kind, self._out)
+        self.server_requests.user_settings = dict(settings.backend_settings or {})
         self.lifecycle = Lifecycle(settings.lifecycle, kind, self.documents,
                                    self.server_requests, self._out, log)
         self.lifecycle.on_lost = self._fanout_share_lost
@@ -78,11 +84,16 @@ class Router:
                                     settings.fallback_venv)
         if settings.fallback_venv is not None and settings.fallback_project is not None:
             self.lifecycle.projects[settings.fallback_venv] = settings.fallback_project
+        self.sync = DocumentSync(self.documents, self.lifecycle, self._out,
+                                 settings.document_idle_close, log)
+        self.sync.find_venv = self.docs.find_venv
         self.fanouts: dict[tuple[bool, object], Fanout] = {}
         self.initialized = False
         self.shutdown_requested = False
         self.exited = False
         self._producer: dict[str, int] = {}
+        self._answered: dict[str, Any] = {}  # the capabilities the client was told
+        self._learned = False
         # Requests cancelled at their backend: (session, when typemux answers them itself).
         self._cancel_deadlines: dict[tuple[bool, object], tuple[int, float]] = {}
         # The client's workspace folders: typemux's own view. Each backend keeps its project.
@@ -95,7 +106,8 @@ class Router:
         return actions
 
     def next_deadline(self) -> float | None:
-        deadlines = [self.lifecycle.next_deadline(), self.server_requests.next_deadline()]
+        deadlines = [self.lifecycle.next_deadline(), self.server_requests.next_deadline(),
+                     self.sync.next_deadline()]
         deadlines.extend(f.deadline for f in self.fanouts.values())
         deadlines.extend(deadline for _, deadline in self._cancel_deadlines.values())
         return min((d for d in deadlines if d is not None), default=None)
@@ -163,6 +175,7 @@ class Router:
             if session is not None:
                 self._resolve(session, {**msg, "params": item}, now)
                 return
+        self.sync.before_request(method, msg.get("params"), now)
         target = self._target(method, msg.get("params"), now)
         if isinstance(target, str):
             self._out.append(ToClient(jsonrpc.proxy_error(request_id, target)))
@@ -189,6 +202,7 @@ class Router:
         folders = params.get("workspaceFolders")
         self.workspace_folders = list(folders) if isinstance(folders, list) else []
         capabilities = dict(self.kind.capabilities)
+        self._answered = dict(capabilities)
         self._out.append(ToClient(jsonrpc.result(msg["id"], {
             "capabilities": capabilities,
             "serverInfo": {"name": f"typemux ({self.kind.name})", "version": __version__},
@@ -205,6 +219,10 @@ class Router:
             return
         params = msg.get("params")
         params = params if isinstance(params, dict) else {}
+        if self.lifecycle.client_params is not None:
+            replaced = self.sync.before_notification(method, msg, params, now)
+            if replaced is not None:
+                msg, raw, params = replaced, None, replaced["params"]
         if method == "exit":
             self._finish(now, 0 if self.shutdown_requested else 1, "the client sent exit")
         elif self.shutdown_requested:
@@ -292,6 +310,9 @@ class Router:
             if backend is not None and backend.state in (State.WARMING, State.READY):
                 by_backend.setdefault(backend.session, []).append(change)
         for session, changes in by_backend.items():
+            backend = self.pool.by_session(session)
+            if backend is not None:
+                self.pool.touch(backend, now)  # news for it: not idle
             self._out.append(ToBackend(session, jsonrpc.notification(
                 "workspace/didChangeWatchedFiles", {"changes": changes})))
 
@@ -426,6 +447,7 @@ class Router:
         if flight is None:
             if key == jsonrpc.id_key(INIT_ID) and backend.is_creating():
                 self.lifecycle.handshake_done(backend, msg, now)
+                self._learn_capabilities(backend, msg)
             else:
                 self._log("unmatched_response_dropped", session=backend.session, id=msg.get("id"))
             return
@@ -441,6 +463,25 @@ class Router:
             if tagged is not msg["result"]:
                 msg, raw = {**msg, "result": tagged}, None
         self._out.append(ToClient(msg, raw))
+
+    def _learn_capabilities(self, backend: BackendSession, msg: jsonrpc.Message) -> None:
+        """After the first handshake: have the runtime cache what this backend version
+        really offers, and register with the client what the initialize answer lacked."""
+        if self._learned or backend.state is State.STOPPING or not backend.capabilities:
+            return
+        self._learned = True
+        result = msg.get("result")
+        info = result.get("serverInfo") if isinstance(result, dict) else None
+        self._out.append(CapabilitiesLearned(backend.capabilities,
+                                             info if isinstance(info, dict) else None))
+        missing = missing_providers(self._answered, client_capabilities(backend.capabilities))
+        if not missing:
+            return
+        self._log("capabilities_missing_from_answer", providers=sorted(missing))
+        regs = registrations_for(missing, self.server_requests.caps)
+        if regs:
+            self._answered.update(missing)
+            self._out.append(ToClient(register_request("typemux:capabilities", regs)))
 
     def _backend_notification(self, backend: BackendSession, method: str, msg: jsonrpc.Message,
                               raw: bytes | None, now: float) -> None:
@@ -467,12 +508,45 @@ class Router:
             doc = self.documents.get(uri) if isinstance(uri, str) else None
             if doc is not None and doc.venv is not None and doc.venv != backend.venv:
                 return  # another venv's backend owns this document
+            forward, replaced = self.sync.on_publish(backend, msg, params)
+            if not forward:
+                return
+            if replaced is not None:
+                msg, raw = replaced, None
             if isinstance(uri, str):
                 if params.get("diagnostics"):
                     backend.published.add(uri)
                 else:
                     backend.published.discard(uri)
         self._out.append(ToClient(msg, raw))
+
+    # ----- disk ------------------------------------------------------------------------------
+    def open_paths(self) -> dict[Path, str]:
+        """The file of every open document -> its URI (the runtime reads these on change)."""
+        paths: dict[Path, str] = {}
+        for doc in self.documents:
+            path = uri_to_path(doc.uri)
+            if path is not None:
+                paths[path] = doc.uri
+        return paths
+
+    def watched_roots(self) -> set[Path]:
+        """Project directories to watch for a client that cannot: those of live backends
+        and of open documents' venvs (a backend evicted meanwhile still needs the news)."""
+        roots = {b.venv.parent for b in self.pool if b.state is not State.STOPPING}
+        roots.update(doc.venv.parent for doc in self.documents if doc.venv is not None)
+        return roots
+
+    def files_changed(self, changes: list[tuple[Path, int]], texts: dict[str, str | None],
+                      now: float) -> None:
+        """Files changed on disk behind the client's back (typemux's own watcher): the new
+        texts of open documents (None when deleted) and every change as a FileChangeType."""
+        if self.exited or self.lifecycle.client_params is None:
+            return
+        self.sync.files_changed(texts, now)
+        if changes and not self.server_requests.caps.watch_files:
+            self._watched_files({"changes": [{"uri": path_to_uri(path), "type": kind}
+                                             for path, kind in changes]}, now)
 
     # ----- memory ----------------------------------------------------------------------------
     def memory_sample(self, rss_by_session: dict[int, int], budget_bytes: int, now: float) -> None:
@@ -495,6 +569,7 @@ class Router:
 
     # ----- time ----------------------------------------------------------------------------
     def timer(self, now: float) -> None:
+        self.sync.timer(now)
         self._expire_cancels(now)
         self.lifecycle.expire(now)
         self.server_requests.expire(now)

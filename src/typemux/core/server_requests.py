@@ -13,9 +13,11 @@ from typing import Any
 
 from typemux import jsonrpc
 from typemux.backends.base import BackendKind
+from typemux.backends.settings import apply_user_settings
 from typemux.core import tokens
 from typemux.core.actions import Action, ToBackend, ToClient
 from typemux.core.client_caps import ClientCaps
+from typemux.core.registrations import ForwardedRegistrations
 from typemux.core.session import BackendSession
 from typemux.uris import path_to_uri
 
@@ -41,6 +43,9 @@ class ServerRequests:
         self._out = out
         self._next_id = 0
         self._outstanding: dict[tuple[bool, object], Outstanding] = {}
+        self.forwarded = ForwardedRegistrations()
+        # The user's backend_settings for this kind (merged into configuration answers).
+        self.user_settings: dict[str, Any] = {}
 
     def __len__(self) -> int:
         return len(self._outstanding)
@@ -68,6 +73,10 @@ class ServerRequests:
         elif method in ("client/registerCapability", "client/unregisterCapability"):
             self._record_registrations(backend, method, params)
             self._answer(backend, msg["id"], None)
+            if method == "client/registerCapability":
+                forwarded = self.forwarded.forward(params, self.caps)
+                if forwarded is not None:
+                    self._out.append(ToClient(forwarded))
         elif method.endswith("/refresh"):
             if self.caps.supports_refresh(method):
                 self._forward(backend, msg, now, None)
@@ -163,7 +172,8 @@ class ServerRequests:
             items = []
         if client_result is not None and len(client_result) != len(items):
             client_result = None
-        return self.kind.configuration(items, backend.venv, client_result)
+        answers = self.kind.configuration(items, backend.venv, client_result)
+        return apply_user_settings(items, answers, self.user_settings, client_result is not None)
 
     @staticmethod
     def _record_registrations(backend: BackendSession, method: str, params: Any) -> None:

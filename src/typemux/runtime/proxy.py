@@ -17,10 +17,19 @@ from pathlib import Path
 from typing import Any
 
 from typemux import jsonrpc
-from typemux.backends import get_kind
+from typemux.backends import capabilities_cache, client_capabilities, get_kind
 from typemux.backends.base import BackendKind
 from typemux.backends.locate import CommandNotFound, resolve_command
-from typemux.core.actions import Action, Exit, PoolChanged, Spawn, Stop, ToBackend, ToClient
+from typemux.core.actions import (
+    Action,
+    CapabilitiesLearned,
+    Exit,
+    PoolChanged,
+    Spawn,
+    Stop,
+    ToBackend,
+    ToClient,
+)
 from typemux.core.lifecycle import LifecycleSettings
 from typemux.core.router import Router, RouterSettings
 from typemux.log import get_logger
@@ -28,6 +37,7 @@ from typemux.runtime.backend_process import BackendProcess, kill_marked, owner_p
 from typemux.runtime.memory import group_rss
 from typemux.runtime.statefile import StateDirError, StateFile, proxy_state, state_dir
 from typemux.runtime.trace import open_trace
+from typemux.runtime.watcher import Change, ProjectWatcher, read_source
 from typemux.settings_table import ServeSettings as Settings
 from typemux.venv import VenvResolver
 from typemux.wire.streams import Incoming, MessageWriter, open_stdio, read_messages
@@ -67,6 +77,12 @@ class Proxy:
         except CommandNotFound:
             # Start anyway: the client gets an initialize answer and clear errors per request.
             argv = list(settings.command_argv or kind.command)
+        self._cache_key = capabilities_cache.version_key(kind.name, argv)
+        cached = capabilities_cache.load(self._cache_key) if self._cache_key else None
+        if cached is not None:
+            # What this very backend version advertised last time, not the recorded table.
+            kind = dataclasses.replace(kind, capabilities=client_capabilities(cached))
+            self.kind = kind
         self.resolver = VenvResolver(environments=settings.environments)
         self.router = Router(
             RouterSettings(
@@ -81,11 +97,14 @@ class Proxy:
                 ),
                 fanout_timeout=settings.fanout_timeout,
                 fallback_venv=None,  # found after initialize is answered (_start_up)
+                document_idle_close=settings.document_idle_close,
+                backend_settings=settings.backend_settings.get(kind.name, {}),
             ),
             kind,
             self.resolver,
             log=self._log_event,
         )
+        self.router.sync.reader = read_source
         self.processes: dict[int, BackendProcess] = {}
         # Backend processes alive at once (the pool's + those being stopped) never exceed
         # this: a spawn waits for a stopped process to be gone. Stopped while it waits, it
@@ -103,6 +122,7 @@ class Proxy:
         self._state_timer: asyncio.TimerHandle | None = None
         self._started_up = False
         self.trace = open_trace(settings.trace_dir)
+        self._watcher: ProjectWatcher | None = None
 
     def _log_event(self, event: str, **fields: Any) -> None:
         level = "info" if event.startswith("backend_") or event == "venv_changed" else "debug"
@@ -135,6 +155,8 @@ class Proxy:
             if self._state_file is not None:
                 self._state_file.remove()
             self.resolver.close()
+            if self._watcher is not None:
+                await self._watcher.aclose()
         await self._drain_and_stop()
         self.trace.close()
         return code
@@ -236,6 +258,7 @@ class Proxy:
             if found is not None:
                 self.router.prewarm(found.path, now, found.project)
             self._prewarm_extra(now)
+            self._start_watcher()
         except Exception:
             log.exception("start_up_failed")  # serve anyway: documents still find their venvs
         log.info("typemux_started", pid=os.getpid(), backend=self.kind.name,
@@ -282,6 +305,23 @@ class Proxy:
             if not self._started_up and self.router.lifecycle.client_params is not None:
                 await self._start_up()
         self.router.client_eof(time.monotonic())
+        self._execute()
+
+    # ----- files changed behind the client's back ---------------------------------------------
+    def _start_watcher(self) -> None:
+        """Watch the backends' projects when the client cannot do it for us."""
+        if self.router.server_requests.caps.watch_files:
+            return  # its didChangeWatchedFiles are used: nothing is watched twice
+        self._watcher = ProjectWatcher(self._files_changed, self.router.open_paths)
+        self._watcher.start()
+        self._watcher.set_roots(self.router.watched_roots())
+
+    def _files_changed(self, changes: list[Change], texts: dict[str, str | None]) -> None:
+        log.debug("files_changed", count=len(changes), open_documents=len(texts))
+        try:
+            self.router.files_changed(changes, texts, time.monotonic())
+        except Exception:
+            log.exception("files_changed_failed")
         self._execute()
 
     def _terminate(self) -> None:
@@ -336,8 +376,16 @@ class Proxy:
         elif isinstance(action, Exit):
             if self._exit is not None and not self._exit.done():
                 self._exit.set_result(action.code)
+        elif isinstance(action, CapabilitiesLearned):
+            if self._cache_key is not None:
+                key, argv = self._cache_key, list(self.router.lifecycle.settings.argv)
+                self._background(asyncio.to_thread(
+                    capabilities_cache.store, key, self.kind.name, argv,
+                    action.capabilities, action.server_info))
         elif isinstance(action, PoolChanged):
             self._schedule_state()
+            if self._watcher is not None:
+                self._watcher.set_roots(self.router.watched_roots())
 
     def _spawn(self, action: Spawn) -> None:
         if self._exit is not None and self._exit.done():

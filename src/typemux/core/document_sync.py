@@ -1,0 +1,251 @@
+"""Keeping backends' documents true to the disk and to the client, for clients that never
+close documents nor watch files (Claude Code). Sans-IO; the router calls these hooks.
+
+- Disk truth: `files_changed` gets the new disk texts of open documents (read by the
+  runtime) and gives each clean document's backend the new text (see disk_sync).
+- Idle close: documents with no message for `document_idle_close` seconds are closed in
+  their backend and re-opened before the next message that needs them (see idle_close).
+- Files asked about but never opened: some backends (pyrefly) answer nothing for a file
+  that is not open, so typemux opens it itself from its disk text (read by a reader the
+  runtime provides) before the request; the client's own didOpen later takes it over.
+- No false "clean": diagnostics of a document the client still has open stand when its
+  backend goes away (`Lifecycle.standing`); they are cleared only when the client closes
+  the document or its file is deleted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from typemux import jsonrpc
+from typemux.core.actions import Action, ToBackend, ToClient
+from typemux.core.disk_sync import DiskSync
+from typemux.core.idle_close import IdleClose
+from typemux.core.lifecycle import Lifecycle
+from typemux.core.session import BackendSession, State
+from typemux.documents import DocumentStore, TextDocument
+from typemux.uris import uri_to_path
+
+LIVE = (State.WARMING, State.READY)
+MAX_OWN_DOCUMENTS = 64
+
+
+class DocumentSync:
+    def __init__(self, documents: DocumentStore, lifecycle: Lifecycle, out: list[Action],
+                 idle_close: float, log: Callable[..., None]) -> None:
+        self.documents = documents
+        self.lifecycle = lifecycle
+        self.pool = lifecycle.pool
+        self.disk = DiskSync()
+        self.idle = IdleClose(idle_close)
+        self._out = out
+        self._log = log
+        # path -> its text, or None when unreadable or too big (set by the runtime)
+        self.reader: Callable[[Path], str | None] | None = None
+        # path -> its venv (set by the router): only project files are opened for the client;
+        # a library file (typeshed, site-packages) is left to the backend that pointed to it.
+        self.find_venv: Callable[[Path], Path | None] | None = None
+        # Documents typemux opened, the client never did, oldest first.
+        self.own: dict[str, None] = {}
+
+    # ----- client → typemux -------------------------------------------------------------
+    def before_notification(self, method: str, msg: jsonrpc.Message, params: dict[str, Any],
+                            now: float) -> jsonrpc.Message | None:
+        """Book-keeping before the router handles a client notification; the message to use
+        instead of `msg` (a didChange with its version shifted), or None to keep it."""
+        uri = _uri(params)
+        if uri is None:
+            return None
+        if method == "textDocument/didOpen":
+            if uri in self.own:
+                self._take_over(uri)
+            self.disk.opened(uri)
+            self.idle.reopened(uri)
+            self.idle.touch(uri, now)
+            return None
+        if method == "textDocument/didClose":
+            self.disk.closed(uri)
+            self._ensure_open(uri)  # a backend that closed it itself sees the client's close
+            self.idle.forget(uri)
+            if uri in self.lifecycle.standing:
+                self.lifecycle.standing.discard(uri)
+                self._out.append(ToClient(_empty_diagnostics(uri)))
+            return None
+        self._ensure_open(uri)
+        self.idle.touch(uri, now)
+        if method == "textDocument/didChange":
+            self.disk.changed(uri)
+            return self.disk.client_change(msg, params)
+        if method == "textDocument/didSave":
+            self.disk.saved(uri)
+        return None
+
+    def before_request(self, method: str, params: Any, now: float) -> None:
+        # On every request's path: the common case (an open document, nothing idle-closed,
+        # idle close off) costs two dict look-ups.
+        uri = _uri(params) if isinstance(params, dict) else None
+        if uri is None:
+            return
+        known = self.documents.get(uri) is not None
+        if not known and method.startswith("textDocument/"):
+            self._open_own(uri)
+            known = self.documents.get(uri) is not None
+        if known and self.idle.enabled:
+            self._ensure_open(uri)
+            self.idle.touch(uri, now)
+
+    def _open_own(self, uri: str) -> None:
+        """Open a Python file the client asks about without having opened it. It gets no
+        venv here: routing the request moves it to its venv, which sends the didOpen."""
+        path = uri_to_path(uri)
+        if self.reader is None or path is None or path.suffix not in (".py", ".pyi"):
+            return
+        if self.find_venv is not None and self.find_venv(path) is None:
+            return
+        text = self.reader(path)
+        if text is None:
+            return
+        if len(self.own) >= MAX_OWN_DOCUMENTS:  # bounded even with idle close off
+            oldest = next(iter(self.own))
+            old_doc = self.documents.get(oldest)
+            if old_doc is not None:
+                self._close_own(oldest, old_doc)
+            self.own.pop(oldest, None)
+        self.documents.open(uri, "python", 0, text)
+        self.disk.opened(uri)
+        self.own[uri] = None
+        self._log("document_opened_for_client", uri=uri)
+
+    def _take_over(self, uri: str) -> None:
+        """The client opens a document typemux had opened: close typemux's copy in its
+        backend, so that the backend sees one open (the client's) and not two."""
+        self.own.pop(uri, None)
+        doc = self.documents.get(uri)
+        backend = self.pool.get(doc.venv) if doc is not None and doc.venv is not None else None
+        closed_by_idle = self.idle.closed_in(uri)
+        if backend is not None and backend.state in LIVE and closed_by_idle != backend.session:
+            self._out.append(ToBackend(backend.session, jsonrpc.notification(
+                "textDocument/didClose", {"textDocument": {"uri": uri}})))
+
+    def _ensure_open(self, uri: str) -> None:
+        """Re-open a document typemux closed in its live backend, before it is needed."""
+        session = self.idle.closed_in(uri)
+        if session is None:
+            return
+        self.idle.reopened(uri)
+        doc = self.documents.get(uri)
+        backend = self.pool.get(doc.venv) if doc is not None and doc.venv is not None else None
+        if doc is None or backend is None or backend.session != session or backend.state not in LIVE:
+            return  # a newer backend got it in its replay
+        self._out.append(ToBackend(session, _did_open(doc)))
+
+    # ----- backend → typemux --------------------------------------------------------------
+    def on_publish(self, backend: BackendSession, msg: jsonrpc.Message,
+                   params: dict[str, Any]) -> tuple[bool, jsonrpc.Message | None]:
+        """(forward?, replacement message or None) for a backend's publishDiagnostics."""
+        uri = params.get("uri")
+        if not isinstance(uri, str):
+            return True, None
+        self.lifecycle.standing.discard(uri)
+        if (not params.get("diagnostics") and uri in self.documents
+                and self.idle.closed_in(uri) == backend.session):
+            return False, None  # the answer to typemux's own idle close
+        return True, self.disk.client_diagnostics(msg, params)
+
+    # ----- disk ----------------------------------------------------------------------------
+    def files_changed(self, texts: dict[str, str | None], now: float) -> None:
+        """New disk texts of open documents (None: the file was deleted)."""
+        for uri, text in texts.items():
+            doc = self.documents.get(uri)
+            if doc is None:
+                continue
+            if text is None:
+                if uri in self.lifecycle.standing:
+                    self.lifecycle.standing.discard(uri)
+                    self._out.append(ToClient(_empty_diagnostics(uri)))
+                continue
+            if not self.disk.disk_changed(uri, text, doc.text):
+                if text != doc.text:
+                    self._log("disk_change_kept_dirty_buffer", uri=uri)
+                continue
+            doc.text = text
+            doc.version += 1
+            doc.desynced = False
+            self._log("disk_sync", uri=uri, version=doc.version)
+            self.idle.touch(uri, now)
+            if doc.venv is not None:
+                self._send_disk_text(doc, doc.venv, now)
+
+    def _send_disk_text(self, doc: TextDocument, venv: Path, now: float) -> None:
+        # The next message about a document restarts its backend: this is one.
+        target = self.lifecycle.ensure(venv, now)
+        if not isinstance(target, BackendSession) or target.is_creating():
+            return  # its replay carries the new text
+        if self.idle.closed_in(doc.uri) == target.session:
+            self.idle.reopened(doc.uri)
+            self._out.append(ToBackend(target.session, _did_open(doc)))
+            return
+        self.lifecycle.deliver(target, jsonrpc.notification("textDocument/didChange", {
+            "textDocument": {"uri": doc.uri, "version": doc.version},
+            "contentChanges": [{"text": doc.text}],
+        }), None, now)
+
+    # ----- time ----------------------------------------------------------------------------
+    def next_deadline(self) -> float | None:
+        return self.idle.next_deadline()
+
+    def timer(self, now: float) -> None:
+        for uri in self.idle.due(now):
+            doc = self.documents.get(uri)
+            if doc is None:
+                self.idle.forget(uri)
+                continue
+            if uri in self.own:
+                self._close_own(uri, doc)
+                continue
+            backend = self.pool.get(doc.venv) if doc.venv is not None else None
+            if backend is None or backend.state not in LIVE:
+                continue  # nothing holds it open; a new backend's replay opens it afresh
+            if self.idle.closed_in(uri) == backend.session:
+                continue
+            if not self.disk.is_clean(uri, doc.text):
+                # A dirty buffer stays open: closed, the backend would read the disk instead.
+                self.idle.touch(uri, now)
+                continue
+            self.idle.mark_closed(uri, backend.session)
+            self._out.append(ToBackend(backend.session, jsonrpc.notification(
+                "textDocument/didClose", {"textDocument": {"uri": uri}})))
+        if self.idle.closed_count():
+            self._log("documents_idle_closed", count=self.idle.closed_count())
+
+
+    def _close_own(self, uri: str, doc: TextDocument) -> None:
+        """A document only typemux had open, idle: closed for good (the client never had
+        it open, so the backend's empty diagnostics for it go through)."""
+        self.own.pop(uri, None)
+        self.idle.forget(uri)
+        self.disk.closed(uri)
+        self.documents.close(uri)
+        backend = self.pool.get(doc.venv) if doc.venv is not None else None
+        if backend is not None and backend.state in LIVE:
+            self._out.append(ToBackend(backend.session, jsonrpc.notification(
+                "textDocument/didClose", {"textDocument": {"uri": uri}})))
+
+
+def _uri(params: dict[str, Any]) -> str | None:
+    item = params.get("textDocument")
+    if item is None:
+        item = params.get("item")
+    uri = item.get("uri") if isinstance(item, dict) else None
+    return uri if isinstance(uri, str) else None
+
+
+def _did_open(doc: TextDocument) -> jsonrpc.Message:
+    return jsonrpc.notification("textDocument/didOpen", {"textDocument": {
+        "uri": doc.uri, "languageId": doc.language_id, "version": doc.version, "text": doc.text}})
+
+
+def _empty_diagnostics(uri: str) -> jsonrpc.Message:
+    return jsonrpc.notification("textDocument/publishDiagnostics", {"uri": uri, "diagnostics": []})
