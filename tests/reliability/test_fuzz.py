@@ -9,8 +9,8 @@ Exactly-once accounting: every byte written to typemux's stdin is kept; decoding
 typemux's own message decoder says which requests typemux received and which malformed
 inputs it must answer (with their id, or null). The ids of the responses that came back must be
 exactly those, as a multiset: a missing one is an unanswered request, an extra one a
-double answer. Random input finds two ways typemux still loses an answer (see the xfail
-tests at the end), so the random-input accounting is an xfail until they are fixed.
+double answer. Random input once found two ways typemux lost an answer (a reused in-flight
+id, a request without "jsonrpc": "2.0"); each has its own test at the end.
 """
 
 from __future__ import annotations
@@ -245,10 +245,6 @@ def test_random_input_never_stops_typemux(session: Session) -> None:
     session.check_output()
 
 
-@pytest.mark.xfail(strict=True, reason="random input reuses in-flight ids and sends requests "
-                   "without \"jsonrpc\": \"2.0\"; typemux loses an answer in both cases "
-                   "(the two xfail tests below); also one id-null answer to a malformed input "
-                   "is missing, cause not found yet")
 def test_random_input_gets_exactly_one_answer_per_request(session: Session) -> None:
     @FUZZ_SETTINGS
     @given(st.lists(chunks, min_size=1, max_size=6))
@@ -323,9 +319,6 @@ def test_the_accounting_sees_double_and_missing_answers() -> None:
     assert (missing, extra) == (Counter(), Counter({_key("a"): 1}))
 
 
-@pytest.mark.xfail(strict=True, reason="typemux forwards a client id unchanged and tracks "
-                   "in-flight requests by it, so a second request reusing an in-flight id "
-                   "overwrites the first: one of the two is never answered")
 async def test_a_reused_in_flight_id_gets_one_answer_per_request(
         tmp_path: Path, start_typemux: StartTypemux) -> None:
     root = tmp_path / "proj"
@@ -346,9 +339,6 @@ async def test_a_reused_in_flight_id_gets_one_answer_per_request(
     assert answered(client.received)[_key(5)] == 2
 
 
-@pytest.mark.xfail(strict=True, reason="typemux accepts a request without \"jsonrpc\": \"2.0\" "
-                   "and forwards it unchanged; a strict backend (pygls here) drops it, so it "
-                   "is never answered")
 def test_a_request_without_jsonrpc_version_gets_an_answer(session: Session) -> None:
     session.client.send_raw(frame(json.dumps({"id": 77, "method": "custom/thing",
                                               "params": {}}).encode()))

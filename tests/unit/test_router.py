@@ -875,3 +875,19 @@ def test_after_shutdown_a_did_open_starts_no_backend(repo: Path) -> None:
     actions = h.open(repo / "proj-a/pkg/main.py")
     assert [a for a in actions if isinstance(a, Spawn | ToBackend)] == []
     assert [x.code for x in h.client({"jsonrpc": "2.0", "method": "exit"}) if isinstance(x, Exit)] == [0]
+
+
+def test_a_second_request_under_a_pending_id_is_refused_and_the_first_still_answered(repo: Path) -> None:
+    h = Harness(repo)
+    h.initialize()
+    a = h.start_backend(repo / "proj-a/pkg/main.py")
+    first = {"jsonrpc": "2.0", "id": 7, "method": "textDocument/hover",
+             "params": hover(repo / "proj-a/pkg/main.py")}
+    assert [m["id"] for m in to_backend(h.client(first), a)] == [7]
+    (refusal,) = to_client(h.client({**first, "method": "textDocument/definition"}))
+    assert refusal["id"] == 7 and refusal["error"]["code"] == -32600
+    assert "already used" in refusal["error"]["message"]
+    (answer,) = to_client(h.backend(a, {"jsonrpc": "2.0", "id": 7, "result": {"contents": "x"}}))
+    assert answer["result"] == {"contents": "x"}
+    # Answered: the id may be used again.
+    assert [m["id"] for m in to_backend(h.client(first), a)] == [7]

@@ -462,3 +462,12 @@ async def test_writer_reports_a_lost_stream(pipe: tuple[int, int]) -> None:
     writer.send({"id": 1, "result": None})
     await until(lambda: bool(lost))
     await writer.aclose()
+
+
+def test_a_message_without_the_jsonrpc_version_is_forwarded_with_it() -> None:
+    from typemux.wire.messages import Incoming, parse_body
+
+    item = parse_body(b'{"id": 77, "method": "custom/thing", "params": {}}')
+    assert isinstance(item, Incoming)
+    assert item.msg["jsonrpc"] == "2.0"
+    assert json.loads(item.raw) == {"jsonrpc": "2.0", "id": 77, "method": "custom/thing", "params": {}}

@@ -91,6 +91,9 @@ class Router:
         self.initialized = False
         self.shutdown_requested = False
         self.exited = False
+        # Answers still owed to the client, per request id (a count: a duplicate id is
+        # refused, and its refusal is one of the answers).
+        self._pending_ids: dict[tuple[bool, object], int] = {}
         self._producer: dict[str, int] = {}
         self._answered: dict[str, Any] = {}  # the capabilities the client was told
         self._learned = False
@@ -103,6 +106,16 @@ class Router:
     def take_actions(self) -> list[Action]:
         actions = self._out[:]
         self._out.clear()
+        pending = self._pending_ids
+        if pending:
+            for action in actions:
+                if isinstance(action, ToClient) and "method" not in action.msg:
+                    key = jsonrpc.id_key(action.msg.get("id"))
+                    left = pending.get(key, 0) - 1
+                    if left > 0:
+                        pending[key] = left
+                    else:
+                        pending.pop(key, None)
         return actions
 
     def next_deadline(self) -> float | None:
@@ -126,6 +139,7 @@ class Router:
 
     def client_malformed(self, code: int, reason: str, request_id: Any) -> None:
         self._log("client_malformed", reason=reason, id=request_id)
+        self._owe(request_id)
         # With no readable id, JSON-RPC 2.0 answers with "id": null: never drop silently.
         self._out.append(ToClient(jsonrpc.error(request_id, code, "typemux: " + reason)))
 
@@ -149,8 +163,29 @@ class Router:
         if self.pool.get(venv) is None and venv_identity(venv) is not None:
             self.lifecycle.ensure(venv, now)
 
+    def internal_failure(self, request_id: Any) -> None:
+        """Handling a client request raised: answer it (the proxy logged the failure)."""
+        self._out.append(ToClient(jsonrpc.proxy_error(
+            request_id, "internal error; see the typemux log")))
+
+    def _owe(self, request_id: Any) -> bool:
+        """Count an answer owed to the client under `request_id`; False when another
+        request with that id is still unanswered (take_actions counts the answers)."""
+        key = jsonrpc.id_key(request_id)
+        owed = self._pending_ids.get(key, 0)
+        self._pending_ids[key] = owed + 1
+        return owed == 0
+
     def _client_request(self, method: str, msg: jsonrpc.Message, raw: bytes | None, now: float) -> None:
         request_id = msg["id"]
+        if not self._owe(request_id):
+            # Ids are keyed per backend, so a second request under an id still in flight
+            # would take the first one's answer: refuse it instead of losing one.
+            self._out.append(ToClient(jsonrpc.error(
+                request_id, jsonrpc.INVALID_REQUEST,
+                f"typemux: request id {request_id!r} is already used by a request that is "
+                "still pending; ids must be unique among pending requests")))
+            return
         if method == "initialize":
             self._initialize(msg, now)
             return

@@ -300,7 +300,7 @@ class Proxy:
                 # One bad message never stops the proxy.
                 log.exception("client_message_failed")
                 if isinstance(item, Incoming) and "id" in item.msg and "method" in item.msg:
-                    self._send_client(jsonrpc.proxy_error(item.msg["id"], "internal error; see the typemux log"))
+                    self.router.internal_failure(item.msg["id"])
             self._execute()
             if not self._started_up and self.router.lifecycle.client_params is not None:
                 await self._start_up()

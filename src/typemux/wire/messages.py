@@ -44,6 +44,11 @@ def parse_body(body: bytes) -> Incoming | Malformed:
     problem = jsonrpc.validate(msg)
     if problem is not None:
         return Malformed(jsonrpc.INVALID_REQUEST, problem, _readable_id(msg))
+    if "method" in msg and msg.get("jsonrpc") != "2.0":
+        # Lenient peers leave the version out; strict backends (pygls) would drop such a
+        # message unanswered, so it is forwarded with the version it must carry.
+        msg["jsonrpc"] = "2.0"
+        raw = codec.dumps(msg)
     return Incoming(msg, raw)
 
 
