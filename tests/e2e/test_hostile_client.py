@@ -71,8 +71,8 @@ async def _answered_or_reported(client: LspClient, request_id: int, errors_befor
 CAFE = "café ☕"
 
 
-def _bad_frames(doc: str) -> dict[str, bytes]:
-    hover_900 = _body({"jsonrpc": "2.0", "id": 900, "method": "textDocument/hover",
+def _bad_frames(doc: str, request_id: int = 900) -> dict[str, bytes]:
+    hover_900 = _body({"jsonrpc": "2.0", "id": request_id, "method": "textDocument/hover",
                        "params": {**td(doc), "note": CAFE}})
     return {
         # The length counted in characters: the body is 3 bytes longer than announced.
@@ -120,14 +120,17 @@ async def test_bad_content_length_then_every_later_frame_is_handled(
 
 async def test_wrong_lengths_back_to_back_are_all_recovered(tmp_path: Path, tm: Start) -> None:
     client, doc = await _started(tm, tmp_path)
-    frames = _bad_frames(doc)
-    data = b"".join(frames[c] for c in ("length_in_characters", "length_abc",
-                                         "length_two_bytes_too_long", "missing_length"))
-    _expect(client, 900)
+    cases = ("length_in_characters", "length_abc", "length_two_bytes_too_long", "missing_length")
+    # Each recovered message has its own id: ids must be unique among pending requests.
+    data = b"".join(_bad_frames(doc, 910 + i)[case] for i, case in enumerate(cases))
+    for i in range(len(cases)):
+        _expect(client, 910 + i)
     _expect(client, 902)
     client.send_raw(data + _frame(_body({"jsonrpc": "2.0", "id": 902,
                                           "method": "textDocument/hover", "params": td(doc)})))
     assert hover_text(await client.response(902, timeout=15)).startswith("proj ")
+    for i in range(len(cases)):
+        assert hover_text(await client.response(910 + i, timeout=15)).startswith("proj ")
     assert await client.shutdown_and_exit(timeout=15) == 0
 
 
