@@ -295,11 +295,20 @@ def test_python_path_added_to_client_entry_keeping_the_rest(name: str, tmp_path:
 
 
 @pytest.mark.parametrize("name", PYTHON_SECTION_KINDS)
-def test_client_python_path_is_kept(name: str, tmp_path: Path) -> None:
+def test_client_python_path_of_another_environment_is_replaced(name: str, tmp_path: Path) -> None:
+    # Zed sends its one selected toolchain's interpreter for the whole workspace.
     venv = make_venv(tmp_path)
     answer = without_pyrefly(
         get_kind(name).configuration([PY], venv, [{"pythonPath": "/opt/py/bin/python"}]))
-    assert answer == [{"pythonPath": "/opt/py/bin/python"}]
+    assert answer == [{"pythonPath": str(venv / "bin" / "python")}]
+
+
+@pytest.mark.parametrize("name", PYTHON_SECTION_KINDS)
+def test_client_python_path_inside_the_venv_is_kept(name: str, tmp_path: Path) -> None:
+    venv = make_venv(tmp_path)
+    own = str(venv / "bin" / "python3.11")
+    answer = without_pyrefly(get_kind(name).configuration([PY], venv, [{"pythonPath": own}]))
+    assert answer == [{"pythonPath": own}]
 
 
 @pytest.mark.parametrize("name", ["pyright", "basedpyright"])
@@ -315,7 +324,9 @@ def test_dotted_python_path_section_gets_the_interpreter(tmp_path: Path) -> None
     venv = make_venv(tmp_path)
     items = [{"section": "python.pythonPath"}]
     assert get_kind("pyright").configuration(items, venv, None) == [str(venv / "bin" / "python")]
-    assert get_kind("pyright").configuration(items, venv, ["/x/python"]) == ["/x/python"]
+    assert get_kind("pyright").configuration(items, venv, ["/x/python"]) == [str(venv / "bin" / "python")]
+    own = str(venv / "bin" / "python3")
+    assert get_kind("pyright").configuration(items, venv, [own]) == [own]
 
 
 @pytest.mark.parametrize("name", KIND_NAMES)

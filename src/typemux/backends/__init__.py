@@ -67,11 +67,13 @@ def interpreter(venv: Path) -> str:
 def python_section_configuration(
     items: list[Any], venv: Path, client_result: list[Any] | None
 ) -> list[Any]:
-    """Fill in `python.pythonPath` wherever the client left it unset.
+    """Set `python.pythonPath` to the venv's interpreter in every answer.
 
-    pyright, basedpyright and pyrefly read the interpreter from the `python` section. A
-    project's own config file still beats this setting inside the backend, so it keeps the
-    backend on its venv without overriding what the project chose.
+    pyright, basedpyright and pyrefly read the interpreter from the `python` section. The
+    client knows one interpreter for the whole workspace (Zed sends its selected
+    toolchain's), which is the wrong one for every other venv behind typemux: a client
+    value is kept only when it already lies in this backend's venv. A project's own config
+    file still beats this setting inside the backend, so what the project chose stands.
     """
     answers = client_entries(items, client_result)
     for index, item in enumerate(items):
@@ -80,8 +82,15 @@ def python_section_configuration(
         if section == "python":
             if not isinstance(entry, Mapping):
                 answers[index] = {"pythonPath": interpreter(venv)}
-            elif not entry.get("pythonPath"):
+            elif not _inside(entry.get("pythonPath"), venv):
                 answers[index] = {**entry, "pythonPath": interpreter(venv)}
-        elif section == "python.pythonPath" and not entry:
+        elif section == "python.pythonPath" and not _inside(entry, venv):
             answers[index] = interpreter(venv)
     return answers
+
+
+def _inside(python: Any, venv: Path) -> bool:
+    """Whether a client's interpreter path names one of `venv`'s own."""
+    if not isinstance(python, str) or not python:
+        return False
+    return Path(python).parent.parent == venv
