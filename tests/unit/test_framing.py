@@ -3,6 +3,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from typemux.wire.framing import (
     EOF,
@@ -334,3 +336,39 @@ def test_salvage_longer_than_max_size_is_given_up() -> None:
     assert decoder.buffered <= 300
     decoder.receive_data(encode_frame(GOOD_1))
     assert drain(decoder) == [Frame(GOOD_1)]
+
+
+def _events(pieces: list[bytes]) -> list[object]:
+    decoder = FrameDecoder(4096)
+    seen: list[object] = []
+    for piece in pieces:
+        decoder.receive_data(piece)
+        while (event := decoder.next_event()) is not NEED_DATA and event is not EOF:
+            seen.append(type(event).__name__)
+    return seen
+
+
+def test_a_header_split_across_reads_leaves_no_scan_offset_for_the_next_block() -> None:
+    # Found by the fuzz accounting: the partial header's scan offset made the decoder step
+    # over the end of the next (bad) header block, so its error was never reported.
+    data = b'Content-Length: 16\r\n\r\n{ "elrstu":null}\x00\n\n'
+    whole = _events([data])
+    assert whole == ["Frame", "FrameError"]
+    for cut in range(1, len(data)):
+        assert _events([data[:cut], data[cut:]]) == whole, cut
+
+
+_pieces = st.lists(st.sampled_from([
+    b"Content-Length: 2\r\n\r\n{}", b"Content-Length: 16\r\n\r\n", b'{ "elrstu":null}',
+    b"\x00\n\n", b"Content-Length: abc\r\n\r\n", b"\r\n", b"Content-Length: 99999\r\n\r\n",
+    b"garbage", b"Content-Length: 5\r\n\r\n{}", b"\n\n",
+]), min_size=1, max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_pieces, st.lists(st.integers(min_value=1, max_value=400), max_size=6))
+def test_the_events_do_not_depend_on_how_the_input_is_split(parts: list[bytes], cuts: list[int]) -> None:
+    data = b"".join(parts)
+    points = sorted({c for c in cuts if c < len(data)})
+    pieces = [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True)]
+    assert _events(pieces) == _events([data])

@@ -161,6 +161,8 @@ class FrameDecoder:
         self._pos = pos
         fast = _FAST_HEADER.match(buf, pos)
         if fast is not None:
+            # What a partial header left in `_scanned` belongs to this header, not the next.
+            self._scanned = 0
             return self._start_body(int(fast.group(1)), fast.end())
         start = max(pos, pos + self._scanned - 2)
         end = _TERMINATOR.search(buf, start, pos + MAX_HEADER_SIZE + 3)
