@@ -87,6 +87,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             loaded = load_settings(cli, config_path=config)
         except ConfigError as exc:
             print(f"typemux: {exc}", file=sys.stderr)  # stdout-ok: stderr, before any LSP stream exists
+            if as_json:  # a script reading stdout still gets a JSON object
+                import json
+
+                print(json.dumps({"ok": False, "error": str(exc)}, indent=2))  # stdout-ok: the doctor command
             return 2
         return run_doctor(loaded, as_json=as_json)
     return _serve(cli, config)
