@@ -108,6 +108,19 @@ def test_backend_that_fails_initialize_fails_the_smoke_start(
     assert smoke["status"] == "fail" and "initialize failed" in smoke["text"]
 
 
+def test_doctor_summary_names_an_environments_mapping_to_a_missing_folder(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = project / "elsewhere" / ".venv"
+    _, out = doctor(capsys, project, as_json=True,
+                       env={"TYPEMUX_ENVIRONMENTS": json.dumps({str(project): str(missing)})})
+    report = json.loads(out)
+    (check,) = [c for c in report["checks"] if c["name"] == "environment"]
+    assert check["status"] == "warn"
+    assert f"maps '{project}' to {missing} (missing)" in check["text"]
+    assert report["environment"]["mapping_miss"] is not None
+
+
 def test_cli_doctor_takes_flags_after_the_subcommand(project: Path) -> None:
     env = typemux_env(backend_command=fake_backend_command())
     proc = subprocess.run(
