@@ -261,6 +261,7 @@ def collect(loaded: LoadedSettings, cwd: Path) -> dict[str, Any]:
                         "is final: no other rule is tried)" if env["mapping_miss"] else
                         "none for files here: no rule found an environment (see the "
                         "environment discovery section)"))
+    checks.extend(prewarm_checks(settings.prewarm, resolver))
     fallback = resolver.fallback(cwd)
     report["fallback_venv"] = str(fallback.path) if fallback else None
     checks.append(Check("fallback venv", "ok" if fallback else "warn",
@@ -292,6 +293,19 @@ def collect(loaded: LoadedSettings, cwd: Path) -> dict[str, Any]:
     report["checks"] = [asdict(c) for c in checks]
     report["ok"] = not any(c.status == "fail" for c in checks)
     return report
+
+
+def prewarm_checks(entries: list[Path], resolver: VenvResolver) -> list[Check]:
+    """One line per `prewarm` entry, resolved as the server resolves it."""
+    from typemux.runtime.proxy import prewarm_target
+
+    checks = []
+    for entry in entries:
+        target = prewarm_target(entry, resolver)
+        checks.append(Check("prewarm", "ok", f"{entry}: {target[0]}") if target is not None else
+                      Check("prewarm", "warn", f"{entry}: not an environment, nor a project "
+                                               "folder with one; the server skips it"))
+    return checks
 
 
 _MARK = {"ok": "ok  ", "warn": "warn", "fail": "FAIL", "info": "    "}
