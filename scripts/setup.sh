@@ -2,7 +2,9 @@
 # Create .venv in the repository and install typemux with its dev tools and the real
 # backends (pyright with its own Node, basedpyright, ty, pyrefly), all from PyPI, plus
 # Claude Code's CLI (npm) that the plugin tests validate with.
-# Needs network access to PyPI (and the npm registry when npm is present) and ~800 MB.
+# Also the environment managers typemux discovers (envtools extra: Poetry, PDM, Hatch,
+# Pipenv, virtualenv, uv). Needs network access to PyPI (and the npm registry when npm is
+# present) and ~1 GB: ~750 MB for .venv plus ~235 MB for Claude Code's CLI.
 # A second run does nothing when pyproject.toml has not changed (a stamp of its hash).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -108,6 +108,32 @@ def test_backend_that_fails_initialize_fails_the_smoke_start(
     assert smoke["status"] == "fail" and "initialize failed" in smoke["text"]
 
 
+def test_doctor_summary_names_an_environments_mapping_to_a_missing_folder(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = project / "elsewhere" / ".venv"
+    _, out = doctor(capsys, project, as_json=True,
+                       env={"TYPEMUX_ENVIRONMENTS": json.dumps({str(project): str(missing)})})
+    report = json.loads(out)
+    (check,) = [c for c in report["checks"] if c["name"] == "environment"]
+    assert check["status"] == "warn"
+    assert f"maps '{project}' to {missing} (missing)" in check["text"]
+    assert report["environment"]["mapping_miss"] is not None
+
+
+def test_doctor_checks_each_prewarm_entry_as_the_server_resolves_it(
+    project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bogus = tmp_path / "no-env-here"
+    bogus.mkdir()
+    prewarm = json.dumps([str(project), str(bogus)])
+    _, out = doctor(capsys, project, as_json=True, env={"TYPEMUX_PREWARM": prewarm})
+    checks = [c for c in json.loads(out)["checks"] if c["name"] == "prewarm"]
+    assert [c["status"] for c in checks] == ["ok", "warn"]
+    assert str(project / ".venv") in checks[0]["text"]
+    assert str(bogus) in checks[1]["text"] and "not an environment" in checks[1]["text"]
+
+
 def test_cli_doctor_takes_flags_after_the_subcommand(project: Path) -> None:
     env = typemux_env(backend_command=fake_backend_command())
     proc = subprocess.run(

@@ -35,13 +35,16 @@ def _parser() -> argparse.ArgumentParser:
     add_cli_options(doctor, suppress_defaults=True)
     status = sub.add_parser("status", help="show the live backend pools of running typemux processes")
     status.add_argument("--json", action="store_true", help="print JSON")
-    sub.add_parser("serve", help="run the LSP server on stdio (the default)")
+    serve = sub.add_parser("serve", help="run the LSP server on stdio (the default)")
+    add_cli_options(serve, suppress_defaults=True)
     _add_trace_parser(sub)
     return parser
 
 
 def _add_trace_parser(sub: Any) -> None:
     from pathlib import Path
+
+    from typemux.fast_config import add_cli_options
 
     trace = sub.add_parser("trace", help="show a traffic trace written with --trace-dir")
     trace.add_argument("target", nargs="?", type=Path, metavar="FILE|DIR",
@@ -52,6 +55,7 @@ def _add_trace_parser(sub: Any) -> None:
     trace.add_argument("--method", help="only messages whose method (or whose request's) contains this")
     trace.add_argument("--full", action="store_true", help="print each message in full")
     trace.add_argument("--json", action="store_true", help="print the matching JSON lines")
+    add_cli_options(trace, suppress_defaults=True)  # --trace-dir / --config, as for doctor
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -70,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from typemux.trace_view import run_trace
 
             return run_trace(ns.target, every=ns.every, session=ns.session, method=ns.method,
-                             as_json=as_json, full=ns.full)
+                             as_json=as_json, full=ns.full, cli=cli, config=config)
     if command == "status":
         from typemux.status import run_status
 
@@ -83,6 +87,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             loaded = load_settings(cli, config_path=config)
         except ConfigError as exc:
             print(f"typemux: {exc}", file=sys.stderr)  # stdout-ok: stderr, before any LSP stream exists
+            if as_json:  # a script reading stdout still gets a JSON object
+                import json
+
+                print(json.dumps({"ok": False, "error": str(exc)}, indent=2))  # stdout-ok: the doctor command
             return 2
         return run_doctor(loaded, as_json=as_json)
     return _serve(cli, config)

@@ -78,7 +78,8 @@ class Settings(SettingsMethods, BaseSettings):
         8, ge=1, description="Most backend processes alive at once; the least recently "
                              "used one is stopped to make room.")
     backend_ttl: float = _seconds(
-        1800, "Stop a backend idle for this long; 0 = never.")
+        1800, "Stop a backend idle for this long (the diagnostics of documents still open "
+              "stand; the next message about one restarts it); 0 = never.")
     warmup_timeout: float = _seconds(
         2, "Hold requests to a starting backend until it is ready, at most this long; "
            "0 = no holding.")
@@ -99,7 +100,7 @@ class Settings(SettingsMethods, BaseSettings):
         0, ge=0, description="Budget for the total RSS of all backends (each with its process "
                           "tree), in MB: over it, the least recently used backends are "
                           "stopped, idle ones first, always keeping the most recently used "
-                          "one; 0 = off.",
+                          "one (the diagnostics of documents still open stand); 0 = off.",
         json_schema_extra={"unit": "MB"})
     prewarm: list[Path] = Field(
         default_factory=list,

@@ -25,6 +25,7 @@ from typemux.backends.base import BackendKind
 from typemux.backends.locate import CommandNotFound, install_hint, locate_command, resolve_command
 from typemux.backends.settings import type_errors_hidden
 from typemux.config import FIELDS, LoadedSettings
+from typemux.envs.resolver import mapping_miss
 from typemux.venv import VenvResolver, git_toplevel
 from typemux.wire import codec
 from typemux.wire.framing import EOF, NEED_DATA, Frame, FrameDecoder, FrameError, encode_frame
@@ -181,6 +182,7 @@ def environment_report(resolver: VenvResolver, cwd: Path) -> dict[str, Any]:
         "environment": str(found.path) if found else None,
         "project": str(found.project) if found else None,
         "rule": found.rule if found else None,
+        "mapping_miss": mapping_miss(reports[-1]) if reports else None,
         "folders": [{
             "path": r.path,
             "rules": [{"rule": s.rule.name, "looks_for": s.rule.looks_for,
@@ -255,8 +257,11 @@ def collect(loaded: LoadedSettings, cwd: Path) -> dict[str, Any]:
     checks.append(Check("environment", "ok" if env["environment"] else "warn",
                         f"{env['environment']} (rule {env['rule']}, project {env['project']})"
                         if env["environment"] else
+                        f"none for files here: the {env['mapping_miss']} (an explicit mapping "
+                        "is final: no other rule is tried)" if env["mapping_miss"] else
                         "none for files here: no rule found an environment (see the "
                         "environment discovery section)"))
+    checks.extend(prewarm_checks(settings.prewarm, resolver))
     fallback = resolver.fallback(cwd)
     report["fallback_venv"] = str(fallback.path) if fallback else None
     checks.append(Check("fallback venv", "ok" if fallback else "warn",
@@ -288,6 +293,19 @@ def collect(loaded: LoadedSettings, cwd: Path) -> dict[str, Any]:
     report["checks"] = [asdict(c) for c in checks]
     report["ok"] = not any(c.status == "fail" for c in checks)
     return report
+
+
+def prewarm_checks(entries: list[Path], resolver: VenvResolver) -> list[Check]:
+    """One line per `prewarm` entry, resolved as the server resolves it."""
+    from typemux.runtime.proxy import prewarm_target
+
+    checks = []
+    for entry in entries:
+        target = prewarm_target(entry, resolver)
+        checks.append(Check("prewarm", "ok", f"{entry}: {target[0]}") if target is not None else
+                      Check("prewarm", "warn", f"{entry}: not an environment, nor a project "
+                                               "folder with one; the server skips it"))
+    return checks
 
 
 _MARK = {"ok": "ok  ", "warn": "warn", "fail": "FAIL", "info": "    "}

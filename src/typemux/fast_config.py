@@ -122,6 +122,8 @@ def gather(cli: Mapping[str, Any] | None, env: Mapping[str, str],
     """
     if config_path is not None:
         path = Path(config_path).expanduser().absolute()
+        if path.is_dir():
+            raise ConfigError(f"config file {path} is a directory; give the config.toml file")
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist")
         config_file: Path | None = path

@@ -97,6 +97,9 @@ def render_line(record: dict[str, Any], method: str | None) -> str:
             if isinstance(stamp, int | float) else "?")
     session = record.get("session")
     stream = "client" if session is None else f"s{session}"
+    if "typemux_malformed" in msg:  # client input typemux could not parse (runtime/trace.py)
+        return (f"{when}  {record.get('direction', '?'):16}  {stream:>6}  malformed "
+                f"{msg['typemux_malformed']}")
     if "method" in msg:
         kind = "request" if "id" in msg else "notify"
     else:
@@ -106,12 +109,28 @@ def render_line(record: dict[str, Any], method: str | None) -> str:
             f"{method or '?'}{ident}  {_summary(msg)}")
 
 
+def _check_is_trace(path: Path, f: TextIO) -> None:
+    """TraceError unless `path` is empty or holds a trace record (then rewinds `f`)."""
+    has_text = False
+    for line in f:
+        if not line.strip():
+            continue
+        has_text = True
+        if next(records([line]), None) is not None:
+            break
+    else:
+        if has_text:
+            raise TraceError(f"{path} is not a typemux trace (no JSON-lines trace records)")
+    f.seek(0)
+
+
 def show(files: list[Path], out: TextIO, *, session: int | None = None,
          method: str | None = None, as_json: bool = False, full: bool = False) -> int:
     """Print the filtered records of `files`; returns how many were shown."""
     shown = 0
     for path in files:
         with path.open(encoding="utf-8", errors="replace") as f:
+            _check_is_trace(path, f)
             venvs: dict[int, str] = {}
             if len(files) > 1 and not as_json:
                 out.write(f"== {path}\n")
@@ -136,26 +155,37 @@ def show(files: list[Path], out: TextIO, *, session: int | None = None,
 
 
 def run_trace(target: Path | None, *, every: bool, session: int | None, method: str | None,
-              as_json: bool, full: bool) -> int:
+              as_json: bool, full: bool, cli: dict[str, Any] | None = None,
+              config: Path | None = None) -> int:
+    """`cli` and `config` are the settings flags given (`--trace-dir`, `--config`)."""
     if target is None:
         from typemux.config import ConfigError, load_settings
 
         try:
-            target = load_settings().settings.trace_dir
+            target = load_settings(cli, config_path=config).settings.trace_dir
         except ConfigError as exc:
             print(f"typemux trace: {exc}", file=sys.stderr)  # stdout-ok: stderr
             return 2
         if target is None:
             print("typemux trace: give a trace FILE or DIR, or set trace_dir "  # stdout-ok: stderr
-                  "(TYPEMUX_TRACE_DIR)", file=sys.stderr)
+                  "(--trace-dir or TYPEMUX_TRACE_DIR)", file=sys.stderr)
             return 2
     try:
         files = trace_files(target.expanduser(), every=every)
+        show(files, sys.stdout, session=session, method=method, as_json=as_json, full=full)  # stdout-ok: the trace command, not the server
+        sys.stdout.flush()  # stdout-ok: a closed pipe shows here, not at interpreter exit
     except TraceError as exc:
         print(f"typemux trace: {exc}", file=sys.stderr)  # stdout-ok: stderr
         return 1
-    try:
-        show(files, sys.stdout, session=session, method=method, as_json=as_json, full=full)  # stdout-ok: the trace command, not the server
-    except BrokenPipeError:  # `typemux trace | head`
-        return 0
+    except BrokenPipeError:  # `typemux trace | head`: the reader has all it wanted
+        _silence_stdout()
     return 0
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail loudly."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # stdout-ok: closing down the trace command's output
+    os.close(devnull)

@@ -56,7 +56,8 @@ class Harness:
             RouterSettings(lifecycle, fanout_timeout=overrides.pop("fanout_timeout", 5.0),
                            fallback_venv=overrides.pop("fallback_venv", None)),
             overrides.pop("kind", KIND),
-            VenvResolver(cache_seconds=overrides.pop("cache_seconds", 0)),
+            VenvResolver(cache_seconds=overrides.pop("cache_seconds", 0),
+                         environments=overrides.pop("environments", None)),
         )
         self.now = 100.0
         self.next_id = 0
@@ -158,6 +159,20 @@ def test_requests_go_to_their_own_venvs_backend_and_answers_come_back_raw(repo: 
     (forward,) = h.router.take_actions()
     assert isinstance(forward, ToClient) and forward.raw == raw
     assert forward.msg == {"jsonrpc": "2.0", "id": rid, "result": None}
+
+
+def test_an_environments_mapping_to_a_missing_folder_is_named_in_the_error(repo: Path) -> None:
+    # proj-a has a .venv, but the explicit mapping (final) names a folder that is missing.
+    h = Harness(repo, environments={"proj-a": ".venv-missing"})
+    h.initialize()
+    path = repo / "proj-a/pkg/main.py"
+    h.open(path)
+    _, actions = h.request("textDocument/hover", hover(path))
+    (err,) = to_client(actions)
+    message = err["error"]["message"]
+    assert "no .venv found" not in message
+    assert "`environments` setting maps 'proj-a'" in message
+    assert f"{repo}/proj-a/.venv-missing (missing)" in message
 
 
 def test_a_document_without_venv_gets_an_error_that_says_how_to_fix_it(repo: Path) -> None:

@@ -115,3 +115,64 @@ def test_cli_trace_without_a_target_or_setting_says_what_to_give(
     captured = capsys.readouterr()
     assert captured.out == "" and "TYPEMUX_TRACE_DIR" in captured.err
     assert main(["trace", str(tmp_path / "missing")]) == 1
+
+
+def _write_trace(path: Path, count: int) -> None:
+    record = {"time": 1.0, "direction": "client->typemux", "session": None, "venv": None,
+              "message": {"jsonrpc": "2.0", "method": "x/y", "params": {"pad": "p" * 100}}}
+    path.write_text((json.dumps(record) + "\n") * count, "utf-8")
+
+
+@pytest.mark.parametrize("before", [True, False], ids=["flag-before", "flag-after"])
+def test_cli_trace_reads_trace_dir_given_as_a_flag_before_or_after_the_subcommand(
+    before: bool, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path
+) -> None:
+    monkeypatch.delenv("TYPEMUX_TRACE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    _write_trace(tmp_path / "typemux-1-a.jsonl", 3)
+    flag = ["--trace-dir", str(tmp_path)]
+    assert main([*flag, "trace"] if before else ["trace", *flag]) == 0
+    assert capsys.readouterr().out.count("notify  x/y") == 3
+
+
+def test_cli_trace_of_a_file_that_is_not_a_trace_says_so_and_fails(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    other = tmp_path / "passwd"
+    other.write_text("root:x:0:0:root:/root:/bin/bash\n", "utf-8")
+    assert main(["trace", str(other)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and "not a typemux trace" in captured.err
+    empty = tmp_path / "typemux-1-new.jsonl"  # a trace just opened, nothing written yet
+    empty.write_text("", "utf-8")
+    assert main(["trace", str(empty)]) == 0
+
+
+def test_malformed_client_input_shows_as_malformed_with_its_reason(tmp_path: Path) -> None:
+    trace = Trace(tmp_path / "typemux-1-x.jsonl")
+    trace.from_client(Malformed(-32700, "body is not JSON", None))
+    trace.close()
+    out = io.StringIO()
+    assert show([trace.path], out) == 1
+    assert "malformed" in out.getvalue() and "body is not JSON" in out.getvalue()
+    assert "result" not in out.getvalue()
+
+
+@pytest.mark.parametrize("count", [3, 20_000], ids=["fits-a-buffer", "many-buffers"])
+def test_cli_trace_into_a_closed_pipe_exits_quietly(count: int, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    _write_trace(tmp_path / "typemux-1-a.jsonl", count)
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # like `| head` that has already exited
+    try:
+        proc = subprocess.run([sys.executable, "-m", "typemux", "trace", str(tmp_path)],
+                              stdout=write_end, stderr=subprocess.PIPE, timeout=60)
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 0, proc.stderr
+    assert b"BrokenPipe" not in proc.stderr and b"Traceback" not in proc.stderr
+    assert proc.stderr == b""

@@ -134,6 +134,11 @@ class DocumentRouting:
             if path is None:
                 return (f"cannot serve {uri}: no backend is running to serve a document that is "
                         f"not a file, and no .venv was found for the workspace; {NO_VENV_HELP}")
+            missed = self.resolver.mapping_miss(path)
+            if missed is not None:
+                return (f"no environment for {path}: the {missed}, and an explicit mapping is "
+                        "final (no other rule is tried); fix the mapping or create that "
+                        "environment, then retry; `typemux doctor` in the project shows it")
             return (f"no .venv found for {path}, nor an environment by any other rule "
                     f"(searched up to its git root: {', '.join(RULE_NAMES)}); {NO_VENV_HELP}")
         return self.lifecycle.ensure(venv, now)

@@ -74,7 +74,7 @@ def explicit_mapping(folder: Folder, ctx: Context) -> Verdict | None:
             if is_env(path):
                 return Verdict(f"config environments[{glob!r}] = {path}", env=path)
             # Explicit, so authoritative: no other rule may pick some other environment.
-            return Verdict(f"config environments[{glob!r}] names {describe_env(path)}",
+            return Verdict(f"`environments` setting maps {glob!r} to {describe_env(path)}",
                            final=True)
     return None
 

@@ -180,6 +180,12 @@ class EnvResolver:
         folder = Folder.read(os.path.realpath(directory), self.ctx.files)
         return evaluate(folder, self.ctx)[0]
 
+    def mapping_miss(self, file: Path) -> str | None:
+        """What the `environments` setting names for `file` when that is no environment
+        (an explicit mapping is final, so it is why no environment was found), else None."""
+        reports = self.explain(Path(os.path.dirname(os.path.realpath(file))))
+        return mapping_miss(reports[-1]) if reports else None
+
     def explain(self, directory: Path) -> list[FolderReport]:
         """What every rule saw in each folder from `directory` up to where the walk stops."""
         reports: list[FolderReport] = []
@@ -192,3 +198,13 @@ class EnvResolver:
             if stop or folder.has(".git") or parent == current:
                 return reports
             current = parent
+
+
+def mapping_miss(report: FolderReport) -> str | None:
+    """The config rule's verdict when it stopped the walk at `report`'s folder unfound."""
+    if report.found is not None:
+        return None
+    for seen in report.seen:
+        if seen.rule.name == "config" and seen.verdict is not None and seen.verdict.final:
+            return seen.verdict.saw
+    return None

@@ -65,6 +65,16 @@ def prewarm_venv(path: Path) -> Path | None:
     return None
 
 
+def prewarm_target(entry: Path, resolver: VenvResolver) -> tuple[Path, Path | None] | None:
+    """(venv, project or None) a `prewarm` entry starts: a venv, a project folder holding
+    `.venv`, or one whose environment another rule finds (Poetry, conda, ...)."""
+    venv = prewarm_venv(entry)
+    if venv is not None:
+        return venv, None
+    found = resolver.at(entry.expanduser())
+    return None if found is None else (found.path, found.project)
+
+
 class Proxy:
     def __init__(self, settings: Settings, kind: BackendKind, *, cwd: Path) -> None:
         self.settings = settings
@@ -270,15 +280,12 @@ class Proxy:
     def _prewarm_extra(self, now: float) -> None:
         """After initialize: start the `prewarm` venvs' backends, while the pool has room."""
         for entry in self.settings.prewarm:
-            venv, project = prewarm_venv(entry), None
-            if venv is None:
-                # A project folder whose environment another rule finds (Poetry, conda, ...).
-                found = self.resolver.at(entry.expanduser())
-                if found is None:
-                    log.warning("prewarm_skipped", path=str(entry),
-                                why="not an environment, nor a project folder with one")
-                    continue
-                venv, project = found.path, found.project
+            target = prewarm_target(entry, self.resolver)
+            if target is None:
+                log.warning("prewarm_skipped", path=str(entry),
+                            why="not an environment, nor a project folder with one")
+                continue
+            venv, project = target
             if len(self.router.pool) >= self.settings.max_backends:
                 log.info("prewarm_skipped", path=str(entry), why="the pool is full (max_backends)")
                 break
