@@ -175,3 +175,21 @@ async def test_idle_restarts_with_document_traffic_alone(
     backend = next(p for p in json.loads(proc.stdout)["proxies"]
                    if p["pid"] == client.pid)["backends"][0]
     assert backend["uptime"] - backend["idle"] >= 2.5, backend
+
+
+def test_a_damaged_state_file_is_skipped_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import typemux.status as status_module
+
+    good = {"pid": 7, "started_at": 1.0, "backends": [
+        {"session": 1, "pid": None, "state": "ready", "venv": "/p/.venv", "started_at": 1.0,
+         "last_used_at": 1.0}]}
+    damaged = [{"pid": 8, "backends": [{"pid": "a"}]}, {"pid": "x"}, {"pid": 9, "backends": 3}]
+    monkeypatch.setattr(status_module, "state_dir", lambda: Path("/nonexistent"))
+    monkeypatch.setattr(status_module, "read_states", lambda _d: [good, *damaged])
+    assert status_module.run_status(as_json=False) == 0
+    out = capsys.readouterr().out
+    assert "typemux pid 7" in out and "pid 8" not in out
+    assert status_module.run_status(as_json=True) == 0
+    assert [p["pid"] for p in json.loads(capsys.readouterr().out)["proxies"]] == [7]

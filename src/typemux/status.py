@@ -29,7 +29,7 @@ def megabytes(size: int | None) -> str:
 def collect(now: float | None = None) -> list[dict[str, Any]]:
     """Live proxies with ages computed and each backend's RSS measured now."""
     now = time.time() if now is None else now
-    proxies = read_states(state_dir())
+    proxies = [p for p in read_states(state_dir()) if _well_formed(p)]
     pids = [b["pid"] for p in proxies for b in p.get("backends", []) if isinstance(b.get("pid"), int)]
     live_rss = group_rss(pids)
     for proxy in proxies:
@@ -53,6 +53,23 @@ def collect(now: float | None = None) -> list[dict[str, Any]]:
             "pending_requests": pending,
         }
     return proxies
+
+
+def _well_formed(proxy: Any) -> bool:
+    """A state file `collect` and `render` can read (another version's, or a damaged one,
+    is skipped rather than failing the whole command)."""
+    if not isinstance(proxy, dict) or not isinstance(proxy.get("pid"), int):
+        return False
+    backends = proxy.get("backends", [])
+    if not isinstance(backends, list):
+        return False
+    for b in backends:
+        if not (isinstance(b, dict) and isinstance(b.get("state"), str)
+                and isinstance(b.get("session"), int) and isinstance(b.get("venv"), str)
+                and all(isinstance(b.get(k, 0), int | float)
+                        for k in ("started_at", "last_used_at", "pending_requests"))):
+            return False
+    return isinstance(proxy.get("started_at", 0), int | float)
 
 
 def render(proxies: list[dict[str, Any]]) -> str:

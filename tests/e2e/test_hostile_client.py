@@ -178,8 +178,12 @@ async def test_request_with_invalid_utf8_is_answered(tmp_path: Path, tm: Start) 
         (b"42", -32600),
         (b'"a string"', -32600),
         (b"null", -32600),
+        # Valid JSON nested past the interpreter's recursion limit once killed typemux.
+        (b'{"jsonrpc": "2.0", "id": 5, "method": "x", "params": ' + b"[" * 100_000
+         + b"]" * 100_000 + b"}", -32700),
     ],
-    ids=["truncated", "garbage", "batch", "empty_batch", "number", "string", "null"],
+    ids=["truncated", "garbage", "batch", "empty_batch", "number", "string", "null",
+         "nested_100k_deep"],
 )
 async def test_unusable_body_gets_an_error_with_null_id_and_serving_goes_on(
     body: bytes, code: int, tmp_path: Path, tm: Start

@@ -79,3 +79,10 @@ def test_sixty_four_bit_integers_stay_exact() -> None:
     msg = codec.loads(body)
     assert msg == {"a": 2**64 - 1, "b": -(2**63)}
     assert codec.dumps(msg) == body
+
+
+@pytest.mark.parametrize("depth", [5_000, 100_000])
+def test_json_nested_beyond_the_recursion_limit_is_a_decode_error(depth: int) -> None:
+    body = b"[" * depth + b"]" * depth
+    with pytest.raises(codec.DecodeError, match="nested too deeply"):
+        codec.decode(body)

@@ -451,3 +451,12 @@ def test_a_field_kind_the_fast_path_does_not_know_goes_through_pydantic() -> Non
         _validate(spec, "pyright")
     with pytest.raises(NeedsPydantic):
         _validate(SPECS[0]._replace(before=("_a_new_validator",)), "pyright")
+
+
+def test_a_config_file_that_is_not_utf8_is_named_in_a_clear_error(tmp_path: Path) -> None:
+    from typemux.fast_config import read_config
+
+    bad = tmp_path / "config.toml"
+    bad.write_bytes(b"\xff\xfe")
+    with pytest.raises(ConfigError, match=r"is not UTF-8 text"):
+        read_config(bad)

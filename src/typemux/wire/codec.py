@@ -50,6 +50,9 @@ def decode(body: bytes) -> tuple[Any, bytes]:
         ) from None
     except ValueError as exc:  # e.g. an integer longer than sys.get_int_max_str_digits()
         raise DecodeError(f"unsupported JSON: {exc}") from None
+    except RecursionError:
+        # orjson stops at 1,024 levels; the stdlib recurses until the interpreter's limit.
+        raise DecodeError("JSON nested too deeply to decode") from None
 
 
 def dumps(obj: Any) -> bytes:
