@@ -267,8 +267,8 @@ class FrameDecoder:
         salvage_at, rejected_end = self._salvage_at, self._rejected_end
         self._resync_at = self._salvage_at = self._rejected_end = -1
         self._pos = header
-        if salvage_at < 0 or header <= salvage_at:
-            return None
+        if salvage_at < 0 or header <= salvage_at or header - salvage_at > self.max_size:
+            return None  # nothing, or too long to be one lost message (as when it comes in parts)
         if 0 <= rejected_end <= header and not buf[rejected_end:header].strip(_BLANK):
             return None  # the rejected body was framed right; it just is not JSON
         body = bytes(buf[salvage_at:header]).strip(_BLANK)
