@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from typemux.settings_table import FIELDS, MODEL_VALIDATORS, NO_LITERAL, FieldSpec, ServeSettings
+from typemux.xdg import base_dir
 
 if TYPE_CHECKING:
     import argparse
@@ -82,13 +83,7 @@ class RawSettings:
 
 
 def default_config_path(env: Mapping[str, str]) -> Path:
-    xdg = env.get("XDG_CONFIG_HOME", "")
-    if xdg and os.path.isabs(xdg):  # the XDG spec says relative values are ignored
-        base = Path(xdg)
-    else:
-        home = env.get("HOME")
-        base = (Path(home) if home else Path.home()) / ".config"
-    return base / "typemux" / "config.toml"
+    return base_dir(env, "XDG_CONFIG_HOME", ".config") / "typemux" / "config.toml"
 
 
 def read_config(path: Path) -> dict[str, Any]:

@@ -22,18 +22,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from typemux.xdg import base_dir
+
 FORMAT = 1
 
 
 def cache_dir(env: Mapping[str, str] | None = None) -> Path:
     env = os.environ if env is None else env
-    xdg = env.get("XDG_CACHE_HOME", "")
-    if xdg and os.path.isabs(xdg):  # the XDG spec says relative values are ignored
-        base = Path(xdg)
-    else:
-        home = env.get("HOME")
-        base = (Path(home) if home else Path.home()) / ".cache"
-    return base / "typemux" / "capabilities"
+    return base_dir(env, "XDG_CACHE_HOME", ".cache") / "typemux" / "capabilities"
 
 
 def version_key(kind: str, argv: Sequence[str]) -> str | None:

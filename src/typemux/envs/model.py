@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from typemux.xdg import base_dir
+
 if TYPE_CHECKING:
     from typemux.envs.ask import ToolAsker
 
@@ -196,8 +198,7 @@ class Context:
 
     def xdg(self, variable: str, default: str) -> str:
         """An XDG base directory: the variable when absolute (the spec ignores others)."""
-        value = self.environ.get(variable, "").strip()
-        return value if value and os.path.isabs(value) else os.path.join(self.home, default)
+        return str(base_dir(self.environ, variable, default, self.home))
 
 
 def canonical_name(name: str) -> str:
