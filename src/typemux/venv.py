@@ -15,7 +15,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from typemux.envs import EnvResolver, Venv
+from typemux.envs import RULE_NAMES, EnvResolver, Venv
 
 __all__ = ["Venv", "VenvIdentity", "VenvResolver", "git_toplevel", "venv_identity"]
 
@@ -50,7 +50,10 @@ def venv_identity(venv: Path) -> VenvIdentity | None:
 
 
 class VenvResolver(EnvResolver):
-    """Finds the environment of a file (see `typemux.envs`), plus the startup fallback."""
+    """Finds the environment of a file (see `typemux.envs`), plus the startup fallback.
+    The router's `VenvLookup` (core/ports.py)."""
+
+    rule_names: tuple[str, ...] = RULE_NAMES
 
     def fallback(self, cwd: Path) -> Venv | None:
         """The startup environment: the one of the git toplevel folder, else of the cwd

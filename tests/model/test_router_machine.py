@@ -30,6 +30,7 @@ from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from support.venv_lookup import DictLookup
 from typemux.backends.base import BackendKind, ReadinessDetector
 from typemux.core import ordering
 from typemux.core.actions import Exit, PoolChanged, Spawn, Stop, ToBackend, ToClient
@@ -38,7 +39,6 @@ from typemux.core.router import CANCEL_GRACE, Router, RouterSettings
 from typemux.core.session import State
 from typemux.documents import apply_change
 from typemux.uris import path_to_uri
-from typemux.venv import VenvResolver
 
 
 class LogReady(ReadinessDetector):
@@ -107,8 +107,11 @@ class RouterMachine(RuleBasedStateMachine):
         lifecycle = LifecycleSettings(argv=["/usr/bin/model-lsp"], max_backends=self.MAX_BACKENDS,
                                       backend_ttl=30.0, warmup_timeout=self.WARMUP_TIMEOUT,
                                       handshake_timeout=10.0, pid=1)
+        self.lookup = DictLookup(cached=True, ttl=5.0, clock=lambda: self.now)
+        for name in ("a", "b", "c"):
+            self.lookup.add(ROOT / name)
         self.router = Router(RouterSettings(lifecycle, fanout_timeout=5.0, fallback_venv=FALLBACK),
-                             KIND, VenvResolver(cache_seconds=5, clock=lambda: self.now))
+                             KIND, self.lookup)
         self.now = 1000.0
         self.seq = itertools.count()
         self.ids = itertools.count(1)
@@ -354,8 +357,10 @@ class RouterMachine(RuleBasedStateMachine):
         """Project c's venv is recreated (a new pyvenv.cfg: a new identity) or removed."""
         cfg = ROOT / "c" / ".venv" / "pyvenv.cfg"
         cfg.unlink(missing_ok=True)
+        self.lookup.venvs.pop(ROOT / "c", None)
         if present:
             cfg.write_text("home = /usr/bin\n")
+            self.lookup.add(ROOT / "c")
 
     def teardown(self) -> None:
         cfg = ROOT / "c" / ".venv" / "pyvenv.cfg"

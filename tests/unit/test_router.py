@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
+from support.venv_lookup import DictLookup
 from typemux.backends.base import BackendKind, ReadinessDetector
 from typemux.core.actions import Exit, Spawn, Stop, ToBackend, ToClient
 from typemux.core.lifecycle import INIT_ID, SHUTDOWN_ID, LifecycleSettings
 from typemux.core.router import Router, RouterSettings
 from typemux.uris import path_to_uri
-from typemux.venv import VenvResolver
 
 
 class LogReady(ReadinessDetector):
@@ -32,6 +32,7 @@ KIND = BackendKind(
 
 
 def make_project(root: Path, name: str, venv: bool = True) -> Path:
+    """A project on disk (only for what the router's lifecycle still stats: venv identity)."""
     project = root / name
     (project / "pkg").mkdir(parents=True)
     if venv:
@@ -42,8 +43,12 @@ def make_project(root: Path, name: str, venv: bool = True) -> Path:
 
 
 class Harness:
+    """The router with an in-memory venv lookup: proj-a and proj-b have a .venv, proj-c none."""
+
     def __init__(self, root: Path, **overrides: Any) -> None:
-        (root / ".git").mkdir(exist_ok=True)
+        self.lookup = DictLookup(cached=overrides.pop("cached", False))
+        self.lookup.add(root / "proj-a")
+        self.lookup.add(root / "proj-b")
         lifecycle = LifecycleSettings(
             argv=["/usr/bin/fake-lsp"],
             max_backends=overrides.pop("max_backends", 8),
@@ -56,8 +61,7 @@ class Harness:
             RouterSettings(lifecycle, fanout_timeout=overrides.pop("fanout_timeout", 5.0),
                            fallback_venv=overrides.pop("fallback_venv", None)),
             overrides.pop("kind", KIND),
-            VenvResolver(cache_seconds=overrides.pop("cache_seconds", 0),
-                         environments=overrides.pop("environments", None)),
+            self.lookup,
         )
         self.now = 100.0
         self.next_id = 0
@@ -104,9 +108,6 @@ def hover(path: Path) -> dict[str, Any]:
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    make_project(tmp_path, "proj-a")
-    make_project(tmp_path, "proj-b")
-    make_project(tmp_path, "proj-c", venv=False)
     return tmp_path
 
 
@@ -131,8 +132,8 @@ def test_did_open_spawns_a_backend_rooted_at_its_project_and_replays_the_documen
     main = repo / "proj-a/pkg/main.py"
     actions = h.open(main, "print('hi')\n")
     (spawn,) = [a for a in actions if isinstance(a, Spawn)]
-    assert spawn.venv == (repo / "proj-a/.venv").resolve()
-    assert spawn.cwd == (repo / "proj-a").resolve()
+    assert spawn.venv == repo / "proj-a/.venv"
+    assert spawn.cwd == repo / "proj-a"
     assert spawn.env["VIRTUAL_ENV"] == str(spawn.venv)
     assert spawn.env["PATH"].startswith(str(spawn.venv / "bin"))
     (init,) = to_backend(actions, spawn.session)
@@ -163,7 +164,9 @@ def test_requests_go_to_their_own_venvs_backend_and_answers_come_back_raw(repo: 
 
 def test_an_environments_mapping_to_a_missing_folder_is_named_in_the_error(repo: Path) -> None:
     # proj-a has a .venv, but the explicit mapping (final) names a folder that is missing.
-    h = Harness(repo, environments={"proj-a": ".venv-missing"})
+    h = Harness(repo)
+    missed = f"`environments` setting maps 'proj-a' to {repo}/proj-a/.venv-missing (missing)"
+    h.lookup.misses[repo / "proj-a"] = missed
     h.initialize()
     path = repo / "proj-a/pkg/main.py"
     h.open(path)
@@ -186,22 +189,20 @@ def test_a_document_without_venv_gets_an_error_that_says_how_to_fix_it(repo: Pat
     assert err["error"]["message"].startswith("typemux: no .venv found")
     assert "python -m venv .venv" in err["error"]["message"]
     # A venv created later is used without restart.
-    make_project(repo, "proj-c-venv")  # noise: unrelated project
-    (repo / "proj-c/.venv/bin").mkdir(parents=True)
-    (repo / "proj-c/.venv/pyvenv.cfg").write_text("home = /usr/bin\n")
+    h.lookup.add(repo / "proj-c-venv")  # noise: unrelated project
+    h.lookup.add(repo / "proj-c")
     _, actions = h.request("textDocument/hover", hover(path))
     assert [a for a in actions if isinstance(a, Spawn)]
 
 
 def test_a_cached_no_venv_answer_is_looked_up_again_on_the_next_request(repo: Path) -> None:
-    h = Harness(repo, cache_seconds=60)
+    h = Harness(repo, cached=True)
     h.initialize()
     path = repo / "proj-c/pkg/main.py"
     h.open(path)
     _, actions = h.request("textDocument/hover", hover(path))
     assert to_client(actions)[0]["error"]["code"] == -32603
-    (repo / "proj-c/.venv/bin").mkdir(parents=True)
-    (repo / "proj-c/.venv/pyvenv.cfg").write_text("home = /usr/bin\n")
+    h.lookup.add(repo / "proj-c")  # its cached "no venv" still stands in the lookup
     _, actions = h.request("textDocument/hover", hover(path))
     assert [a for a in actions if isinstance(a, Spawn)]
 
@@ -220,7 +221,7 @@ def test_index_dependent_requests_wait_for_readiness_and_others_pass(repo: Path)
     assert to_backend(actions) == []
     actions = h.backend(s, {"jsonrpc": "2.0", "method": "window/logMessage", "params": {"type": 3, "message": "ready now"}})
     assert [m.get("id") for m in to_backend(actions, s)] == [ref_id, same_id]
-    assert h.router.pool.get((repo / "proj-a/.venv").resolve()).ready_reason == "log ready"
+    assert h.router.pool.get(repo / "proj-a/.venv").ready_reason == "log ready"
 
 
 def test_a_silent_backend_is_released_at_the_warmup_timeout(repo: Path) -> None:
@@ -244,7 +245,7 @@ def test_progress_end_releases_only_for_the_progress_started_while_warming(repo:
     actions = h.backend(s, {"jsonrpc": "2.0", "id": 0, "method": "window/workDoneProgress/create", "params": {"token": "idx"}})
     assert to_backend(actions, s) == [{"jsonrpc": "2.0", "id": 0, "result": None}]  # client lacks support
     h.backend(s, {"jsonrpc": "2.0", "method": "$/progress", "params": {"token": "other", "value": {"kind": "end"}}})
-    assert h.router.pool.get((repo / "proj-a/.venv").resolve()).is_warming()
+    assert h.router.pool.get(repo / "proj-a/.venv").is_warming()
     actions = h.backend(s, {"jsonrpc": "2.0", "method": "$/progress", "params": {"token": "idx", "value": {"kind": "end"}}})
     assert [m.get("id") for m in to_backend(actions, s)] == [ref_id]
 
@@ -367,7 +368,7 @@ def test_spawn_failure_answers_waiting_requests_naming_command_and_venv(repo: Pa
     h.router.backend_spawn_failed(spawn.session, "No such file or directory", h.now)
     msgs = to_client(h.router.take_actions())
     assert msgs[0]["id"] == rid and "/usr/bin/fake-lsp" in msgs[0]["error"]["message"]
-    assert str((repo / "proj-a/.venv").resolve()) in msgs[0]["error"]["message"]
+    assert str(repo / "proj-a/.venv") in msgs[0]["error"]["message"]
     assert [m["method"] for m in msgs[1:]] == ["window/showMessage"]
 
 
@@ -520,6 +521,7 @@ def test_diagnostics_from_the_wrong_venvs_backend_are_dropped(repo: Path) -> Non
 
 
 def test_venv_replacement_starts_a_fresh_backend(repo: Path) -> None:
+    make_project(repo, "proj-a")
     h = Harness(repo)
     h.initialize()
     main = repo / "proj-a/pkg/main.py"
@@ -692,7 +694,7 @@ def test_untitled_documents_go_to_the_most_recently_used_backend(repo: Path) -> 
 
 
 def test_untitled_documents_start_the_fallback_venvs_backend_when_none_runs(repo: Path) -> None:
-    fallback = (repo / "proj-a/.venv").resolve()
+    fallback = repo / "proj-a/.venv"
     h = Harness(repo, fallback_venv=fallback)
     h.initialize()
     h.router.take_actions()
@@ -710,8 +712,6 @@ def test_untitled_documents_start_the_fallback_venvs_backend_when_none_runs(repo
                                      "usr/lib/python3.11/os.py"])
 def test_a_library_file_is_served_alike_opened_or_not(repo: Path, library: str) -> None:
     path = repo / "tools" / library
-    path.parent.mkdir(parents=True)
-    path.write_text("def f(): ...\n")
     h = Harness(repo)
     h.initialize()
     a = h.start_backend(repo / "proj-a/pkg/main.py")
@@ -755,7 +755,7 @@ def test_an_unreadable_edit_is_reported_once_and_never_replaced_by_disk_text(rep
     assert [m["method"] for m in to_backend(actions, s)] == ["textDocument/didChange"]  # routing goes on
     assert to_client(h.client({**bad, "params": {**bad["params"], "textDocument": {
         "uri": path_to_uri(main), "version": 3}}})) == []  # once
-    main.write_text("changed on disk\n")
+    h.router.sync.reader = lambda path: "changed on disk\n"  # the router never reads it
     h.router.backend_exited(s, "exited with code 3", h.now + 60)
     h.router.take_actions()
     h.now += 60

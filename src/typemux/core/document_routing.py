@@ -16,11 +16,10 @@ from typing import Any
 from typemux import jsonrpc
 from typemux.core.actions import Action, ToClient
 from typemux.core.lifecycle import Lifecycle
+from typemux.core.ports import VenvLookup
 from typemux.core.session import BackendSession
 from typemux.documents import DocumentStore, TextDocument
-from typemux.envs import RULE_NAMES
 from typemux.uris import uri_to_path
-from typemux.venv import VenvResolver, venv_identity
 
 NO_VENV_HELP = ("create one in the project (python -m venv .venv, uv sync, poetry install, "
                 "...) or map it in typemux's `environments` setting, then retry; no restart "
@@ -28,10 +27,10 @@ NO_VENV_HELP = ("create one in the project (python -m venv .venv, uv sync, poetr
 
 
 class DocumentRouting:
-    def __init__(self, documents: DocumentStore, resolver: VenvResolver, lifecycle: Lifecycle,
+    def __init__(self, documents: DocumentStore, lookup: VenvLookup, lifecycle: Lifecycle,
                  log: Callable[..., None], out: list[Action], fallback_venv: Path | None = None) -> None:
         self.documents = documents
-        self.resolver = resolver
+        self.lookup = lookup
         self.lifecycle = lifecycle
         self.pool = lifecycle.pool
         self.fallback_venv = fallback_venv
@@ -95,11 +94,11 @@ class DocumentRouting:
     def find_venv(self, path: Path | None) -> Path | None:
         if path is None:
             return None
-        venv = self.resolver.find(path)
+        venv = self.lookup.find(path)
         if venv is None:
             # A cached "no venv" must not hide a venv created since: look again, uncached.
-            self.resolver.invalidate()
-            venv = self.resolver.find(path)
+            self.lookup.invalidate()
+            venv = self.lookup.find(path)
         if venv is None:
             return None
         self.lifecycle.projects[venv.path] = venv.project
@@ -134,24 +133,24 @@ class DocumentRouting:
             if path is None:
                 return (f"cannot serve {uri}: no backend is running to serve a document that is "
                         f"not a file, and no .venv was found for the workspace; {NO_VENV_HELP}")
-            missed = self.resolver.mapping_miss(path)
+            missed = self.lookup.mapping_miss(path)
             if missed is not None:
                 return (f"no environment for {path}: the {missed}, and an explicit mapping is "
                         "final (no other rule is tried); fix the mapping or create that "
                         "environment, then retry; `typemux doctor` in the project shows it")
             return (f"no .venv found for {path}, nor an environment by any other rule "
-                    f"(searched up to its git root: {', '.join(RULE_NAMES)}); {NO_VENV_HELP}")
+                    f"(searched up to its git root: {', '.join(self.lookup.rule_names)}); {NO_VENV_HELP}")
         return self.lifecycle.ensure(venv, now)
 
     def _move(self, doc: TextDocument, new: Path | None, now: float) -> None:
-        """A document's venv changed (one appeared closer, or its venv vanished)."""
+        """A document's venv changed (one appeared closer, or its venv vanished). The old
+        backend only loses the document: if its venv is gone, the runtime's identity check
+        of that venv stops it."""
         old = doc.venv
         doc.venv = None
         if old is not None:
             backend = self.pool.get(old)
-            if backend is not None and venv_identity(old) is None:
-                self.lifecycle.evict(backend, "its venv was removed", now)
-            elif backend is not None:
+            if backend is not None:
                 self.lifecycle.deliver(backend, jsonrpc.notification(
                     "textDocument/didClose", {"textDocument": {"uri": doc.uri}}), None, now)
         if new is None:

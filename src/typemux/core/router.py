@@ -22,12 +22,12 @@ from typemux.core.document_routing import NO_VENV_HELP, DocumentRouting
 from typemux.core.document_sync import DocumentSync
 from typemux.core.fanout import Fanout
 from typemux.core.lifecycle import INIT_ID, Lifecycle, LifecycleSettings
+from typemux.core.ports import VenvLookup
 from typemux.core.registrations import missing_providers, register_request, registrations_for
 from typemux.core.server_requests import ServerRequests
 from typemux.core.session import BackendSession, State
 from typemux.documents import DocumentStore
 from typemux.uris import path_to_uri, uri_to_path
-from typemux.venv import VenvResolver, venv_identity
 
 FANOUT_METHODS = frozenset({"workspace/symbol"})
 # A `*/resolve` goes to the backend that answered the request that produced the item.
@@ -64,13 +64,12 @@ class Router:
         self,
         settings: RouterSettings,
         kind: BackendKind,
-        resolver: VenvResolver,
+        lookup: VenvLookup,
         *,
         log: Callable[..., None] = _noop_log,
     ) -> None:
         self.settings = settings
         self.kind = kind
-        self.resolver = resolver
         self.documents = DocumentStore()
         self._out: list[Action] = []
         self._log = log
@@ -80,7 +79,7 @@ class Router:
                                    self.server_requests, self._out, log)
         self.lifecycle.on_lost = self._fanout_share_lost
         self.pool = self.lifecycle.pool
-        self.docs = DocumentRouting(self.documents, resolver, self.lifecycle, log, self._out,
+        self.docs = DocumentRouting(self.documents, lookup, self.lifecycle, log, self._out,
                                     settings.fallback_venv)
         if settings.fallback_venv is not None and settings.fallback_project is not None:
             self.lifecycle.projects[settings.fallback_venv] = settings.fallback_project
@@ -88,7 +87,6 @@ class Router:
                                  settings.document_idle_close, log)
         self.sync.find_venv = self.docs.find_venv
         self.fanouts: dict[tuple[bool, object], Fanout] = {}
-        self.initialized = False
         self.shutdown_requested = False
         self.exited = False
         # Answers still owed to the client, per request id (a count: a duplicate id is
@@ -157,10 +155,11 @@ class Router:
         self._out.append(Exit(code))
 
     def prewarm(self, venv: Path, now: float, project: Path | None = None) -> None:
-        """Start `venv`'s backend before anyone asks (its handshake waits for initialize)."""
+        """Start `venv`'s backend before anyone asks (its handshake waits for initialize).
+        The runtime calls this only for a venv it found on disk."""
         if project is not None:
             self.lifecycle.projects[venv] = project
-        if self.pool.get(venv) is None and venv_identity(venv) is not None:
+        if self.pool.get(venv) is None:
             self.lifecycle.ensure(venv, now)
 
     def internal_failure(self, request_id: Any) -> None:
@@ -264,7 +263,6 @@ class Router:
             # After shutdown only exit counts: a didOpen must not start a backend again.
             self._log("notification_dropped", method=method, why="after shutdown")
         elif method == "initialized":
-            self.initialized = True
             if self.server_requests.caps.watch_files:
                 self._register_watchers()
         elif method == "$/cancelRequest":

@@ -1,0 +1,40 @@
+"""What the core asks of the outside world, as plain interfaces (the runtime implements them).
+
+The core never reads a file, stats a path or looks at a clock: finding a document's
+environment does all three (`typemux.venv.VenvResolver` implements `VenvLookup`), so the
+router is given a lookup and unit tests give it an in-memory one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+
+class FoundVenv(Protocol):
+    """An environment and the project it serves."""
+
+    @property
+    def path(self) -> Path: ...
+
+    @property
+    def project(self) -> Path: ...
+
+
+class VenvLookup(Protocol):
+    @property
+    def rule_names(self) -> tuple[str, ...]:
+        """The discovery rules a lookup tries, in order (named in "no environment" errors)."""
+        ...
+
+    def find(self, path: Path) -> FoundVenv | None:
+        """The environment serving the file `path`, or None. May answer from a cache."""
+        ...
+
+    def invalidate(self) -> None:
+        """Forget cached answers: the next `find` looks again."""
+        ...
+
+    def mapping_miss(self, path: Path) -> str | None:
+        """Why an explicit mapping for `path` found nothing (a mapping is final), or None."""
+        ...
