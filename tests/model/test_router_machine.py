@@ -438,6 +438,22 @@ class RouterMachine(RuleBasedStateMachine):
             actual = {uri: text for uri, text in model.docs.items() if uri not in held}
             assert actual == expected, f"session {backend.session} ({backend.venv})"
 
+    @invariant()
+    def a_document_is_open_in_at_most_one_live_backend(self) -> None:
+        """A document that moves (its venv changed) is closed in its old backend: no two
+        live backends check the same document (what waits in a warmup queue aside)."""
+        holders: dict[str, list[int]] = {}
+        for backend in self.router.pool:
+            model = self.backends.get(backend.session)
+            if model is None or model.stopped:
+                continue
+            held = {ordering.scope(item.msg) for item in backend.warmup_queue}
+            for uri in model.docs:
+                if uri not in held and ordering.ALL not in held:
+                    holders.setdefault(uri, []).append(backend.session)
+        doubled = {uri: sessions for uri, sessions in holders.items() if len(sessions) > 1}
+        assert not doubled, f"documents open in two live backends: {doubled}"
+
 
 class OneBackendNoWarmupMachine(RouterMachine):
     """Every new venv evicts the one backend; backends are ready as soon as they answer

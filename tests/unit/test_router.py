@@ -708,6 +708,25 @@ def test_untitled_documents_start_the_fallback_venvs_backend_when_none_runs(repo
     assert to_client(actions) == []
 
 
+def test_a_fallback_found_after_initialize_serves_untitled_documents(repo: Path) -> None:
+    """The runtime finds the startup venv only after answering initialize."""
+    h = Harness(repo)
+    h.initialize()
+    fallback, project = repo / "elsewhere/.venv", repo / "elsewhere"
+    h.router.set_fallback(fallback, project)
+    h.router.prewarm(fallback, h.now, project)
+    (spawn,) = [a for a in h.router.take_actions() if isinstance(a, Spawn)]
+    assert (spawn.venv, spawn.cwd) == (fallback, project)
+    h.backend(spawn.session, {"jsonrpc": "2.0", "id": INIT_ID, "result": {"capabilities": {}}})
+    h.router.lifecycle.evict(h.router.pool.get(fallback), "test", h.now)  # nothing runs now
+    h.router.take_actions()
+    uri = "untitled:Untitled-3"
+    _, actions = h.request("textDocument/hover", {"textDocument": {"uri": uri},
+                                                  "position": {"line": 0, "character": 0}})
+    assert [a.venv for a in actions if isinstance(a, Spawn)] == [fallback]
+    assert to_client(actions) == []
+
+
 @pytest.mark.parametrize("library", ["node_modules/pyright/dist/typeshed-fallback/stdlib/builtins.pyi",
                                      "usr/lib/python3.11/os.py"])
 def test_a_library_file_is_served_alike_opened_or_not(repo: Path, library: str) -> None:
