@@ -925,3 +925,35 @@ def test_a_second_request_under_a_pending_id_is_refused_and_the_first_still_answ
     assert answer["result"] == {"contents": "x"}
     # Answered: the id may be used again.
     assert [m["id"] for m in to_backend(h.client(first), a)] == [7]
+
+
+def test_a_document_moves_to_a_closer_venv_that_appears(repo: Path) -> None:
+    h = Harness(repo)
+    h.initialize()
+    main = repo / "proj-a/pkg/main.py"
+    a = h.start_backend(main)
+    nested = h.lookup.add(repo / "proj-a/pkg")  # a nested project gets its own venv
+    _, actions = h.request("textDocument/hover", hover(main))
+    assert [m["method"] for m in to_backend(actions, a)] == ["textDocument/didClose"]
+    assert not [x for x in actions if isinstance(x, Stop)]  # proj-a's backend serves on
+    (spawn,) = [x for x in actions if isinstance(x, Spawn)]
+    assert spawn.venv == nested
+    sent = to_backend(h.backend(spawn.session, {"jsonrpc": "2.0", "id": INIT_ID, "result": {"capabilities": {}}}))
+    assert [m.get("method") for m in sent if m.get("method") != "initialized"] == [
+        "textDocument/didOpen", "textDocument/hover"]
+    assert h.router.documents.get(path_to_uri(main)).venv == nested
+
+
+def test_a_vanished_venv_only_loses_its_documents_routing_never_checks_the_disk(repo: Path) -> None:
+    """The move sends didClose; stopping the backend is the venv identity check's job."""
+    h = Harness(repo)
+    h.initialize()
+    main = repo / "proj-a/pkg/main.py"
+    a = h.start_backend(main)
+    h.lookup.remove(repo / "proj-a")
+    rid, actions = h.request("textDocument/hover", hover(main))
+    assert [m["method"] for m in to_backend(actions, a)] == ["textDocument/didClose"]
+    assert not [x for x in actions if isinstance(x, Spawn | Stop)]
+    (err,) = to_client(actions)
+    assert err["id"] == rid and "no .venv found" in err["error"]["message"]
+    assert h.router.documents.get(path_to_uri(main)).venv is None

@@ -35,6 +35,7 @@ from typemux.core.document_routing import DocumentRouting
 from typemux.core.document_sync import DocumentSync
 from typemux.core.fanout import Fanout
 from typemux.core.lifecycle import Lifecycle, LifecycleSettings
+from typemux.core.owed import OwedAnswers
 from typemux.core.ports import VenvLookup
 from typemux.core.server_requests import ServerRequests
 from typemux.core.session import BackendSession, State
@@ -89,9 +90,7 @@ class Router:
         self.set_fallback(settings.fallback_venv, settings.fallback_project)
         self.shutdown_requested = False
         self.exited = False
-        # Answers still owed to the client, per request id (a count: a duplicate id is
-        # refused, and its refusal is one of the answers).
-        self._pending_ids: dict[tuple[bool, object], int] = {}
+        self.owed = OwedAnswers()
 
     def set_fallback(self, venv: Path | None, project: Path | None = None) -> None:
         """The startup venv (found by the runtime): it serves what no project claims."""
@@ -109,18 +108,8 @@ class Router:
 
     # ----- outputs ---------------------------------------------------------------------
     def take_actions(self) -> list[Action]:
-        actions = self._out[:]
-        self._out.clear()
-        pending = self._pending_ids
-        if pending:
-            for action in actions:
-                if isinstance(action, ToClient) and "method" not in action.msg:
-                    key = jsonrpc.id_key(action.msg.get("id"))
-                    left = pending.get(key, 0) - 1
-                    if left > 0:
-                        pending[key] = left
-                    else:
-                        pending.pop(key, None)
+        actions, self._out = self._out, []
+        self.owed.settle(actions)
         return actions
 
     def _emit(self, actions: list[Action]) -> None:
@@ -154,7 +143,7 @@ class Router:
 
     def client_malformed(self, code: int, reason: str, request_id: Any) -> None:
         self._log("client_malformed", reason=reason, id=request_id)
-        self._owe(request_id)
+        self.owed.owe(request_id)
         # With no readable id, JSON-RPC 2.0 answers with "id": null: never drop silently.
         self._out.append(ToClient(jsonrpc.error(request_id, code, "typemux: " + reason)))
 
@@ -184,17 +173,9 @@ class Router:
         self._out.append(ToClient(jsonrpc.proxy_error(
             request_id, "internal error; see the typemux log")))
 
-    def _owe(self, request_id: Any) -> bool:
-        """Count an answer owed to the client under `request_id`; False when another
-        request with that id is still unanswered (take_actions counts the answers)."""
-        key = jsonrpc.id_key(request_id)
-        owed = self._pending_ids.get(key, 0)
-        self._pending_ids[key] = owed + 1
-        return owed == 0
-
     def _client_request(self, method: str, msg: jsonrpc.Message, raw: bytes | None, now: float) -> None:
         request_id = msg["id"]
-        if not self._owe(request_id):
+        if not self.owed.owe(request_id):
             # Ids are keyed per backend, so a second request under an id still in flight
             # would take the first one's answer: refuse it instead of losing one.
             self._out.append(ToClient(jsonrpc.error(
