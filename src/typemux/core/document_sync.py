@@ -25,6 +25,7 @@ from typemux.core.actions import Action, ToBackend, ToClient
 from typemux.core.disk_sync import DiskSync
 from typemux.core.idle_close import IdleClose
 from typemux.core.lifecycle import Lifecycle
+from typemux.core.ports import SourceReader
 from typemux.core.session import BackendSession, State
 from typemux.documents import DocumentStore, TextDocument
 from typemux.uris import uri_to_path
@@ -43,7 +44,7 @@ class DocumentSync:
         self.idle = IdleClose(idle_close)
         self._log = log
         # path -> its text, or None when unreadable or too big (set by the runtime)
-        self.reader: Callable[[Path], str | None] | None = None
+        self.reader: SourceReader | None = None
         # Documents typemux opened, the client never did, oldest first.
         self.own: dict[str, None] = {}
 

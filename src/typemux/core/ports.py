@@ -2,13 +2,19 @@
 
 The core never reads a file, stats a path or looks at a clock: finding a document's
 environment does all three (`typemux.venv.VenvResolver` implements `VenvLookup`), so the
-router is given a lookup and unit tests give it an in-memory one.
+router is given a lookup and unit tests give it an in-memory one. Reading a file's text is
+likewise a `SourceReader` the runtime sets (`router.sync.reader`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
+
+# A file's text, or None when unreadable or too big (the runtime's `read_source`): how
+# document sync opens a file the client asks about without having opened it.
+SourceReader = Callable[[Path], str | None]
 
 
 class FoundVenv(Protocol):
