@@ -20,7 +20,7 @@ from typemux.core.session import BackendSession
 from typemux.documents import DocumentStore, TextDocument
 from typemux.envs import RULE_NAMES
 from typemux.uris import uri_to_path
-from typemux.venv import VenvResolver, venv_identity
+from typemux.venv import VenvResolver
 
 NO_VENV_HELP = ("create one in the project (python -m venv .venv, uv sync, poetry install, "
                 "...) or map it in typemux's `environments` setting, then retry; no restart "
@@ -154,9 +154,7 @@ class DocumentRouting:
         doc.venv = None
         if old is not None:
             backend = self.pool.get(old)
-            if backend is not None and venv_identity(old) is None:
-                self._out.extend(self.lifecycle.evict(backend, "its venv was removed", now))
-            elif backend is not None:
+            if backend is not None:
                 self._out.extend(self.lifecycle.deliver(backend, jsonrpc.notification(
                     "textDocument/didClose", {"textDocument": {"uri": doc.uri}}), None, now))
         if new is None:

@@ -27,7 +27,7 @@ from typemux.core.server_requests import ServerRequests
 from typemux.core.session import BackendSession, State
 from typemux.documents import DocumentStore
 from typemux.uris import path_to_uri, uri_to_path
-from typemux.venv import VenvResolver, venv_identity
+from typemux.venv import VenvIdentity, VenvResolver, venv_identity
 
 FANOUT_METHODS = frozenset({"workspace/symbol"})
 # A `*/resolve` goes to the backend that answered the request that produced the item.
@@ -200,7 +200,7 @@ class Router:
             return
         if method == "shutdown":
             self.shutdown_requested = True
-            self._emit(self.lifecycle.stop_all(now, "the client asked for shutdown"))
+            self._emit(self.lifecycle.stop_all(now, "the client asked for shutdown", leaving=False))
             self._out.append(ToClient(jsonrpc.result(request_id, None)))
             return
         if method in FANOUT_METHODS:
@@ -478,7 +478,7 @@ class Router:
 
     def backend_exited(self, session: int, reason: str, now: float) -> None:
         """The process ended, or its stdout closed, or it broke the framing."""
-        self.lifecycle.exited(session)
+        self._emit(self.lifecycle.exited(session))
         backend = self._live(session)
         if backend is None:
             return
@@ -490,6 +490,7 @@ class Router:
     def backend_message(self, session: int, msg: jsonrpc.Message, raw: bytes | None, now: float) -> None:
         backend = self._live(session)
         if backend is None:
+            self._emit(self.lifecycle.stopped_message(session, msg))
             self._log("stale_message_dropped", session=session, method=msg.get("method"))
             return
         if "method" in msg or jsonrpc.id_key(msg.get("id")) in backend.in_flight:
@@ -616,20 +617,11 @@ class Router:
     def memory_sample(self, rss_by_session: dict[int, int], budget_bytes: int, now: float) -> None:
         """Record each backend's RSS (bytes, its whole process tree) and, with a budget
         (> 0), evict as the pool decides until the total fits."""
-        for backend in self.pool:
-            rss = rss_by_session.get(backend.session)
-            if rss is not None:
-                backend.rss = rss
-        if budget_bytes <= 0 or self.exited:
-            return
-        total = self.pool.total_rss()
-        for backend in self.pool.select_for_memory(budget_bytes):
-            self._emit(self.lifecycle.evict(
-                backend,
-                f"total backend RSS {total / 2**20:.0f} MB is over max_memory_mb "
-                f"{budget_bytes / 2**20:.0f} MB",
-                now,
-            ))
+        self._emit(self.lifecycle.memory_sample(rss_by_session, budget_bytes, now))
+
+    def venv_checked(self, venv: Path, identity: VenvIdentity | None, now: float) -> None:
+        """The runtime looked at a pooled venv (None: its pyvenv.cfg is gone)."""
+        self._emit(self.lifecycle.venv_checked(venv, identity, now))
 
     # ----- time ----------------------------------------------------------------------------
     def timer(self, now: float) -> None:

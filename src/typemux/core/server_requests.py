@@ -104,7 +104,7 @@ class ServerRequests:
             return False
         backend = entry.session
         backend.server_requests -= 1
-        if backend.state.value == "stopping":
+        if backend.is_stopping():
             return True
         if "error" in response and entry.method in _ANSWER_SELF_ON_ERROR:
             self._answer_self(entry)
