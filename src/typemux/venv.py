@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import os
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
+from typemux.core.ports import VenvIdentity
 from typemux.envs import RULE_NAMES, EnvResolver, Venv
 
 __all__ = ["Venv", "VenvIdentity", "VenvResolver", "git_toplevel", "venv_identity"]
@@ -22,16 +22,6 @@ __all__ = ["Venv", "VenvIdentity", "VenvResolver", "git_toplevel", "venv_identit
 _MARKER = "pyvenv.cfg"
 _GIT_TIMEOUT = 2.0
 _GIT_ENV_DROP = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE")
-
-
-@dataclass(frozen=True, slots=True)
-class VenvIdentity:
-    """Stat of `pyvenv.cfg`: changes when the venv is rewritten or recreated in place."""
-
-    dev: int
-    ino: int
-    mtime_ns: int
-    size: int
 
 
 def venv_identity(venv: Path) -> VenvIdentity | None:

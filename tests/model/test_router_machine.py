@@ -21,7 +21,6 @@ rules as an LSP server), and checks:
 from __future__ import annotations
 
 import itertools
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,8 +34,10 @@ from typemux.backends.base import BackendKind, ReadinessDetector
 from typemux.core import ordering
 from typemux.core.actions import Exit, PoolChanged, Spawn, Stop, ToBackend, ToClient
 from typemux.core.lifecycle import INIT_ID, SHUTDOWN_ID, LifecycleSettings
+from typemux.core.ports import VenvIdentity
 from typemux.core.router import CANCEL_GRACE, Router, RouterSettings
 from typemux.core.session import State
+from typemux.core.stopping import SHUTDOWN_ANSWER_GRACE
 from typemux.documents import apply_change
 from typemux.uris import path_to_uri
 
@@ -54,19 +55,12 @@ KIND = BackendKind(name="model", command=("model-lsp",), version_command=None,
 
 
 def _workspace() -> tuple[Path, list[str], Path]:
-    root = Path(tempfile.mkdtemp(prefix="typemux-model-")).resolve()
-    (root / ".git").mkdir()
+    """Projects a, b and c have a venv, novenv none: paths only (the lookup is in memory)."""
+    root = Path("/model-workspace")
     uris = []
-    for name, venv in (("a", True), ("b", True), ("c", True), ("novenv", False)):
-        project = root / name
-        (project / "pkg").mkdir(parents=True)
-        if venv:
-            (project / ".venv").mkdir()
-            (project / ".venv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    for name in ("a", "b", "c", "novenv"):
         for doc in ("one.py", "two.py") if name in ("a", "b") else ("one.py",):
-            path = project / "pkg" / doc
-            path.write_text("x = 1\n")
-            uris.append(path_to_uri(path))
+            uris.append(path_to_uri(root / name / "pkg" / doc))
     uris.append("untitled:Untitled-1")
     return root, uris, root / "a" / ".venv"
 
@@ -90,6 +84,8 @@ class Pending:
 class BackendModel:
     venv: Path
     stopped: bool = False
+    shutdown_at: float | None = None  # when typemux sent it shutdown
+    shutdown_answered: bool = False
     init_sent: bool = False
     handshaken: bool = False
     docs: dict[str, str] = field(default_factory=dict)
@@ -108,8 +104,12 @@ class RouterMachine(RuleBasedStateMachine):
                                       backend_ttl=30.0, warmup_timeout=self.WARMUP_TIMEOUT,
                                       handshake_timeout=10.0, pid=1)
         self.lookup = DictLookup(cached=True, ttl=5.0, clock=lambda: self.now)
+        self.inodes = itertools.count(1)
+        # each venv's pyvenv.cfg identity as the runtime would stat it (None: removed)
+        self.venv_ids: dict[Path, VenvIdentity | None] = {}
         for name in ("a", "b", "c"):
-            self.lookup.add(ROOT / name)
+            self.venv_ids[self.lookup.add(ROOT / name)] = VenvIdentity(1, next(self.inodes), 0, 0)
+        self.checked_at: dict[Path, float] = {}
         self.router = Router(RouterSettings(lifecycle, fanout_timeout=5.0, fallback_venv=FALLBACK),
                              KIND, self.lookup)
         self.now = 1000.0
@@ -140,10 +140,23 @@ class RouterMachine(RuleBasedStateMachine):
             self.request_method[msg["id"]] = msg["method"]
             # the text the client had when it asked (None: not open)
             self.request_text[msg["id"]] = self.client_docs[uri][0] if uri in self.client_docs else None
+        self.look_at_venvs()
         self.router.client_message(msg, None, self.now)
         self.drain()
 
+    def look_at_venvs(self) -> None:
+        """What the runtime does around the core (runtime/identity.py): report each pooled
+        venv's identity, at most once a second."""
+        venvs = {b.venv for b in self.router.pool}
+        self.checked_at = {v: t for v, t in self.checked_at.items() if v in venvs}
+        for venv in sorted(venvs):
+            last = self.checked_at.get(venv)
+            if last is None or self.now - last >= 1.0:
+                self.checked_at[venv] = self.now
+                self.router.venv_checked(venv, self.venv_ids.get(venv), self.now)
+
     def drain(self) -> None:
+        self.look_at_venvs()
         for action in self.router.take_actions():
             if isinstance(action, ToClient):
                 self.to_client(action.msg)
@@ -184,7 +197,16 @@ class RouterMachine(RuleBasedStateMachine):
         if method == "initialize":
             model.init_sent = True
             return
-        if method is None or msg.get("id") == SHUTDOWN_ID or method in ("exit", "initialized"):
+        if msg.get("id") == SHUTDOWN_ID:
+            assert model.shutdown_at is None, f"session {session} got shutdown twice"
+            model.shutdown_at = self.now
+            return
+        if method == "exit":
+            assert model.shutdown_at is not None, f"session {session} got exit before shutdown"
+            assert model.shutdown_answered or self.now >= model.shutdown_at + SHUTDOWN_ANSWER_GRACE, \
+                f"session {session} got exit before its shutdown answer or the grace"
+            return
+        if method is None or method == "initialized":
             return
         seq = self.seq_of.get(id(msg))
         scope = ordering.scope(msg)
@@ -227,7 +249,8 @@ class RouterMachine(RuleBasedStateMachine):
                     f"{model.docs.get(pending.uri)!r}, the client sent it about {expected!r}")
 
     def live(self) -> list[int]:
-        return [b.session for b in self.router.pool]
+        """Pooled sessions with a process (a waiting one has none yet)."""
+        return [b.session for b in self.router.pool if not b.is_waiting()]
 
     # ----- client ------------------------------------------------------------------------
     @rule(uri=st.sampled_from(URIS), text=st.sampled_from(TEXTS))
@@ -322,6 +345,18 @@ class RouterMachine(RuleBasedStateMachine):
         self.router.backend_message(session, answer, None, self.now)
         self.drain()
 
+    @precondition(lambda self: any(b.shutdown_at is not None and not b.shutdown_answered
+                                   and not b.stopped for b in self.backends.values()))
+    @rule(data=st.data())
+    def backend_answers_shutdown(self, data: st.DataObject) -> None:
+        session = data.draw(st.sampled_from(sorted(
+            s for s, b in self.backends.items()
+            if b.shutdown_at is not None and not b.shutdown_answered and not b.stopped)))
+        self.backends[session].shutdown_answered = True
+        self.router.backend_message(session, {"jsonrpc": "2.0", "id": SHUTDOWN_ID, "result": None},
+                                    None, self.now)
+        self.drain()
+
     @precondition(lambda self: any(b.init_sent and not b.handshaken for b in self.backends.values()))
     @rule(data=st.data())
     def handshake(self, data: st.DataObject) -> None:
@@ -355,17 +390,12 @@ class RouterMachine(RuleBasedStateMachine):
     @rule(present=st.booleans())
     def venv_c_changes(self, present: bool) -> None:
         """Project c's venv is recreated (a new pyvenv.cfg: a new identity) or removed."""
-        cfg = ROOT / "c" / ".venv" / "pyvenv.cfg"
-        cfg.unlink(missing_ok=True)
+        venv = ROOT / "c" / ".venv"
         self.lookup.venvs.pop(ROOT / "c", None)
+        self.venv_ids[venv] = None
         if present:
-            cfg.write_text("home = /usr/bin\n")
             self.lookup.add(ROOT / "c")
-
-    def teardown(self) -> None:
-        cfg = ROOT / "c" / ".venv" / "pyvenv.cfg"
-        if not cfg.exists():
-            cfg.write_text("home = /usr/bin\n")
+            self.venv_ids[venv] = VenvIdentity(1, next(self.inodes), 0, 0)
 
     @precondition(lambda self: len(self.sent) > 25)  # late in a run: it ends the session
     @rule()
@@ -409,8 +439,16 @@ class RouterMachine(RuleBasedStateMachine):
     def every_spawned_session_is_pooled_or_stopped(self) -> None:
         pooled = set(self.live())
         for session, model in self.backends.items():
-            assert (session in pooled) != model.stopped, (
-                f"session {session}: pooled={session in pooled} stopped={model.stopped}")
+            leaving = model.stopped or model.shutdown_at is not None
+            assert (session in pooled) != leaving, (
+                f"session {session}: pooled={session in pooled} stopped={model.stopped} "
+                f"shutdown at {model.shutdown_at}")
+
+    @invariant()
+    def the_pool_never_has_more_than_max_backends_live(self) -> None:
+        assert len(self.live()) <= self.MAX_BACKENDS
+        if any(b.is_waiting() for b in self.router.pool):
+            event("a venv waits for a slot")
 
     @invariant()
     def typemux_knows_the_clients_text(self) -> None:

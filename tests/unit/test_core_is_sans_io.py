@@ -61,13 +61,7 @@ def violations(source: str) -> list[str]:
     return found
 
 
-# Venv identity (a stat) leaves lifecycle and session with the pool branch's runtime event.
-PENDING = {"lifecycle.py", "session.py"}
-
-
-@pytest.mark.parametrize("path", [
-    pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="venv identity still a stat"))
-    if p.name in PENDING else p for p in FILES], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
 def test_module_names_no_os_clock_process_or_file_api(path: Path) -> None:
     assert violations(path.read_text(encoding="utf-8")) == []
 

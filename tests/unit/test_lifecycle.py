@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from typemux.backends.base import BackendKind
-from typemux.core.actions import PoolChanged, ShareLost, Spawn, Stop, ToBackend, ToClient
+from typemux.core.actions import PoolChanged, ShareLost, Spawn, ToBackend, ToClient
 from typemux.core.lifecycle import CREATING_QUEUE_LIMIT, INIT_ID, Lifecycle, LifecycleSettings
 from typemux.core.router import Router, RouterSettings
 from typemux.core.server_requests import ServerRequests
@@ -66,7 +66,7 @@ def test_evicting_a_backend_with_a_fanout_share_in_flight_yields_share_lost(tmp_
     actions = lc.evict(target, "test", 2.0)
     assert actions[0] == ShareLost(target.session, "ws")
     assert not [a for a in actions if isinstance(a, ToClient)]  # the router answers a fan-out
-    assert [a.session for a in actions if isinstance(a, Stop)] == [target.session]
+    assert [a.msg["method"] for a in actions if isinstance(a, ToBackend)] == ["shutdown"]
 
 
 @pytest.fixture

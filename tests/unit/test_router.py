@@ -11,6 +11,8 @@ from support.venv_lookup import DictLookup
 from typemux.backends.base import BackendKind, ReadinessDetector
 from typemux.core.actions import Exit, Spawn, Stop, ToBackend, ToClient
 from typemux.core.lifecycle import INIT_ID, SHUTDOWN_ID, LifecycleSettings
+from typemux.core.pool import PREEMPT_AFTER
+from typemux.core.ports import VenvIdentity
 from typemux.core.router import Router, RouterSettings
 from typemux.uris import path_to_uri
 
@@ -32,7 +34,7 @@ KIND = BackendKind(
 
 
 def make_project(root: Path, name: str, venv: bool = True) -> Path:
-    """A project on disk (only for what the router's lifecycle still stats: venv identity)."""
+    """A project on disk, for tests of what reads it (the router itself never does)."""
     project = root / name
     (project / "pkg").mkdir(parents=True)
     if venv:
@@ -285,17 +287,25 @@ def test_a_full_pool_evicts_the_least_recently_used_and_answers_its_requests(rep
                   "params": {"uri": path_to_uri(a_main), "diagnostics": [{"message": "x"}]}})
     rid, _ = h.request("textDocument/hover", hover(a_main))
     assert repr(h.router.pool) == "<BackendPool [1 active, 0 idle | 1 ready]>"
-    actions = h.open(repo / "proj-b/pkg/main.py")
+    # a is busy: b's backend waits for a slot, until it has waited PREEMPT_AFTER.
+    assert to_client(h.open(repo / "proj-b/pkg/main.py")) == []
+    assert repr(h.router.pool) == "<BackendPool [1 active, 0 idle | 1 ready, 1 waiting]>"
+    h.now += PREEMPT_AFTER
+    h.router.timer(h.now)
+    actions = h.router.take_actions()
     msgs = to_client(actions)
     assert {"jsonrpc": "2.0", "id": rid, "error": {"code": -32800, "message": msgs[0]["error"]["message"]}} == msgs[0]
     assert "was stopped" in msgs[0]["error"]["message"]
     # No false "clean": the client still has a_main open, its diagnostics stand.
     assert [m for m in msgs if m.get("method") == "textDocument/publishDiagnostics"] == []
-    assert [m["method"] for m in to_backend(actions, a)] == ["shutdown", "exit"]
-    assert any(isinstance(x, Stop) and x.session == a and x.graceful for x in actions)
+    assert [m["method"] for m in to_backend(actions, a)] == ["shutdown"]
     assert repr(h.router.pool) == "<BackendPool [0 active, 1 idle | 1 creating]>"
     # A message from the evicted session is stale and dropped.
     assert h.backend(a, {"jsonrpc": "2.0", "id": rid, "result": "late"}) == []
+    # Its shutdown answer sends exit, then the runtime stops it.
+    actions = h.backend(a, {"jsonrpc": "2.0", "id": SHUTDOWN_ID, "result": None})
+    assert [m["method"] for m in to_backend(actions, a)] == ["exit"]
+    assert any(isinstance(x, Stop) and x.session == a and x.graceful for x in actions)
 
 
 def test_ttl_evicts_an_idle_backend_at_its_deadline_but_not_a_busy_one(repo: Path) -> None:
@@ -311,7 +321,7 @@ def test_ttl_evicts_an_idle_backend_at_its_deadline_but_not_a_busy_one(repo: Pat
     deadline = h.router.next_deadline()
     assert deadline == pytest.approx(h.now - 61 + 60)  # last used when the request was sent
     h.router.timer(h.now)
-    assert [a.session for a in h.router.take_actions() if isinstance(a, Stop)] == [s]
+    assert [m["method"] for m in to_backend(h.router.take_actions(), s)] == ["shutdown"]
     assert repr(h.router.pool) == "<BackendPool [0 active, 0 idle]>"
 
 
@@ -521,17 +531,18 @@ def test_diagnostics_from_the_wrong_venvs_backend_are_dropped(repo: Path) -> Non
 
 
 def test_venv_replacement_starts_a_fresh_backend(repo: Path) -> None:
-    make_project(repo, "proj-a")
     h = Harness(repo)
     h.initialize()
     main = repo / "proj-a/pkg/main.py"
     s = h.start_backend(main)
-    cfg = repo / "proj-a/.venv/pyvenv.cfg"
-    cfg.unlink()
-    cfg.write_text("home = /usr/local/bin\nversion = 3.12\n")
+    h.router.venv_checked(repo / "proj-a/.venv", VenvIdentity(1, 2, 3, 4), h.now)
+    assert h.router.take_actions() == []  # the runtime saw the venv as it started (first check)
     h.now += 2
+    # pyvenv.cfg rewritten: another inode, mtime and size
+    h.router.venv_checked(repo / "proj-a/.venv", VenvIdentity(1, 5, 6, 7), h.now)
+    actions = h.router.take_actions()
+    assert [m["method"] for m in to_backend(actions, s)] == ["shutdown"]
     _, actions = h.request("textDocument/hover", hover(main))
-    assert any(isinstance(x, Stop) and x.session == s for x in actions)
     assert [x for x in actions if isinstance(x, Spawn)]
 
 
@@ -819,7 +830,7 @@ def test_a_cancel_the_backend_honours_is_answered_once_by_the_backend(repo: Path
     h.now += 5
     h.router.timer(h.now)
     assert to_client(h.router.take_actions()) == []
-    assert h.router.next_deadline() == h.router.pool.next_expiry()  # no cancel deadline left
+    assert h.router.next_deadline() == h.router.pool.next_deadline()  # no cancel deadline left
 
 
 def test_workspace_folder_changes_are_not_forwarded(repo: Path) -> None:

@@ -1,7 +1,11 @@
-"""Backend lifecycle decisions: create, hand-shake, warm up, deliver, evict, crash, back off.
+"""Backend lifecycle: create, hand-shake, warm up, deliver, evict, crash, back off.
 
 Everything here is sans-IO: every method that emits returns its actions, in order, and
 never waits. A backend that takes 10 s to start only holds the messages of its own venv.
+What to stop and start is the pool's one decision (`BackendPool.decide`); this module
+executes it, after every event that can change it. State changes go through the
+transition table (core/transitions.py). The venv identities are told by the runtime
+(`venv_checked`): core stats nothing.
 """
 
 from __future__ import annotations
@@ -25,14 +29,13 @@ from typemux.core.actions import (
 )
 from typemux.core.client_caps import backend_initialize_params
 from typemux.core.pool import BackendPool
+from typemux.core.ports import VenvIdentity
 from typemux.core.server_requests import ServerRequests
 from typemux.core.session import BackendSession, InFlight, Queued, State
+from typemux.core.stopping import SHUTDOWN_ID, Stopping
 from typemux.documents import DocumentStore
-from typemux.uris import path_to_uri
-from typemux.venv import venv_identity
 
 INIT_ID = "typemux:initialize"
-SHUTDOWN_ID = "typemux:shutdown"
 
 # Requests whose answers depend on the backend's index: held while it warms up.
 INDEX_DEPENDENT = frozenset(
@@ -54,10 +57,11 @@ INDEX_DEPENDENT = frozenset(
     }
 )
 
+# Requests one backend holds while it waits for a slot or starts: beyond it each request is
+# answered at once with an error saying so.
 CREATING_QUEUE_LIMIT = 64
 CRASH_WINDOW = 30.0  # a backend that dies sooner than this after starting is crash-looping
 MAX_BACKOFF = 60.0
-IDENTITY_CHECK_INTERVAL = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,47 +107,72 @@ class Lifecycle:
         self.standing: set[str] = set()
         self._log = log
         self._next_session = 0
-        self._stopping: dict[int, BackendSession] = {}
+        self.stopping = Stopping()
         self.closed = False  # after shutdown, exit, EOF or SIGTERM: nothing is started again
+
+    # ----- the pool's decision ------------------------------------------------------------
+    def _apply(self, now: float) -> list[Action]:
+        """Execute the pool's decision: stop what it names, start the waiters it lets in."""
+        decision = self.pool.decide(now)
+        out: list[Action] = []
+        for backend, why in decision.stop:
+            if backend.is_waiting():
+                out.extend(self._drop_waiting(backend, why))
+            else:
+                out.extend(self.evict(backend, why, now))
+        for backend in decision.start:
+            if backend.is_waiting() and not self.closed:
+                out.extend(self._start(backend, now))
+        return out
+
+    def venv_checked(self, venv: Path, identity: VenvIdentity | None, now: float) -> list[Action]:
+        """The runtime looked at `venv` (pyvenv.cfg's stat, None when it is gone): a backend
+        whose venv was removed or rebuilt is stopped before anything else goes to it."""
+        backend = self.pool.get(venv)
+        if backend is None:
+            return []
+        backend.identity_reported(identity)
+        if not (backend.venv_removed() or backend.venv_replaced()):
+            return []
+        self._log("venv_changed", venv=str(venv), session=backend.session,
+                  why="removed" if identity is None else "replaced")
+        return self._apply(now)
+
+    def memory_sample(self, rss_by_session: dict[int, int], budget_bytes: int,
+                      now: float) -> list[Action]:
+        """Record each backend's RSS (bytes) and, with a budget (> 0), let the pool evict
+        until the known total fits."""
+        for backend in self.pool:
+            rss = rss_by_session.get(backend.session)
+            if rss is not None:
+                backend.rss = rss
+        self.pool.memory_budget = budget_bytes
+        if budget_bytes <= 0 or self.closed:
+            return []
+        return self._apply(now)
 
     # ----- creation -------------------------------------------------------------------
     def ensure(self, venv: Path, now: float) -> tuple[BackendSession | str, list[Action]]:
-        """The live session for `venv`, started if needed, or why none can serve now; and
-        the actions that took."""
-        out: list[Action] = []
+        """The session for `venv` (started, or waiting for a slot), created if needed, or
+        why none can serve now; and the actions that took."""
         if self.closed:
-            return "typemux is shutting down; no backend is started any more", out
+            return "typemux is shutting down; no backend is started any more", []
         backend = self.pool.get(venv)
-        if backend is not None and now - backend.identity_checked_at >= IDENTITY_CHECK_INTERVAL:
-            backend.identity_checked_at = now
-            identity = venv_identity(venv)
-            if identity != backend.identity:
-                why = "its venv was removed" if identity is None else "its venv was replaced"
-                self._log("venv_changed", venv=str(venv), session=backend.session, why=why)
-                out.extend(self.evict(backend, why, now))
-                if identity is None:
-                    return f"the venv {venv} no longer exists (no pyvenv.cfg)", out
-                backend = None
         if backend is not None:
-            return backend, out
+            return backend, []
         failure = self.failures.get(venv)
         if failure is not None and now < failure.retry_at:
             return (
                 f"the backend for {venv} failed {failure.count} times ({failure.reason}); "
                 f"next attempt in {failure.retry_at - now:.1f} s"
-            ), out
-        created, actions = self.create(venv, now)
-        out.extend(actions)
-        return created, out
+            ), []
+        return self.create(venv, now)
 
     def create(self, venv: Path, now: float) -> tuple[BackendSession, list[Action]]:
-        out: list[Action] = []
-        for old in self.pool.select_evictions(now, reserve=1):
-            out.extend(self.evict(old, "the pool is full (max_backends)", now))
+        """A new session for `venv`: it waits for a slot (WAITING) unless the pool's
+        decision starts it at once."""
         self._next_session += 1
-        backend = BackendSession(
-            self._next_session, venv, venv_identity(venv), self.kind.readiness(), now
-        )
+        backend = BackendSession(self._next_session, venv, None, self.kind.readiness(), now)
         backend.project = self.projects.get(venv, venv.parent)
         # The replay is the text as of now; every later document message waits in its
         # creating_queue, so the backend sees each document's edits in the client's order.
@@ -152,21 +181,29 @@ class Lifecycle:
             for doc in self.documents.in_venv(venv)
         ]
         self.pool.add(backend)
-        out.append(
-            Spawn(
-                backend.session,
-                venv,
-                list(self.settings.argv),
-                self.kind.environment(venv),
-                backend.project,
-            )
-        )
-        self._log("backend_spawn", session=backend.session, venv=str(venv),
-                  project=str(backend.project))
+        out = self._apply(now)
+        if backend.is_waiting():
+            self._log("backend_waiting", session=backend.session, venv=str(venv),
+                      pool=repr(self.pool))
+            out.append(PoolChanged())
+        return backend, out
+
+    def _start(self, backend: BackendSession, now: float) -> list[Action]:
+        backend.move(State.CREATING)
+        backend.started_at = now
+        out: list[Action] = [Spawn(
+            backend.session,
+            backend.venv,
+            list(self.settings.argv),
+            self.kind.environment(backend.venv),
+            backend.project,
+        )]
+        self._log("backend_spawn", session=backend.session, venv=str(backend.venv),
+                  project=str(backend.project), waited=round(now - backend.waiting_since, 3))
         if self.client_params is not None:
             out.extend(self.send_initialize(backend, now))
         out.append(PoolChanged())
-        return backend, out
+        return out
 
     def send_initialize(self, backend: BackendSession, now: float) -> list[Action]:
         assert self.client_params is not None
@@ -199,14 +236,14 @@ class Lifecycle:
                 ToBackend(backend.session, jsonrpc.notification("textDocument/didOpen", {"textDocument": opened}))
             )
         if self.settings.warmup_timeout <= 0 or self.kind.ready_at_once:
-            backend.state = State.READY
+            backend.move(State.READY)
             backend.ready_at = now
             backend.ready_reason = "ready at once" if self.kind.ready_at_once else "no warmup"
         else:
-            backend.state = State.WARMING
+            backend.move(State.WARMING)
             backend.warmup_deadline = now + self.settings.warmup_timeout
         self._log("backend_started", session=backend.session, venv=str(backend.venv),
-                  state=backend.state.value, seconds=round(now - backend.created_at, 3))
+                  state=backend.state.value, seconds=round(now - backend.started_at, 3))
         queued = list(backend.creating_queue)
         backend.creating_queue.clear()
         for item in queued:
@@ -227,10 +264,13 @@ class Lifecycle:
         """Hand a client message to a backend, holding it while the backend cannot take it,
         and holding what comes later about the same document behind it."""
         is_request = "id" in msg
-        if backend.is_creating():
+        if backend.is_waiting() or backend.is_creating():
             if is_request and backend.queued_requests() >= CREATING_QUEUE_LIMIT:
+                why = ("waits for a slot in the pool (every one of the max_backends "
+                       f"{self.pool.max_backends} backends is busy)" if backend.is_waiting()
+                       else "is still starting")
                 return [self._reject(
-                    msg["id"], f"the backend for {backend.venv} is still starting and "
+                    msg["id"], f"the backend for {backend.venv} {why} and "
                     f"{CREATING_QUEUE_LIMIT} requests already wait for it; try again shortly",
                     fanout, backend)]
             backend.creating_queue.append(Queued(msg, raw, fanout))
@@ -257,22 +297,26 @@ class Lifecycle:
     def mark_ready(self, backend: BackendSession, reason: str, now: float) -> list[Action]:
         if not backend.is_warming():
             return []
-        backend.state = State.READY
+        backend.move(State.READY)
         backend.ready_at = now
         backend.ready_reason = reason
         backend.warmup_deadline = None
         self._log("backend_ready", session=backend.session, venv=str(backend.venv), reason=reason,
-                  seconds=round(now - backend.created_at, 3), released=len(backend.warmup_queue))
+                  seconds=round(now - backend.started_at, 3), released=len(backend.warmup_queue))
         backend.awaiting.clear()
         out = self._release_held(backend, now)
         out.append(PoolChanged())
         return out
 
     def settled(self, backend: BackendSession, key: tuple[bool, object], now: float) -> list[Action]:
-        """A request of `backend` is answered or given up: what waited for its answer goes."""
+        """A request of `backend` is answered or given up: what waited for its answer goes;
+        a backend gone idle lets a waiting venv in."""
+        out: list[Action] = []
         if backend.awaiting.pop(key, None) is not None:
-            return self._release_held(backend, now)
-        return []
+            out = self._release_held(backend, now)
+        if backend.is_idle() and self.pool.has_waiting():
+            out.extend(self._apply(now))
+        return out
 
     def _release_held(self, backend: BackendSession, now: float) -> list[Action]:
         """Deliver again, in order, what waits in the warmup queue: whatever no longer has to
@@ -300,17 +344,30 @@ class Lifecycle:
         return None, []
 
     # ----- ending -----------------------------------------------------------------------
-    def evict(self, backend: BackendSession, why: str, now: float) -> list[Action]:
+    def evict(self, backend: BackendSession, why: str, now: float, *,
+              at_once: bool = False) -> list[Action]:
+        """Stop a backend: shutdown now, exit after its answer (at once when typemux ends)."""
+        if backend.is_waiting():
+            return self._drop_waiting(backend, why)
         self._log("backend_evict", session=backend.session, venv=str(backend.venv), why=why)
         out = self._release(backend, jsonrpc.REQUEST_CANCELLED,
                             f"request cancelled: the backend for {backend.venv} was stopped ({why})")
-        graceful = backend.state is not State.CREATING and backend.initialize_sent
-        backend.state = State.STOPPING
+        graceful = not backend.is_creating() and backend.initialize_sent
+        backend.move(State.STOPPING)
         if graceful:
-            out.append(ToBackend(backend.session, jsonrpc.request(SHUTDOWN_ID, "shutdown")))
-            out.append(ToBackend(backend.session, jsonrpc.notification("exit")))
-        self._stopping[backend.session] = backend
-        out.append(Stop(backend.session, graceful))
+            out.extend(self.stopping.begin(backend.session, now, at_once=at_once))
+        else:
+            out.append(Stop(backend.session, graceful=False))
+        out.append(PoolChanged())
+        return out
+
+    def _drop_waiting(self, backend: BackendSession, why: str) -> list[Action]:
+        """A waiting session never got a process: answer what it holds, forget it."""
+        self._log("backend_dropped", session=backend.session, venv=str(backend.venv), why=why)
+        out = self._release(backend, jsonrpc.REQUEST_CANCELLED,
+                            f"request cancelled: the backend for {backend.venv} was never "
+                            f"started ({why})")
+        backend.move(State.STOPPING)
         out.append(PoolChanged())
         return out
 
@@ -319,10 +376,11 @@ class Lifecycle:
         out = self._release(backend, jsonrpc.REQUEST_CANCELLED,
                             f"request cancelled: the backend for {backend.venv} {why}; "
                             "it is restarted on the next request")
-        backend.state = State.STOPPING
+        backend.move(State.STOPPING)
         out.append(Stop(backend.session, graceful=False))
         out.extend(self._record_failure(backend, why, now))
         out.append(PoolChanged())
+        out.extend(self._apply(now))
         return out
 
     def spawn_failed(self, backend: BackendSession, why: str, now: float) -> list[Action]:
@@ -330,10 +388,11 @@ class Lifecycle:
         text = f"could not start '{command}' for {backend.venv}: {why}"
         self._log("backend_spawn_failed", session=backend.session, venv=str(backend.venv), why=why)
         out = self._release(backend, jsonrpc.INTERNAL_ERROR, text)
-        backend.state = State.STOPPING
+        backend.move(State.STOPPING)
         out.append(Stop(backend.session, graceful=False))
         out.extend(self._record_failure(backend, why, now, force_notice=True, text=text))
         out.append(PoolChanged())
+        out.extend(self._apply(now))
         return out
 
     def hung(self, backend: BackendSession, now: float) -> list[Action]:
@@ -345,8 +404,7 @@ class Lifecycle:
         out = self._release(backend, jsonrpc.REQUEST_CANCELLED,
                             f"request cancelled: the backend for {backend.venv} (session "
                             f"{backend.session}) {why}; it was restarted")
-        backend.state = State.STOPPING
-        self._stopping[backend.session] = backend
+        backend.move(State.STOPPING)
         out.append(Stop(backend.session, graceful=False))
         out.append(ToClient(jsonrpc.show_message(2, (
             f"typemux: restarted the backend for {backend.venv}: it {why}"))))
@@ -354,14 +412,18 @@ class Lifecycle:
         out.extend(self.ensure(backend.venv, now)[1])
         return out
 
-    def exited(self, session: int) -> None:
-        """The process of `session` is gone (after a stop)."""
-        self._stopping.pop(session, None)
+    def stopped_message(self, session: int, msg: jsonrpc.Message) -> list[Action]:
+        """A message from a backend that left the pool: its shutdown answer sends exit."""
+        return self.stopping.message(session, msg)
+
+    def exited(self, session: int) -> list[Action]:
+        """The process of `session` is gone (after a stop, or on its own)."""
+        return self.stopping.exited(session)
 
     def _record_failure(self, backend: BackendSession, why: str, now: float, *,
                         force_notice: bool = False, text: str | None = None) -> list[Action]:
         previous = self.failures.get(backend.venv)
-        recent = previous is not None and now - backend.created_at < CRASH_WINDOW
+        recent = previous is not None and now - backend.started_at < CRASH_WINDOW
         count = previous.count + 1 if (recent and previous is not None) else 1
         # The first crash restarts at once; a crash loop backs off exponentially.
         delay = 0.0 if count == 1 and not force_notice else min(MAX_BACKOFF, 2.0 ** (count - 1))
@@ -406,7 +468,7 @@ class Lifecycle:
 
     # ----- time ---------------------------------------------------------------------------
     def next_deadline(self) -> float | None:
-        deadlines = [self.pool.next_expiry()]
+        deadlines = [self.pool.next_deadline(), self.stopping.next_deadline()]
         for backend in self.pool:
             deadlines.append(backend.handshake_deadline)
             deadlines.append(backend.warmup_deadline)
@@ -414,30 +476,34 @@ class Lifecycle:
         return min((d for d in deadlines if d is not None), default=None)
 
     def expire(self, now: float) -> list[Action]:
-        out: list[Action] = []
+        out = self.stopping.expire(now)
         for backend in self.pool:
+            if backend.is_stopping():
+                continue  # stopped by an earlier step of this loop
             if backend.handshake_deadline is not None and backend.handshake_deadline <= now:
                 out.extend(self.spawn_failed(
                     backend, f"no initialize answer within {self.settings.handshake_timeout:g} s", now))
-            elif backend.warmup_deadline is not None and backend.warmup_deadline <= now:
+                continue
+            if backend.warmup_deadline is not None and backend.warmup_deadline <= now:
                 out.extend(self.mark_ready(
                     backend, f"warmup_timeout {self.settings.warmup_timeout:g} s", now))
             hang = backend.hang_deadline(self.settings.hang_timeout)
             if hang is not None and hang <= now:
                 out.extend(self.hung(backend, now))
-        for backend in self.pool.select_evictions(now):
-            out.extend(self.evict(backend, f"idle for backend_ttl {self.pool.ttl:g} s", now))
+        out.extend(self._apply(now))
         return out
 
-    def stop_all(self, now: float, why: str) -> list[Action]:
-        self.closed = True  # only ever called when typemux ends (shutdown, exit, EOF, signal)
+    def stop_all(self, now: float, why: str, *, leaving: bool = True) -> list[Action]:
+        """Stop every backend: typemux ends (`leaving`: exit goes at once, typemux cannot
+        wait for answers), or the client asked for shutdown (exit after each answer)."""
+        self.closed = True  # nothing is started again
         out: list[Action] = []
         for backend in self.pool:
-            out.extend(self.evict(backend, why, now))
+            if not backend.is_stopping():
+                out.extend(self.evict(backend, why, now, at_once=leaving))
+        if leaving:
+            out.extend(self.stopping.finish_all())
         return out
-
-    def project_uri(self, backend: BackendSession) -> str:
-        return path_to_uri(backend.project)
 
 
 def _must_wait(backend: BackendSession, msg: jsonrpc.Message, scope: str) -> bool:
@@ -454,3 +520,6 @@ def _is_held_back(held: set[str], scope: str) -> bool:
     if not held:
         return False
     return scope == ordering.ALL or ordering.ALL in held or scope in held
+
+
+__all__ = ["CREATING_QUEUE_LIMIT", "INIT_ID", "SHUTDOWN_ID", "Lifecycle", "LifecycleSettings"]

@@ -9,12 +9,24 @@ likewise a `SourceReader` the runtime sets (`router.sync.reader`).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 # A file's text, or None when unreadable or too big (the runtime's `read_source`): how
 # document sync opens a file the client asks about without having opened it.
 SourceReader = Callable[[Path], str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class VenvIdentity:
+    """Stat of `pyvenv.cfg` (taken by the runtime, `typemux.venv.venv_identity`): changes
+    when the venv is rewritten or recreated in place."""
+
+    dev: int
+    ino: int
+    mtime_ns: int
+    size: int
 
 
 class FoundVenv(Protocol):

@@ -36,7 +36,7 @@ from typemux.core.document_sync import DocumentSync
 from typemux.core.fanout import Fanout
 from typemux.core.lifecycle import Lifecycle, LifecycleSettings
 from typemux.core.owed import OwedAnswers
-from typemux.core.ports import VenvLookup
+from typemux.core.ports import VenvIdentity, VenvLookup
 from typemux.core.server_requests import ServerRequests
 from typemux.core.session import BackendSession, State
 from typemux.core.targets import RequestTargets, text_document_uri
@@ -196,7 +196,7 @@ class Router:
             return
         if method == "shutdown":
             self.shutdown_requested = True
-            self._emit(self.lifecycle.stop_all(now, "the client asked for shutdown"))
+            self._emit(self.lifecycle.stop_all(now, "the client asked for shutdown", leaving=False))
             self._out.append(ToClient(jsonrpc.result(request_id, None)))
             return
         if method in FANOUT_METHODS:
@@ -309,7 +309,7 @@ class Router:
 
     def backend_exited(self, session: int, reason: str, now: float) -> None:
         """The process ended, or its stdout closed, or it broke the framing."""
-        self.lifecycle.exited(session)
+        self._emit(self.lifecycle.exited(session))
         backend = self._live(session)
         if backend is None:
             return
@@ -321,6 +321,7 @@ class Router:
     def backend_message(self, session: int, msg: jsonrpc.Message, raw: bytes | None, now: float) -> None:
         backend = self._live(session)
         if backend is None:
+            self._emit(self.lifecycle.stopped_message(session, msg))
             self._log("stale_message_dropped", session=session, method=msg.get("method"))
             return
         self._emit(self.from_backends.message(backend, msg, raw, now))
@@ -347,7 +348,11 @@ class Router:
     def memory_sample(self, rss_by_session: dict[int, int], budget_bytes: int, now: float) -> None:
         """Record each backend's RSS (bytes, its whole process tree) and, with a budget
         (> 0), evict as the pool decides until the total fits."""
-        self._emit(self.workspace.memory_sample(rss_by_session, 0 if self.exited else budget_bytes, now))
+        self._emit(self.lifecycle.memory_sample(rss_by_session, budget_bytes, now))
+
+    def venv_checked(self, venv: Path, identity: VenvIdentity | None, now: float) -> None:
+        """The runtime looked at a pooled venv (None: its pyvenv.cfg is gone)."""
+        self._emit(self.lifecycle.venv_checked(venv, identity, now))
 
     # ----- time ----------------------------------------------------------------------------
     def timer(self, now: float) -> None:

@@ -101,7 +101,7 @@ class ServerRequests:
             return None
         backend = entry.session
         backend.server_requests -= 1
-        if backend.state.value == "stopping":
+        if backend.is_stopping():
             return []
         if "error" in response and entry.method in _ANSWER_SELF_ON_ERROR:
             return [self._answer_self(entry)]

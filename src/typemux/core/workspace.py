@@ -1,5 +1,5 @@
-"""Workspace, disk and memory events (sans-IO): watched files, workspace folders,
-configuration broadcasts, files changed behind the client's back, memory samples.
+"""Workspace and disk events (sans-IO): watched files, workspace folders, configuration
+broadcasts, files changed behind the client's back.
 """
 
 from __future__ import annotations
@@ -104,25 +104,3 @@ class Workspace:
         them."""
         return self.watched_files({"changes": [{"uri": path_to_uri(path), "type": kind}
                                                for path, kind in changes]}, now)
-
-    # ----- memory ------------------------------------------------------------------------------
-    def memory_sample(self, rss_by_session: dict[int, int], budget_bytes: int,
-                      now: float) -> list[Action]:
-        """Record each backend's RSS (bytes, its whole process tree) and, with a budget
-        (> 0), evict as the pool decides until the total fits."""
-        for backend in self.pool:
-            rss = rss_by_session.get(backend.session)
-            if rss is not None:
-                backend.rss = rss
-        if budget_bytes <= 0:
-            return []
-        total = self.pool.total_rss()
-        out: list[Action] = []
-        for backend in self.pool.select_for_memory(budget_bytes):
-            out += self.lifecycle.evict(
-                backend,
-                f"total backend RSS {total / 2**20:.0f} MB is over max_memory_mb "
-                f"{budget_bytes / 2**20:.0f} MB",
-                now,
-            )
-        return out
