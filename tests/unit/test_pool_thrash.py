@@ -14,7 +14,8 @@ import pytest
 
 from typemux.backends.base import BackendKind
 from typemux.core.actions import Spawn, Stop, ToBackend, ToClient
-from typemux.core.lifecycle import INIT_ID, LifecycleSettings
+from typemux.core.lifecycle import CREATING_QUEUE_LIMIT, INIT_ID, LifecycleSettings
+from typemux.core.pool import PREEMPT_AFTER
 from typemux.core.router import Router, RouterSettings
 from typemux.venv import VenvResolver
 
@@ -117,3 +118,36 @@ def test_the_waiting_venv_starts_when_a_backend_goes_idle(busy_pool: Pool) -> No
     busy_pool.answer(4, request)
     assert [m.get("result") for m in busy_pool.answers()[request]] == [{"contents": "ok"}]
     assert busy_pool.answers()[2][0]["result"] == {"contents": "ok"}
+
+
+def test_a_waiting_venv_holds_at_most_the_queue_limit_and_refuses_the_rest(busy_pool: Pool) -> None:
+    busy_pool.now += 1
+    ids = [busy_pool.hover("d")[0] for _ in range(CREATING_QUEUE_LIMIT + 2)]
+    answers = busy_pool.answers()
+    refused = [i for i in ids if i in answers]
+    assert refused == ids[CREATING_QUEUE_LIMIT:]
+    for i in refused:
+        (error,) = answers[i]
+        assert "waits for a slot in the pool" in error["error"]["message"]
+        assert f"{CREATING_QUEUE_LIMIT} requests already wait" in error["error"]["message"]
+
+
+def test_a_waiter_preempts_a_busy_backend_only_after_the_bound_and_answers_each_request_once(
+        busy_pool: Pool) -> None:
+    busy_pool.now += 1
+    request, _ = busy_pool.hover("d")
+    busy_pool.now += PREEMPT_AFTER - 0.5
+    busy_pool.router.timer(busy_pool.now)
+    assert spawned(busy_pool.take()) == []
+    deadline = busy_pool.router.next_deadline()
+    assert deadline is not None and deadline == pytest.approx(busy_pool.now + 0.5)
+    busy_pool.now = deadline
+    busy_pool.router.timer(busy_pool.now)
+    actions = busy_pool.take()
+    assert spawned(actions) == [4]
+    (cancelled,) = busy_pool.answers()[1]  # a (least recently used) was preempted
+    assert cancelled["error"]["code"] == -32800 and "preempted" in cancelled["error"]["message"]
+    busy_pool.answer_initialize(4)
+    busy_pool.answer(4, request)
+    assert [m.get("result") for m in busy_pool.answers()[request]] == [{"contents": "ok"}]
+    assert all(len(found) == 1 for found in busy_pool.answers().values())

@@ -591,9 +591,8 @@ def test_backend_file_watchers_do_not_multiply_at_the_client(repo: Path) -> None
     for project in ("proj-a", "proj-b"):
         s = h.start_backend(repo / project / "pkg/main.py")
         actions = h.backend(s, register)
-        assert to_client(actions) == []  # acknowledged by typemux, recorded per backend
+        assert to_client(actions) == []  # acknowledged by typemux
         assert to_backend(actions, s) == [{"jsonrpc": "2.0", "id": 1, "result": None}]
-        assert "FILEWATCHER" in h.router.pool.by_session(s).registrations
     # The client's events are split by venv.
     changes = [{"uri": path_to_uri(repo / p / "pkg/main.py"), "type": 2} for p in ("proj-a", "proj-b")]
     actions = h.client({"jsonrpc": "2.0", "method": "workspace/didChangeWatchedFiles", "params": {"changes": changes}})

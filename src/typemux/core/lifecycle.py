@@ -17,7 +17,7 @@ from typing import Any
 
 from typemux import jsonrpc
 from typemux.backends.base import BackendKind
-from typemux.core import ordering
+from typemux.core import delivery
 from typemux.core.actions import (
     Action,
     PoolChanged,
@@ -28,40 +28,16 @@ from typemux.core.actions import (
     ToClient,
 )
 from typemux.core.client_caps import backend_initialize_params
+from typemux.core.delivery import CREATING_QUEUE_LIMIT
+from typemux.core.failures import Failures
 from typemux.core.pool import BackendPool
 from typemux.core.ports import VenvIdentity
 from typemux.core.server_requests import ServerRequests
-from typemux.core.session import BackendSession, InFlight, Queued, State
+from typemux.core.session import BackendSession, State
 from typemux.core.stopping import SHUTDOWN_ID, Stopping
 from typemux.documents import DocumentStore
 
 INIT_ID = "typemux:initialize"
-
-# Requests whose answers depend on the backend's index: held while it warms up.
-INDEX_DEPENDENT = frozenset(
-    {
-        "textDocument/references",
-        "textDocument/implementation",
-        "textDocument/definition",
-        "textDocument/typeDefinition",
-        "textDocument/declaration",
-        "textDocument/rename",
-        "textDocument/prepareRename",
-        "textDocument/prepareCallHierarchy",
-        "callHierarchy/incomingCalls",
-        "callHierarchy/outgoingCalls",
-        "textDocument/prepareTypeHierarchy",
-        "typeHierarchy/supertypes",
-        "typeHierarchy/subtypes",
-        "workspace/symbol",
-    }
-)
-
-# Requests one backend holds while it waits for a slot or starts: beyond it each request is
-# answered at once with an error saying so.
-CREATING_QUEUE_LIMIT = 64
-CRASH_WINDOW = 30.0  # a backend that dies sooner than this after starting is crash-looping
-MAX_BACKOFF = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,13 +49,6 @@ class LifecycleSettings:
     handshake_timeout: float = 10.0
     pid: int = 0
     hang_timeout: float = 0.0  # off here; the runtime passes Settings.hang_timeout
-
-
-@dataclass(slots=True)
-class Failure:
-    count: int
-    retry_at: float
-    reason: str
 
 
 class Lifecycle:
@@ -98,7 +67,7 @@ class Lifecycle:
         self.pool = BackendPool(settings.max_backends, settings.backend_ttl)
         self.client_params: dict[str, Any] | None = None
         self.configuration: Any = None  # last workspace/didChangeConfiguration params
-        self.failures: dict[Path, Failure] = {}
+        self.failures = Failures()
         # venv -> its project folder, told by document routing (the resolver knows it);
         # a venv not in here is taken to sit in its project, as `.venv` does.
         self.projects: dict[Path, Path] = {}
@@ -160,12 +129,9 @@ class Lifecycle:
         backend = self.pool.get(venv)
         if backend is not None:
             return backend, []
-        failure = self.failures.get(venv)
-        if failure is not None and now < failure.retry_at:
-            return (
-                f"the backend for {venv} failed {failure.count} times ({failure.reason}); "
-                f"next attempt in {failure.retry_at - now:.1f} s"
-            ), []
+        refusal = self.failures.refusal(venv, now)
+        if refusal is not None:
+            return refusal, []
         return self.create(venv, now)
 
     def create(self, venv: Path, now: float) -> tuple[BackendSession, list[Action]]:
@@ -252,47 +218,15 @@ class Lifecycle:
         return out
 
     # ----- delivery and warmup --------------------------------------------------------
-    def deliver(
-        self,
-        backend: BackendSession,
-        msg: jsonrpc.Message,
-        raw: bytes | None,
-        now: float,
-        *,
-        fanout: bool = False,
-    ) -> list[Action]:
-        """Hand a client message to a backend, holding it while the backend cannot take it,
-        and holding what comes later about the same document behind it."""
-        is_request = "id" in msg
-        if backend.is_waiting() or backend.is_creating():
-            if is_request and backend.queued_requests() >= CREATING_QUEUE_LIMIT:
-                why = ("waits for a slot in the pool (every one of the max_backends "
-                       f"{self.pool.max_backends} backends is busy)" if backend.is_waiting()
-                       else "is still starting")
-                return [self._reject(
-                    msg["id"], f"the backend for {backend.venv} {why} and "
-                    f"{CREATING_QUEUE_LIMIT} requests already wait for it; try again shortly",
-                    fanout, backend)]
-            backend.creating_queue.append(Queued(msg, raw, fanout))
-            return []
-        # Only a warming backend holds anything: becoming ready releases all of it.
-        if backend.is_warming():
-            scope = ordering.scope(msg)
-            if scope is not None and _must_wait(backend, msg, scope):
-                backend.warmup_queue.append(Queued(msg, raw, fanout))
-                backend.held_scopes.add(scope)
-                return []
-            if is_request and scope is not None:
-                backend.awaiting[jsonrpc.id_key(msg["id"])] = scope
-        if is_request:
-            backend.in_flight[jsonrpc.id_key(msg["id"])] = InFlight(msg["method"], now, fanout)
-        self.pool.touch(backend, now)
-        return [ToBackend(backend.session, msg, raw)]
+    def deliver(self, backend: BackendSession, msg: jsonrpc.Message, raw: bytes | None,
+                now: float, *, fanout: bool = False) -> list[Action]:
+        """Hand a client message to a backend, or hold it (see core/delivery.py)."""
+        return delivery.deliver(self.pool, backend, msg, raw, now, fanout=fanout)
 
-    def _reject(self, request_id: Any, why: str, fanout: bool, backend: BackendSession) -> Action:
-        if fanout:
-            return ShareLost(backend.session, request_id)
-        return ToClient(jsonrpc.proxy_error(request_id, why))
+    def cancel_queued(self, request_id: Any, now: float) -> tuple[BackendSession | None, list[Action]]:
+        """Remove a held request: the session that held it (or None), and the actions of
+        what it held back behind it, which goes on."""
+        return delivery.cancel_queued(self.pool, request_id, now)
 
     def mark_ready(self, backend: BackendSession, reason: str, now: float) -> list[Action]:
         if not backend.is_warming():
@@ -304,7 +238,7 @@ class Lifecycle:
         self._log("backend_ready", session=backend.session, venv=str(backend.venv), reason=reason,
                   seconds=round(now - backend.started_at, 3), released=len(backend.warmup_queue))
         backend.awaiting.clear()
-        out = self._release_held(backend, now)
+        out = delivery.release_held(self.pool, backend, now)
         out.append(PoolChanged())
         return out
 
@@ -313,35 +247,10 @@ class Lifecycle:
         a backend gone idle lets a waiting venv in."""
         out: list[Action] = []
         if backend.awaiting.pop(key, None) is not None:
-            out = self._release_held(backend, now)
+            out = delivery.release_held(self.pool, backend, now)
         if backend.is_idle() and self.pool.has_waiting():
             out.extend(self._apply(now))
         return out
-
-    def _release_held(self, backend: BackendSession, now: float) -> list[Action]:
-        """Deliver again, in order, what waits in the warmup queue: whatever no longer has to
-        wait goes out now."""
-        held = list(backend.warmup_queue)
-        backend.warmup_queue.clear()
-        backend.held_scopes.clear()
-        out: list[Action] = []
-        for item in held:
-            out.extend(self.deliver(backend, item.msg, item.raw, now, fanout=item.fanout))
-        return out
-
-    def cancel_queued(self, request_id: Any, now: float) -> tuple[BackendSession | None, list[Action]]:
-        """Remove a held request: the session that held it (or None), and the actions of
-        what it held back behind it, which goes on."""
-        key = jsonrpc.id_key(request_id)
-        for backend in self.pool:
-            for queue in (backend.creating_queue, backend.warmup_queue):
-                for item in queue:
-                    if "id" in item.msg and jsonrpc.id_key(item.msg["id"]) == key:
-                        queue.remove(item)
-                        if queue is backend.warmup_queue:
-                            return backend, self._release_held(backend, now)
-                        return backend, []
-        return None, []
 
     # ----- ending -----------------------------------------------------------------------
     def evict(self, backend: BackendSession, why: str, now: float, *,
@@ -378,7 +287,7 @@ class Lifecycle:
                             "it is restarted on the next request")
         backend.move(State.STOPPING)
         out.append(Stop(backend.session, graceful=False))
-        out.extend(self._record_failure(backend, why, now))
+        out.extend(self.failures.record(backend.venv, backend.started_at, why, now))
         out.append(PoolChanged())
         out.extend(self._apply(now))
         return out
@@ -390,7 +299,8 @@ class Lifecycle:
         out = self._release(backend, jsonrpc.INTERNAL_ERROR, text)
         backend.move(State.STOPPING)
         out.append(Stop(backend.session, graceful=False))
-        out.extend(self._record_failure(backend, why, now, force_notice=True, text=text))
+        out.extend(self.failures.record(backend.venv, backend.started_at, why, now,
+                                        force_notice=True, text=text))
         out.append(PoolChanged())
         out.extend(self._apply(now))
         return out
@@ -419,20 +329,6 @@ class Lifecycle:
     def exited(self, session: int) -> list[Action]:
         """The process of `session` is gone (after a stop, or on its own)."""
         return self.stopping.exited(session)
-
-    def _record_failure(self, backend: BackendSession, why: str, now: float, *,
-                        force_notice: bool = False, text: str | None = None) -> list[Action]:
-        previous = self.failures.get(backend.venv)
-        recent = previous is not None and now - backend.started_at < CRASH_WINDOW
-        count = previous.count + 1 if (recent and previous is not None) else 1
-        # The first crash restarts at once; a crash loop backs off exponentially.
-        delay = 0.0 if count == 1 and not force_notice else min(MAX_BACKOFF, 2.0 ** (count - 1))
-        self.failures[backend.venv] = Failure(count, now + delay, why)
-        if force_notice or count == 2:
-            message = text or (f"the backend for {backend.venv} keeps crashing ({why}); "
-                               f"retrying in {delay:.0f} s")
-            return [ToClient(jsonrpc.show_message(1, "typemux: " + message))]
-        return []
 
     def _release(self, backend: BackendSession, code: int, message: str) -> list[Action]:
         """Answer everything of this backend's that the client still waits for; clear its
@@ -504,22 +400,6 @@ class Lifecycle:
         if leaving:
             out.extend(self.stopping.finish_all())
         return out
-
-
-def _must_wait(backend: BackendSession, msg: jsonrpc.Message, scope: str) -> bool:
-    """Whether a message for a warming backend waits: a request that needs the index, or
-    anything behind a held message or an unanswered request about the same document."""
-    if "id" in msg and msg.get("method") in INDEX_DEPENDENT:
-        return True
-    return (_is_held_back(backend.held_scopes, scope)
-            or _is_held_back(set(backend.awaiting.values()), scope))
-
-
-def _is_held_back(held: set[str], scope: str) -> bool:
-    """Whether a message of `scope` must wait behind the messages holding `held`."""
-    if not held:
-        return False
-    return scope == ordering.ALL or ordering.ALL in held or scope in held
 
 
 __all__ = ["CREATING_QUEUE_LIMIT", "INIT_ID", "SHUTDOWN_ID", "Lifecycle", "LifecycleSettings"]

@@ -69,7 +69,6 @@ class ServerRequests:
                 return [self._forward(backend, fwd, now, CLIENT_ANSWER_TIMEOUT)]
             return [self._answer(backend, msg["id"], None)]
         if method in ("client/registerCapability", "client/unregisterCapability"):
-            self._record_registrations(backend, method, params)
             actions: list[Action] = [self._answer(backend, msg["id"], None)]
             if method == "client/registerCapability":
                 forwarded = self.forwarded.forward(params, self.caps)
@@ -172,17 +171,3 @@ class ServerRequests:
             client_result = None
         answers = self.kind.configuration(items, backend.venv, client_result)
         return apply_user_settings(items, answers, self.user_settings, client_result is not None)
-
-    @staticmethod
-    def _record_registrations(backend: BackendSession, method: str, params: Any) -> None:
-        if not isinstance(params, dict):
-            return
-        if method == "client/registerCapability":
-            for reg in params.get("registrations") or []:
-                if isinstance(reg, dict) and isinstance(reg.get("id"), str):
-                    backend.registrations[reg["id"]] = reg
-        else:
-            # The spec's misspelt field name is the real one.
-            for reg in params.get("unregisterations") or params.get("unregistrations") or []:
-                if isinstance(reg, dict):
-                    backend.registrations.pop(str(reg.get("id")), None)

@@ -85,7 +85,6 @@ class BackendSession:
         self.published: set[str] = set()  # URIs it published non-empty diagnostics for
         self.progress_tokens: set[object] = set()  # tokens it created
         self.warm_token: object = None  # first progress it started while Warming
-        self.registrations: dict[str, dict[str, Any]] = {}
         self.rss: int | None = None
 
     def move(self, to: State) -> None:
