@@ -115,11 +115,12 @@ class Router:
     def _emit(self, actions: list[Action]) -> None:
         """Queue actions in order; the core-internal ShareLost becomes, where it stands,
         its fan-out's bookkeeping (never given to the runtime)."""
+        out = self._out
         for action in actions:
             if isinstance(action, ShareLost):
-                self._out.extend(self.cancels.share_lost(action.session, action.request_id))
+                out.extend(self.cancels.share_lost(action.session, action.request_id))
             else:
-                self._out.append(action)
+                out.append(action)
 
     def next_deadline(self) -> float | None:
         deadlines = [self.lifecycle.next_deadline(), self.server_requests.next_deadline(),
