@@ -17,7 +17,7 @@ from typemux.backends.base import BackendKind
 from typemux.core.actions import Action, CapabilitiesLearned, ToClient
 from typemux.core.client_caps import ClientCaps
 from typemux.core.registrations import missing_providers, register_request, registrations_for
-from typemux.core.session import BackendSession, State
+from typemux.core.session import BackendSession
 
 
 class Capabilities:
@@ -40,7 +40,7 @@ class Capabilities:
         """After the first handshake (`msg` is the backend's initialize answer): have the
         runtime cache what this backend version really offers, and register with the
         client what the initialize answer lacked."""
-        if self._learned or backend.state is State.STOPPING or not backend.capabilities:
+        if self._learned or backend.is_stopping() or not backend.capabilities:
             return []
         self._learned = True
         result = msg.get("result")

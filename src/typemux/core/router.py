@@ -38,7 +38,7 @@ from typemux.core.lifecycle import Lifecycle, LifecycleSettings
 from typemux.core.owed import OwedAnswers
 from typemux.core.ports import VenvIdentity, VenvLookup
 from typemux.core.server_requests import ServerRequests
-from typemux.core.session import BackendSession, State
+from typemux.core.session import BackendSession
 from typemux.core.targets import RequestTargets, text_document_uri
 from typemux.core.workspace import Workspace
 from typemux.documents import DocumentStore
@@ -212,7 +212,7 @@ class Router:
         self._emit(self.targets.route(msg, raw, now))
 
     def _fanout(self, msg: jsonrpc.Message, raw: bytes | None, now: float) -> None:
-        live = [b for b in self.pool if b.state is not State.STOPPING]
+        live = [b for b in self.pool if not b.is_stopping()]
         if not live:
             target, actions = self.targets.target(msg["method"], None, now)
             self._emit(actions)
@@ -294,7 +294,7 @@ class Router:
     # ----- backend → typemux ------------------------------------------------------------
     def _live(self, session: int) -> BackendSession | None:
         backend = self.pool.by_session(session)
-        if backend is None or backend.state is State.STOPPING:
+        if backend is None or backend.is_stopping():
             return None
         return backend
 

@@ -13,7 +13,7 @@ from typemux import jsonrpc
 from typemux.core.actions import Action, ToClient
 from typemux.core.document_routing import NO_VENV_HELP, DocumentRouting
 from typemux.core.lifecycle import Lifecycle
-from typemux.core.session import BackendSession, State
+from typemux.core.session import BackendSession
 
 # A `*/resolve` goes to the backend that answered the request that produced the item.
 RESOLVE_PRODUCERS = {
@@ -48,7 +48,7 @@ class RequestTargets:
     def to_producer(self, session: int, msg: jsonrpc.Message, now: float) -> list[Action]:
         """A resolve of an item tagged with the session that produced it."""
         backend = self.pool.by_session(session)
-        if backend is None or backend.state is State.STOPPING:
+        if backend is None or backend.is_stopping():
             return [ToClient(jsonrpc.cancelled(
                 msg["id"], "the backend that produced this item has stopped; request it again"))]
         return self.lifecycle.deliver(backend, msg, None, now)

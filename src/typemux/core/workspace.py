@@ -95,7 +95,7 @@ class Workspace:
     def watched_roots(self) -> set[Path]:
         """Project directories to watch for a client that cannot: those of live backends
         and of open documents' venvs (a backend evicted meanwhile still needs the news)."""
-        roots = {b.venv.parent for b in self.pool if b.state is not State.STOPPING}
+        roots = {b.venv.parent for b in self.pool if not b.is_stopping()}
         roots.update(doc.venv.parent for doc in self.documents if doc.venv is not None)
         return roots
 
