@@ -86,7 +86,7 @@ class Router:
         self.from_backends = BackendMessages(
             kind, self.documents, self.lifecycle, self.server_requests, self.sync,
             self.cancels, self.targets, self.capabilities, log)
-        self.workspace = Workspace(self.documents, self.docs, self.lifecycle, log)
+        self.workspace = Workspace(self.documents, self.lifecycle, log)
         self.set_fallback(settings.fallback_venv, settings.fallback_project)
         self.shutdown_requested = False
         self.exited = False
@@ -270,7 +270,7 @@ class Router:
             self.lifecycle.configuration = msg.get("params")
             self._emit(self.workspace.broadcast(msg, raw))
         elif method == "workspace/didChangeWatchedFiles":
-            self._emit(self.workspace.watched_files(params, now))
+            self._emit(self.workspace.watched_files(params, now, self.docs.find_venv))
         elif method == "workspace/didChangeWorkspaceFolders":
             self.workspace.folders_changed(params)
         elif method == "window/workDoneProgress/cancel":
@@ -344,7 +344,7 @@ class Router:
             return
         self._emit(self.sync.files_changed(texts, now))
         if changes and not self.server_requests.caps.watch_files:
-            self._emit(self.workspace.disk_changes(changes, now))
+            self._emit(self.workspace.disk_changes(changes, now, self.docs.find_venv))
 
     def memory_sample(self, rss_by_session: dict[int, int], budget_bytes: int, now: float) -> None:
         """Record each backend's RSS (bytes, its whole process tree) and, with a budget

@@ -10,7 +10,6 @@ from typing import Any
 
 from typemux import jsonrpc
 from typemux.core.actions import Action, ToBackend, ToClient
-from typemux.core.document_routing import DocumentRouting
 from typemux.core.lifecycle import Lifecycle
 from typemux.core.session import State
 from typemux.documents import DocumentStore
@@ -23,10 +22,9 @@ LIVE = (State.WARMING, State.READY)
 
 
 class Workspace:
-    def __init__(self, documents: DocumentStore, docs: DocumentRouting, lifecycle: Lifecycle,
+    def __init__(self, documents: DocumentStore, lifecycle: Lifecycle,
                  log: Callable[..., None]) -> None:
         self.documents = documents
-        self.docs = docs
         self.lifecycle = lifecycle
         self.pool = lifecycle.pool
         self._log = log
@@ -54,13 +52,14 @@ class Workspace:
         """A workspace-wide notification: to every live backend."""
         return [ToBackend(b.session, msg, raw) for b in self.pool if b.state in LIVE]
 
-    def watched_files(self, params: dict[str, Any], now: float) -> list[Action]:
-        """Each change goes to the live backend of its file's venv only."""
+    def watched_files(self, params: dict[str, Any], now: float,
+                      find_venv: Callable[[Path | None], Path | None]) -> list[Action]:
+        """Each change goes to the live backend of its file's venv (`find_venv`) only."""
         by_backend: dict[int, list[Any]] = {}
         for change in params.get("changes") or []:
             uri = change.get("uri") if isinstance(change, dict) else None
             path = uri_to_path(uri) if isinstance(uri, str) else None
-            venv = self.docs.find_venv(path)
+            venv = find_venv(path)
             backend = self.pool.get(venv) if venv is not None else None
             if backend is not None and backend.state in LIVE:
                 by_backend.setdefault(backend.session, []).append(change)
@@ -99,8 +98,9 @@ class Workspace:
         roots.update(doc.venv.parent for doc in self.documents if doc.venv is not None)
         return roots
 
-    def disk_changes(self, changes: list[tuple[Path, int]], now: float) -> list[Action]:
+    def disk_changes(self, changes: list[tuple[Path, int]], now: float,
+                     find_venv: Callable[[Path | None], Path | None]) -> list[Action]:
         """Changes typemux's watcher saw (path, FileChangeType), as the client would report
         them."""
         return self.watched_files({"changes": [{"uri": path_to_uri(path), "type": kind}
-                                               for path, kind in changes]}, now)
+                                               for path, kind in changes]}, now, find_venv)
