@@ -151,3 +151,22 @@ def test_a_waiter_preempts_a_busy_backend_only_after_the_bound_and_answers_each_
     busy_pool.answer(4, request)
     assert [m.get("result") for m in busy_pool.answers()[request]] == [{"contents": "ok"}]
     assert all(len(found) == 1 for found in busy_pool.answers().values())
+
+
+def test_cancelling_the_only_queued_request_of_a_starting_backend_lets_a_waiter_in(
+        tmp_path: Path) -> None:
+    pool = Pool(tmp_path)
+    for session, name in enumerate(NAMES[:2], start=1):
+        pool.now += 1
+        pool.hover(name)
+        pool.answer_initialize(session)
+    pool.now += 1
+    queued, actions = pool.hover("c")  # c starts; its hover waits for the handshake
+    assert spawned(actions) == [3]
+    pool.now += 1
+    pool.hover("d")
+    assert repr(pool.router.pool) == "<BackendPool [3 active, 0 idle | 2 ready, 1 creating, 1 waiting]>"
+    actions = pool.client({"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": queued}})
+    assert [a.session for a in actions if isinstance(a, Stop)] == [3]  # never handshaken: killed
+    assert spawned(actions) == [4]
+    assert [m["error"]["code"] for m in pool.answers()[queued]] == [-32800]

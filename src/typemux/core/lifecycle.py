@@ -225,8 +225,12 @@ class Lifecycle:
 
     def cancel_queued(self, request_id: Any, now: float) -> tuple[BackendSession | None, list[Action]]:
         """Remove a held request: the session that held it (or None), and the actions of
-        what it held back behind it, which goes on."""
-        return delivery.cancel_queued(self.pool, request_id, now)
+        what it held back behind it, which goes on; a backend that had only that request
+        queued lets a waiting venv in."""
+        backend, out = delivery.cancel_queued(self.pool, request_id, now)
+        if backend is not None and backend.is_idle() and self.pool.has_waiting():
+            out.extend(self._apply(now))
+        return backend, out
 
     def mark_ready(self, backend: BackendSession, reason: str, now: float) -> list[Action]:
         if not backend.is_warming():

@@ -49,6 +49,7 @@ class BackendPool:
         self.memory_budget = 0  # bytes; 0 = no budget (Settings.max_memory_mb)
         # Least recently used first. A handful of entries: lists beat anything cleverer.
         self._sessions: list[BackendSession] = []
+        self.generation = 0  # counts adds and removes: a watcher of the pool sees it changed
 
     def __repr__(self) -> str:
         live = [s for s in self._sessions if not s.is_waiting()]
@@ -82,10 +83,12 @@ class BackendPool:
         if self.get(session.venv) is not None:
             raise ValueError(f"a backend for {session.venv} is already pooled")
         self._sessions.append(session)
+        self.generation += 1
 
     def remove(self, session: BackendSession) -> None:
         if session in self._sessions:
             self._sessions.remove(session)
+            self.generation += 1
 
     def touch(self, session: BackendSession, now: float) -> None:
         """Mark as most recently used."""
