@@ -1,20 +1,18 @@
-"""Frames to JSON-RPC messages (sans-IO): what the client reader yields.
+"""Frame bodies to JSON-RPC messages (sans-IO): what an `Endpoint` yields.
 
-Every input ends up as exactly one of: a usable message (`Incoming`) or something to answer
-with an error (`Malformed`). A body that is not JSON makes the frame decoder look again for
-the real frame boundary (see framing), so a wrong Content-Length costs one error, not the
-rest of the stream.
+A body is a usable message (`Incoming`) or something to answer with an error (`Malformed`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from typemux import jsonrpc
 from typemux.wire import codec
-from typemux.wire.framing import EOF, NEED_DATA, Eof, Frame, FrameDecoder, FrameError, NeedData
 
 log = logging.getLogger("typemux.wire")
 
@@ -34,13 +32,15 @@ class Malformed:
     code: int
     reason: str
     request_id: int | str | None
+    # Where it went wrong: the framing, the JSON, or the JSON-RPC shape of a JSON object.
+    stage: Literal["frame", "json", "message"] = "message"
 
 
-def parse_body(body: bytes) -> Incoming | Malformed:
+def parse_body(body: bytes, *, lazy: bool = False) -> Incoming | Malformed:
     try:
         msg, raw = codec.decode(body)
     except codec.DecodeError as exc:
-        return Malformed(jsonrpc.PARSE_ERROR, str(exc), None)
+        return Malformed(jsonrpc.PARSE_ERROR, str(exc), None, "json")
     problem = jsonrpc.validate(msg)
     if problem is not None:
         return Malformed(jsonrpc.INVALID_REQUEST, problem, _readable_id(msg))
@@ -61,31 +61,50 @@ def _readable_id(msg: object) -> int | str | None:
     return None
 
 
-class MessageDecoder:
-    """Bytes in, `Incoming` / `Malformed` out; never raises on input."""
+# A top-level key and the start of its value; a scalar value; the tokens that nest.
+_KEY = re.compile(rb'\s*"((?:[^"\\]|\\.)*)"\s*:\s*')
+_SCALAR = re.compile(rb'"(?:[^"\\]|\\.)*"|-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|true|false|null')
+_NESTING = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+_NEXT = re.compile(rb"\s*([,}])")
+_OPEN = re.compile(rb"\s*\{")
 
-    def __init__(self, max_size: int) -> None:
-        self._frames = FrameDecoder(max_size)
 
-    @property
-    def buffered(self) -> int:
-        return self._frames.buffered
-
-    def receive_data(self, data: bytes) -> None:
-        self._frames.receive_data(data)
-
-    def next_event(self) -> Incoming | Malformed | NeedData | Eof:
-        event = self._frames.next_event()
-        if event is NEED_DATA or event is EOF:
-            return event
-        if isinstance(event, FrameError):
-            return Malformed(jsonrpc.INVALID_REQUEST, event.reason, None)
-        assert isinstance(event, Frame)
-        item = parse_body(event.body)
-        if isinstance(item, Malformed) and item.code == jsonrpc.PARSE_ERROR and not event.salvaged:
-            # Not JSON: maybe the length was wrong. The message may come back salvaged.
-            self._frames.reject()
-        elif event.salvaged and isinstance(item, Incoming):
-            log.warning("recovered a message sent with a wrong Content-Length (method %s, id %s)",
-                        item.msg.get("method"), item.msg.get("id"))
-        return item
+def scan_request_id(head: bytes) -> int | str | None:
+    """The id of the request whose body starts with `head` (an oversize body is never
+    buffered whole). Read only when the top-level members before `head` ends include both
+    "method" and an "id" (an integer or a string): a response's id, or an id that cannot be
+    read from the head, gives None, and the error then goes out with "id": null."""
+    start = _OPEN.match(head)
+    if start is None:
+        return None
+    pos, request_id, is_request = start.end(), None, False
+    while (key := _KEY.match(head, pos)) is not None:
+        pos = key.end()
+        value: bytes | None = None
+        if head[pos : pos + 1] in (b"[", b"{"):
+            depth = 0
+            for token in _NESTING.finditer(head, pos):
+                depth += {b"[": 1, b"{": 1, b"]": -1, b"}": -1}.get(token.group(), 0)
+                if depth == 0:
+                    pos = token.end()
+                    break
+            else:
+                break  # the value goes on past the head
+        else:
+            scalar = _SCALAR.match(head, pos)
+            if scalar is None or (scalar.end() == len(head) and head[pos] != 0x22):
+                break  # not JSON, or cut off where a number could go on (0x22: '"')
+            pos, value = scalar.end(), scalar.group()
+        name = key.group(1)
+        if name == b"id" and value is not None:
+            parsed = json.loads(value)
+            request_id = parsed if isinstance(parsed, int | str) and not isinstance(parsed, bool) else None
+        elif name == b"method":
+            is_request = True
+        elif name in (b"result", b"error"):
+            return None
+        follow = _NEXT.match(head, pos)
+        if follow is None or follow.group(1) == b"}":
+            break
+        pos = follow.end()
+    return request_id if is_request else None
