@@ -56,6 +56,9 @@ def decode(body: bytes) -> tuple[Any, bytes]:
 
 
 def dumps(obj: Any) -> bytes:
+    body = getattr(obj, "body", None)  # a LazyMessage not decoded: its bytes are its encoding
+    if isinstance(body, bytes):
+        return body
     try:
         return orjson.dumps(obj)
     except orjson.JSONEncodeError:
