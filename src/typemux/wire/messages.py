@@ -40,6 +40,7 @@ _ENVELOPE = re.compile(
     + rb'\s*,\s*"(result|error)"\s*:'
 )
 _TRAILING = frozenset(b" \t\r\n")
+_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"{}[]")))
 _ENVELOPE_KEYS = frozenset({"jsonrpc", "id"})
 
 log = logging.getLogger("typemux.wire")
@@ -205,7 +206,8 @@ def _envelope(body: bytes) -> LazyMessage | None:
             body.decode("utf-8")
         except UnicodeDecodeError:
             return None
-    if body.count(b"{") != body.count(b"}") or body.count(b"[") != body.count(b"]"):
+    brackets = body.translate(None, _NOT_BRACKETS)  # one pass; 4 counts would be 4
+    if brackets.count(b"{") != brackets.count(b"}") or brackets.count(b"[") != brackets.count(b"]"):
         return None
     raw_id = match.group(1) or match.group(2)
     request_id: int | str = (raw_id[1:-1].decode("utf-8") if raw_id[0] == 0x22
