@@ -65,13 +65,13 @@ async def test_writes_wait_while_the_pipe_is_full_and_all_arrive_in_order(tmp_pa
     )
     proc, _messages, _gone = make(tmp_path)
     paused: list[bool] = []
-    original = proc._pause_writing
+    original = proc._writer.pause_writing
 
     def pause() -> None:
         paused.append(True)
         original()
 
-    proc._pause_writing = pause  # type: ignore[method-assign]
+    proc._writer.pause_writing = pause  # type: ignore[method-assign]
     await proc.start([sys.executable, "-c", reader], {}, tmp_path)
     try:
         bodies = [b'{"n":%d,"pad":"%s"}' % (i, b"p" * 4000) for i in range(500)]

@@ -1,9 +1,11 @@
 """One backend language-server process: spawn, pipes, process group, exit detection.
 
-Uses an asyncio SubprocessProtocol rather than streams: output arrives as callbacks (no task
-per pipe to schedule), and `process_exited` fires when the process itself exits, even when a
-child it left behind (pyright's node) still holds the pipes open. Its stdout is read by a
-`wire.Endpoint` (the same one as the client's stdin) and its stdin written by a
+Uses an asyncio SubprocessProtocol rather than streams: `process_exited` fires when the
+process itself exits, even when a child it left behind (pyright's node) still holds the
+pipes open. Its stdin and stdout are pipes typemux makes and connects itself: asyncio hands
+a subprocess pipe's data to the protocol through `call_soon`, one more event-loop iteration
+per read, where a plain read-pipe Protocol gets it in the callback that read it. The stdout
+is read by a `wire.Endpoint` (the same one as the client's stdin) and the stdin written by a
 `wire.FrameWriter` with the pipe's own flow control.
 """
 
@@ -23,7 +25,7 @@ from pathlib import Path
 from typemux import jsonrpc
 from typemux.log import get_logger
 from typemux.wire.endpoint import EOF, NEED_DATA, Endpoint, Incoming, Malformed
-from typemux.wire.writer import Batch, FrameWriter
+from typemux.wire.writer import Batch, FrameWriter, WriteProtocol
 
 log = get_logger("typemux.backend")
 
@@ -171,24 +173,25 @@ class _Protocol(asyncio.SubprocessProtocol):
         self.owner._exists(transport)
 
     def pipe_data_received(self, fd: int, data: bytes) -> None:
-        if fd == 1:
-            self.owner._stdout(data)
-        else:
-            self.owner._stderr(data)
-
-    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
-        if fd == 1:
-            self.owner._stdout(b"")
+        self.owner._stderr(data)  # stdin and stdout are typemux's own pipes
 
     def process_exited(self) -> None:
         self.owner._exited()
 
-    # The stdin pipe transport forwards its flow control here.
-    def pause_writing(self) -> None:
-        self.owner._pause_writing()
 
-    def resume_writing(self) -> None:
-        self.owner._resume_writing()
+class _Stdout(asyncio.Protocol):
+    def __init__(self, owner: BackendProcess) -> None:
+        self.owner = owner
+
+    def data_received(self, data: bytes) -> None:
+        self.owner._stdout(data)
+
+    def eof_received(self) -> bool | None:
+        self.owner._stdout(b"")
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.owner._stdout(b"")  # a no-op after EOF: the backend is gone by then
 
 
 class BackendProcess:
@@ -213,6 +216,7 @@ class BackendProcess:
         self._on_settled = on_settled  # after each chunk of output is handled
         self._transport: asyncio.SubprocessTransport | None = None
         self._stdin: asyncio.WriteTransport | None = None
+        self._stdout_pipe: asyncio.ReadTransport | None = None
         # Nothing to a backend is ever dropped: a backend that stops reading is stopped
         # once this much waits for it (in typemux and in the transport).
         self._writer = FrameWriter(
@@ -245,25 +249,50 @@ class BackendProcess:
                 return
             loop = asyncio.get_running_loop()
             name, value = self.mark.split("=", 1)
-            transport, _ = await loop.subprocess_exec(
-                lambda: _Protocol(self),
-                *argv,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                env={**env, name: value},
-                cwd=str(cwd),
-                start_new_session=True,  # own process group: killpg takes its children too
-                preexec_fn=_die_with_parent,
-            )
+            out_r, out_w = os.pipe()  # not inheritable: only the child's copies reach it
+            in_r, in_w = os.pipe()
+            try:
+                transport, _ = await loop.subprocess_exec(
+                    lambda: _Protocol(self),
+                    *argv,
+                    stdin=in_r,
+                    stdout=out_w,
+                    stderr=asyncio.subprocess.PIPE,
+                    env={**env, name: value},
+                    cwd=str(cwd),
+                    start_new_session=True,  # own process group: killpg takes its children too
+                    preexec_fn=_die_with_parent,
+                )
+            except BaseException:
+                os.close(out_r)
+                os.close(in_w)
+                raise
+            finally:
+                os.close(in_r)
+                os.close(out_w)
             self._exists(transport)
-            if not self.stop_requested:
-                assert self._stdin is not None
-                self._writer.attach(self._stdin)  # what was sent meanwhile goes now
+            await self._connect(out_r, in_w)
         finally:
             if self._transport is None:
                 self._give_slot()  # no process: nothing holds the slot
             self._settled.set()
+
+    async def _connect(self, out_r: int, in_w: int) -> None:
+        """Read the backend's stdout and write what was sent meanwhile to its stdin."""
+        stdout = open(out_r, "rb", buffering=0)  # noqa: SIM115 - the transport owns it
+        stdin = open(in_w, "wb", buffering=0)  # noqa: SIM115 - the transport owns it
+        if self.stop_requested:
+            stdout.close()
+            stdin.close()
+            return
+        loop = asyncio.get_running_loop()
+        read, _ = await loop.connect_read_pipe(lambda: _Stdout(self), stdout)
+        write, _ = await loop.connect_write_pipe(lambda: WriteProtocol(self._writer), stdin)
+        self._stdout_pipe, self._stdin = read, write
+        if self.stop_requested or self._gone:
+            self.kill()  # stopped or gone while the pipes were connected
+            return
+        self._writer.attach(write)
 
     async def _take_slot(self, slots: asyncio.Semaphore) -> bool:
         """Wait for a slot, or for a stop (False)."""
@@ -291,9 +320,6 @@ class BackendProcess:
             return
         self._transport = transport
         self.pid = transport.get_pid()
-        stdin = transport.get_pipe_transport(0)
-        assert isinstance(stdin, asyncio.WriteTransport)
-        self._stdin = stdin
         _watchdog.register(self.pid)
         self._registered = True
         if self.stop_requested:
@@ -312,12 +338,6 @@ class BackendProcess:
         # Not from inside send(): the proxy may be executing the router's actions.
         asyncio.get_running_loop().call_soon(
             self._lost, f"stopped reading its input ({waiting} bytes waiting); treated as hung")
-
-    def _pause_writing(self) -> None:
-        self._writer.pause_writing()
-
-    def _resume_writing(self) -> None:
-        self._writer.resume_writing()
 
     # ----- reading -------------------------------------------------------------------------
     def _stdout(self, data: bytes) -> None:
@@ -387,9 +407,10 @@ class BackendProcess:
             if self._registered:
                 self._registered = False
                 _watchdog.unregister(self.pid)
-        if self._stdin is not None:
-            with contextlib.suppress(Exception):
-                self._stdin.close()
+        for pipe in (self._stdin, self._stdout_pipe):
+            if pipe is not None:
+                with contextlib.suppress(Exception):
+                    pipe.close()
 
     async def stop(self, graceful: bool, grace: float) -> None:
         """Let it leave on its own (shutdown/exit were sent) for `grace` seconds, then kill
