@@ -273,19 +273,27 @@ async def loops_per_round_trip(base: Path, mode: str, n: int) -> float:
     return (after - before - 1) / n
 
 
-async def throughput(base: Path, mode: str, n: int) -> tuple[float, int]:
+def cpu_seconds(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
+
+
+async def throughput(base: Path, mode: str, n: int) -> tuple[float, int, float]:
+    """(requests/s, answered, CPU seconds per request of the process the client talks to)."""
     client, project = await open_pair(base, mode)
     doc = project / "main.py"
     did_open(client, doc, doc.read_text())
     params = {"textDocument": text_doc(doc), "position": {"line": 0, "character": 4}}
     await client.request("textDocument/hover", params)
+    cpu = cpu_seconds(client.pid)
     start = time.perf_counter()
     futures = [client.send("textDocument/hover", params) for _ in range(n)]
     results = await asyncio.wait_for(asyncio.gather(*futures), 120)
     elapsed = time.perf_counter() - start
+    cpu = cpu_seconds(client.pid) - cpu
     answered = sum(1 for r in results if "result" in r)
     await client.close()
-    return n / elapsed, answered
+    return n / elapsed, answered, cpu / n
 
 
 async def big_document(base: Path, mode: str, size: int) -> float:
@@ -472,7 +480,7 @@ async def run(quick: bool, real: bool, before: bool, only: set[str]) -> list[Row
         if want("throughput"):
             step("throughput")
             rounds = 1 if quick else 3
-            tps: dict[str, list[tuple[float, int]]] = {m: [] for m in ["direct", *modes]}
+            tps: dict[str, list[tuple[float, int, float]]] = {m: [] for m in ["direct", *modes]}
             for _ in range(rounds):
                 for mode in tps:
                     tps[mode].append(await throughput(base, mode, n_tp))
@@ -483,6 +491,9 @@ async def run(quick: bool, real: bool, before: bool, only: set[str]) -> list[Row
                 {m: f"{best[m][0]:,.0f} req/s ({best[m][1]}), {ratio[m]:.2f}x" for m in modes}),
                 target="≥ 0.7 x direct, all answered",
                 verdict=ok(ratio["typemux"] >= 0.7 and best["typemux"][1] == n_tp)))
+            rows.append(Row("CPU per pipelined request (the backend / typemux process)", **pair(
+                us(statistics.median(t[2] for t in tps["direct"])),
+                {m: us(statistics.median(t[2] for t in tps[m])) for m in modes})))
 
         if want("document"):
             step("4 MB document")

@@ -62,13 +62,15 @@ class Endpoint:
 
     def next_event(self) -> Incoming | Malformed | NeedData | Eof:
         event = self._frames.next_event()
-        if event is NEED_DATA or event is EOF:
+        if type(event) is not Frame:
+            if isinstance(event, FrameError):
+                request_id = scan_request_id(event.head) if event.head else None
+                return Malformed(jsonrpc.INVALID_REQUEST, event.reason, request_id, "frame")
+            assert event is NEED_DATA or event is EOF
             return event
-        if isinstance(event, FrameError):
-            request_id = scan_request_id(event.head) if event.head else None
-            return Malformed(jsonrpc.INVALID_REQUEST, event.reason, request_id, "frame")
-        assert isinstance(event, Frame)
         item = parse_body(event.body, lazy=self._lazy)
+        if type(item) is Incoming and not event.salvaged:
+            return item
         if isinstance(item, Malformed) and item.stage == "json" and not event.salvaged:
             # Not JSON: maybe the length was wrong. The message may come back salvaged.
             self._frames.reject()

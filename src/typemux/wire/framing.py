@@ -38,7 +38,7 @@ _BLANK = b"\r\n \t"
 OVERSIZE_HEAD: Final = 4096
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs ~0.3 µs more
 class Frame:
     body: bytes
     # Recovered from between two headers after a wrong Content-Length (see the module doc).
@@ -158,6 +158,21 @@ class FrameDecoder:
         self._rejected_end = end
 
     def next_event(self) -> Event:
+        if self._body_len < 0 and self._resync_at < 0 and not self._skip and self._oversize is None:
+            # The common case, in one step: a plain header and its whole body are buffered.
+            buf = self._buf
+            fast = _FAST_HEADER.match(buf, self._pos)
+            if fast is not None:
+                start = fast.end()
+                end = start + int(fast.group(1))
+                if end <= len(buf) and end - start <= self.max_size:
+                    self._pos = end
+                    self._scanned = 0
+                    self._last_body = (start, end)
+                    return Frame(bytes(buf[start:end]))
+        return self._next_event()
+
+    def _next_event(self) -> Event:
         if self._oversize is not None:
             if self._skip:
                 self._skip_buffered()
@@ -220,7 +235,7 @@ class FrameDecoder:
                 min(length, OVERSIZE_HEAD),
                 bytearray(),
             )
-            return self.next_event()
+            return self._next_event()
         self._body_len = length
         self._body_checked = 0
         return self._take_body(body_start)
