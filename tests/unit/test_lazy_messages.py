@@ -95,6 +95,14 @@ def test_blanks_after_the_closing_brace_pass_the_checks() -> None:
     assert isinstance(msg, LazyMessage) and msg == json.loads(body)
 
 
+def test_encoding_an_undecoded_answer_gives_one_line_of_json() -> None:
+    body = json.dumps({"jsonrpc": "2.0", "id": 4, "result": ["x" * LAZY_MIN]}, indent=1).encode()
+    msg = lazy(body)
+    assert isinstance(msg, LazyMessage) and b"\n" in body
+    line = codec.dumps(msg)  # what the trace writes
+    assert b"\n" not in line and json.loads(line) == json.loads(body)
+
+
 def test_a_small_answer_is_decoded_at_once_as_before() -> None:
     item = parse_body(b'{"jsonrpc":"2.0","id":1,"result":null}', lazy=True)
     assert isinstance(item, Incoming) and type(item.msg) is dict

@@ -58,7 +58,9 @@ def decode(body: bytes) -> tuple[Any, bytes]:
 def dumps(obj: Any) -> bytes:
     body = getattr(obj, "body", None)  # a LazyMessage not decoded: its bytes are its encoding
     if isinstance(body, bytes):
-        return body
+        if b"\n" not in body and b"\r" not in body:
+            return body
+        obj.decode()  # one line of JSON is wanted (the trace): encode the decoded members
     try:
         return orjson.dumps(obj)
     except orjson.JSONEncodeError:

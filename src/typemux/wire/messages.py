@@ -87,6 +87,10 @@ class LazyMessage(dict[str, Any]):
         """The undecoded body (None once decoded)."""
         return self._body
 
+    def decode(self) -> None:
+        """Decode the body now (a no-op once done)."""
+        self._load()
+
     def _load(self) -> None:
         body, self._body = self._body, None
         if body is None:
