@@ -75,6 +75,7 @@ class Client:
         self.waiters: list[tuple[str, int, asyncio.Future[None]]] = []
         self.stderr = bytearray()
         self.next_id = 0
+        self.last_version: Any = None  # of the last publishDiagnostics received
 
     @classmethod
     async def start(cls, argv: list[str], *, cwd: Path, env: dict[str, str]) -> Client:
@@ -101,6 +102,8 @@ class Client:
         if "id" in msg:  # a server request: answer null, like a minimal client
             self.write({"jsonrpc": "2.0", "id": msg["id"], "result": None})
             return
+        if method == "textDocument/publishDiagnostics":
+            self.last_version = msg["params"].get("version")
         count = self.counts.get(method, 0) + 1
         self.counts[method] = count
         for waiter in self.waiters:
@@ -318,7 +321,8 @@ async def big_document(base: Path, mode: str, size: int) -> float:
     return statistics.median(samples)
 
 
-async def burst(base: Path, mode: str, n: int) -> tuple[float, int]:
+async def burst(base: Path, mode: str, n: int) -> tuple[float, int, bool]:
+    """(time until the last arrived, how many arrived, whether the last did)."""
     client, project = await open_pair(base, mode)
     doc = project / "main.py"
     params = {"textDocument": text_doc(doc), "position": {"line": 0, "character": 0}}
@@ -327,11 +331,17 @@ async def burst(base: Path, mode: str, n: int) -> tuple[float, int]:
     start = time.perf_counter()
     await client.request("bench/burst", {"count": n, "uri": doc.as_uri(),
                                          "textDocument": text_doc(doc)})
-    await client.wait_count("textDocument/publishDiagnostics", before + n, timeout=60)
+    # All for one uri: when the client reads slower than they come, typemux's outbox keeps
+    # only the latest waiting one (older ones are superseded), so wait for the last.
+    for _ in range(6000):
+        if client.last_version == n - 1:
+            break
+        await asyncio.sleep(0.01)
     elapsed = time.perf_counter() - start
     got = client.counts.get("textDocument/publishDiagnostics", 0) - before
+    last = client.last_version == n - 1
     await client.close()
-    return elapsed, got
+    return elapsed, got, last
 
 
 async def startup(base: Path, mode: str, rounds: int) -> float:
@@ -506,10 +516,10 @@ async def run(quick: bool, real: bool, before: bool, only: set[str]) -> list[Row
             step("diagnostics burst")
             n_burst = 10_000
             bursts = {m: await burst(base, m, n_burst) for m in ["direct", *modes]}
-            rows.append(Row(f"burst of {n_burst} publishDiagnostics", **pair(
+            rows.append(Row(f"burst of {n_burst} publishDiagnostics, one uri (delivered)", **pair(
                 f"{ms(bursts['direct'][0])} ({bursts['direct'][1]})",
                 {m: f"{ms(bursts[m][0])} ({bursts[m][1]})" for m in modes}),
-                target="all delivered", verdict=ok(bursts["typemux"][1] == n_burst)))
+                target="the last one delivered", verdict=ok(bursts["typemux"][2])))
 
         if want("startup"):
             step("start → initialize")

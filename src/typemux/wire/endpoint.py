@@ -52,10 +52,6 @@ class Endpoint:
     def max_size(self) -> int:
         return self._frames.max_size
 
-    @property
-    def buffered(self) -> int:
-        return self._frames.buffered
-
     def receive_data(self, data: bytes) -> None:
         """Feed bytes read from the stream; `b""` means it ended."""
         self._frames.receive_data(data)
