@@ -464,7 +464,11 @@ class Proxy:
 
     def _arm_now(self) -> None:
         deadline = self.router.next_deadline()
-        if deadline == self._timer_at:
+        if self._timer_at is not None and (deadline is None or deadline >= self._timer_at):
+            # The armed timer fires no later than needed; when it fires, the router does
+            # what is due (maybe nothing) and the timer is armed again. Re-arming a timer
+            # per request (a request's own deadline moves it later every time) cost a
+            # cancel and a new timer handle per round trip.
             return
         if self._timer is not None:
             self._timer.cancel()
