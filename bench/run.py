@@ -299,6 +299,23 @@ async def throughput(base: Path, mode: str, n: int) -> tuple[float, int, float]:
     return n / elapsed, answered, cpu / n
 
 
+async def references(base: Path, mode: str, count: int, n: int) -> float:
+    """Round trip p50 of a references request whose answer holds `count` locations."""
+    client, project = await open_pair(base, mode)
+    doc = project / "main.py"
+    did_open(client, doc, doc.read_text())
+    params = {"count": count, "textDocument": text_doc(doc)}
+    for _ in range(5):
+        await client.request("bench/references", params)
+    samples = []
+    for _ in range(n):
+        start = time.perf_counter()
+        await client.request("bench/references", params)
+        samples.append(time.perf_counter() - start)
+    await client.close()
+    return statistics.median(samples)
+
+
 async def big_document(base: Path, mode: str, size: int) -> float:
     client, project = await open_pair(base, mode)
     doc = project / "big.py"
@@ -442,7 +459,8 @@ class Row:
     before: str = ""
 
 
-STEPS = ("latency", "loops", "throughput", "document", "burst", "startup", "memory")
+STEPS = ("latency", "loops", "throughput", "references", "document", "burst", "startup",
+         "memory")
 
 
 async def run(quick: bool, real: bool, before: bool, only: set[str]) -> list[Row]:
@@ -511,6 +529,19 @@ async def run(quick: bool, real: bool, before: bool, only: set[str]) -> list[Row
             rows.append(Row("CPU per pipelined request (the backend / typemux process)", **pair(
                 us(statistics.median(t[2] for t in tps["direct"])),
                 {m: us(statistics.median(t[2] for t in tps[m])) for m in modes})))
+
+        if want("references"):
+            step("large answers")
+            for count, label in ((1000, "1,000"), (7000, "7,000 (~1 MB)")):
+                n = 20 if quick else 60
+                times: dict[str, list[float]] = {m: [] for m in ["direct", *modes]}
+                for mode in order(2):
+                    times[mode].append(await references(base, mode, count, n))
+                p50 = {m: statistics.median(v) for m, v in times.items()}
+                rows.append(Row(f"references answer of {label} locations, round trip p50",
+                                **pair(ms(p50["direct"]), {
+                                    m: f"{ms(p50[m])} (added {ms(p50[m] - p50['direct'])})"
+                                    for m in modes})))
 
         if want("document"):
             step("4 MB document")
