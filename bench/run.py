@@ -532,7 +532,7 @@ async def run(quick: bool, real: bool, before: bool, only: set[str]) -> list[Row
 
         if want("references"):
             step("large answers")
-            for count, label in ((1000, "1,000"), (7000, "7,000 (~1 MB)")):
+            for count, label in ((1000, "1,000"), (7000, "7,000 (~0.9 MB)")):
                 n = 20 if quick else 60
                 times: dict[str, list[float]] = {m: [] for m in ["direct", *modes]}
                 for mode in order(2):
