@@ -40,6 +40,7 @@ from typemux.core.lifecycle import LifecycleSettings
 from typemux.core.router import Router, RouterSettings
 from typemux.log import get_logger
 from typemux.runtime.backend_process import BackendProcess, kill_marked, owner_prefix
+from typemux.runtime.identity import IdentityChecks
 from typemux.runtime.memory import group_rss
 from typemux.runtime.statefile import StateDirError, StateFile, proxy_state, state_dir
 from typemux.runtime.trace import open_trace
@@ -124,6 +125,7 @@ class Proxy:
         )
         self.router.sync.reader = read_source
         self.processes: dict[int, BackendProcess] = {}
+        self._identities = IdentityChecks()  # the core stats nothing: venvs are looked at here
         # Backend processes alive at once (the pool's + those being stopped) never exceed
         # this: a spawn waits for a stopped process to be gone. Stopped while it waits, it
         # never forks. Under churn (many venvs, a small pool) this is what bounds memory.
@@ -322,7 +324,9 @@ class Proxy:
             if isinstance(item, Incoming):
                 if self._debug:
                     log.debug("client_to_proxy", method=item.msg.get("method"), id=item.msg.get("id"))
-                self.router.client_message(item.msg, item.raw, time.monotonic())
+                now = time.monotonic()
+                self._identities.run(self.router.pool, self.router.venv_checked, now)
+                self.router.client_message(item.msg, item.raw, now)
             else:
                 self.router.client_malformed(item.code, item.reason, item.request_id)
         except Exception:
@@ -376,6 +380,8 @@ class Proxy:
         self._client.send(msg, raw=raw)
 
     def _execute(self) -> None:
+        # A venv is looked at as soon as its backend is pooled, then at most once a second.
+        self._identities.run(self.router.pool, self.router.venv_checked, time.monotonic())
         for action in self.router.take_actions():
             self._do(action)
         if not self._batch.open:
