@@ -28,10 +28,6 @@ class ReadinessDetector:
         return None
 
 
-class ReadyAtOnce(ReadinessDetector):
-    """Marker for kinds whose requests block internally until the answer is complete."""
-
-
 ConfigurationAnswer = Callable[[list[Any], Path, "list[Any] | None"], list[Any]]
 
 
@@ -50,7 +46,8 @@ class BackendKind:
     version_command: tuple[str, ...] | None
     # The `capabilities` typemux answers `initialize` with (recorded from the real server).
     capabilities: Mapping[str, Any]
-    server_info: Mapping[str, Any] | None = None
+    # Whether requests block inside the server until their answer is complete (ty): such a
+    # backend is ready once its handshake is done, with no warm-up gate.
     ready_at_once: bool = False
     readiness: Callable[[], ReadinessDetector] = ReadinessDetector
     # (items, venv, client's answer or None) -> one answer per item, keeping the backend on

@@ -161,7 +161,6 @@ def build(command: tuple[str, ...] | None = None) -> BackendKind:
         command=command or COMMAND,
         version_command=VERSION_COMMAND,
         capabilities=client_capabilities(RECORDED_CAPABILITIES),
-        server_info=SERVER_INFO,
         readiness=PyreflyReadiness,
         configuration=configuration,
         # Its first progress, "Pyrefly: Rechecking 0/0", begins and ends within a millisecond

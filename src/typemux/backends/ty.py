@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from typemux.backends import client_capabilities, client_entries, item_section
-from typemux.backends.base import BackendKind, ReadyAtOnce
+from typemux.backends.base import BackendKind
 
 COMMAND = ("ty", "server")
 VERSION_COMMAND = ("ty", "--version")
@@ -145,8 +145,6 @@ def build(command: tuple[str, ...] | None = None) -> BackendKind:
         command=command or COMMAND,
         version_command=VERSION_COMMAND,
         capabilities=client_capabilities(RECORDED_CAPABILITIES),
-        server_info=SERVER_INFO,
         ready_at_once=True,
-        readiness=ReadyAtOnce,
         configuration=configuration,
     )
