@@ -42,3 +42,59 @@ async def test_an_edit_inside_a_surrogate_pair_while_the_backend_starts_is_repor
     warning = await client.wait_notification("window/showMessage", timeout=10)
     assert "could not be applied" in warning["params"]["message"]
     await hover(client, doc)
+
+
+def changes_received(entries: list[dict[str, object]]) -> list[object]:
+    return [e["params"]["contentChanges"] for e in received(entries, "textDocument/didChange")]  # type: ignore[index]
+
+
+async def test_a_full_sync_backend_gets_the_whole_text_in_each_did_change(
+        tmp_path: Path, tm: Start) -> None:
+    # init_delay: the first edits wait while the backend starts, the last goes straight on
+    proj = project(tmp_path, "solo", {"text_document_sync": 1, "init_delay": 0.5})
+    client = await tm(proj)
+    await client.initialize(proj)
+    doc = await client.did_open(proj / "main.py", "a = 1\n")
+    client.did_change(doc, 2, [edit(0, 4, 5, "2")])
+    client.did_change(doc, 3, [edit(1, 0, 0, "b = 3\n")])
+    await hover(client, doc)
+    client.did_change(doc, 4, [edit(0, 0, 1, "c")])
+    await hover(client, doc)
+    assert changes_received(await fake(client, "fake/received", doc)) == [
+        [{"text": "a = 2\n"}], [{"text": "a = 2\nb = 3\n"}], [{"text": "c = 2\nb = 3\n"}]]
+
+
+async def test_a_change_object_with_full_sync_is_honoured(tmp_path: Path, tm: Start) -> None:
+    proj = project(tmp_path, "solo", {"text_document_sync": {"openClose": True, "change": 1}})
+    client = await tm(proj)
+    await client.initialize(proj)
+    doc = await client.did_open(proj / "main.py", "a = 1\n")
+    await hover(client, doc)
+    client.did_change(doc, 2, [edit(0, 4, 5, "2")])
+    await hover(client, doc)
+    assert changes_received(await fake(client, "fake/received", doc)) == [[{"text": "a = 2\n"}]]
+
+
+async def test_a_backend_without_document_sync_gets_no_did_change(tmp_path: Path, tm: Start) -> None:
+    proj = project(tmp_path, "solo", {"text_document_sync": 0, "init_delay": 0.3})
+    client = await tm(proj)
+    await client.initialize(proj)
+    doc = await client.did_open(proj / "main.py", "a = 1\n")
+    client.did_change(doc, 2, [edit(0, 4, 5, "2")])  # held while it starts
+    await hover(client, doc)
+    client.did_change(doc, 3, [edit(0, 4, 5, "3")])
+    await hover(client, doc)
+    assert changes_received(await fake(client, "fake/received", doc)) == []
+
+
+async def test_an_incremental_backend_gets_the_edits_as_sent(tmp_path: Path, tm: Start) -> None:
+    proj = project(tmp_path, "solo", {"init_delay": 0.3})
+    client = await tm(proj)
+    await client.initialize(proj)
+    doc = await client.did_open(proj / "main.py", "a = 1\n")
+    client.did_change(doc, 2, [edit(0, 4, 5, "2")])
+    await hover(client, doc)
+    client.did_change(doc, 3, [edit(0, 4, 5, "3")])
+    await hover(client, doc)
+    assert changes_received(await fake(client, "fake/received", doc)) == [
+        [edit(0, 4, 5, "2")], [edit(0, 4, 5, "3")]]

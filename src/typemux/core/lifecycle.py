@@ -13,7 +13,7 @@ from typing import Any
 
 from typemux import jsonrpc
 from typemux.backends.base import BackendKind
-from typemux.core import ordering
+from typemux.core import ordering, sync_kind
 from typemux.core.actions import Action, PoolChanged, Spawn, Stop, ToBackend, ToClient
 from typemux.core.client_caps import backend_initialize_params
 from typemux.core.pool import BackendPool
@@ -199,7 +199,8 @@ class Lifecycle:
             backend.warmup_deadline = now + self.settings.warmup_timeout
         self._log("backend_started", session=backend.session, venv=str(backend.venv),
                   state=backend.state.value, seconds=round(now - backend.created_at, 3))
-        queued = list(backend.creating_queue)
+        queued = sync_kind.adapt_held(sync_kind.change_kind(backend.capabilities), replay,
+                                      list(backend.creating_queue))
         backend.creating_queue.clear()
         for item in queued:
             self.deliver(backend, item.msg, item.raw, now, fanout=item.fanout)
