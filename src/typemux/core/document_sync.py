@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from typemux import jsonrpc
+from typemux.core import idle_policy
 from typemux.core.actions import Action, ToBackend, ToClient
 from typemux.core.disk_sync import DiskSync
 from typemux.core.idle_close import IdleClose
@@ -49,6 +50,9 @@ class DocumentSync:
         self.find_venv: Callable[[Path], Path | None] | None = None
         # Documents typemux opened, the client never did, oldest first.
         self.own: dict[str, None] = {}
+        # Whether idle close applies to the client's documents too (core.idle_policy).
+        self.idle_mode = "auto"
+        self.idle_clients = True
 
     # ----- client → typemux -------------------------------------------------------------
     def before_notification(self, method: str, msg: jsonrpc.Message, params: dict[str, Any],
@@ -66,6 +70,7 @@ class DocumentSync:
             self.idle.touch(uri, now)
             return None
         if method == "textDocument/didClose":
+            self.idle_clients = idle_policy.after_client_close(self.idle_mode, self.idle_clients)
             self.disk.closed(uri)
             self._ensure_open(uri)  # a backend that closed it itself sees the client's close
             self.idle.forget(uri)
@@ -204,6 +209,9 @@ class DocumentSync:
                 continue
             if uri in self.own:
                 self._close_own(uri, doc)
+                continue
+            if not self.idle_clients:
+                self.idle.forget(uri)  # the client's own to close (an editor's open tab)
                 continue
             backend = self.pool.get(doc.venv) if doc.venv is not None else None
             if backend is None or backend.state not in LIVE:

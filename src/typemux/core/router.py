@@ -15,7 +15,7 @@ from typing import Any
 from typemux import __version__, jsonrpc
 from typemux.backends import client_capabilities
 from typemux.backends.base import BackendKind
-from typemux.core import resolve_tags, tokens
+from typemux.core import idle_policy, resolve_tags, tokens
 from typemux.core.actions import Action, CapabilitiesLearned, Exit, ToBackend, ToClient
 from typemux.core.client_caps import ClientCaps
 from typemux.core.document_routing import NO_VENV_HELP, DocumentRouting
@@ -52,6 +52,7 @@ class RouterSettings:
     fallback_venv: Path | None = None
     fallback_project: Path | None = None
     document_idle_close: float = 0.0  # 0 = never close documents the client keeps open
+    document_idle_close_clients: str = "auto"  # which clients' documents (core.idle_policy)
     backend_settings: dict[str, Any] | None = None  # the user's settings tree for this kind
 
 
@@ -87,6 +88,7 @@ class Router:
         self.sync = DocumentSync(self.documents, self.lifecycle, self._out,
                                  settings.document_idle_close, log)
         self.sync.find_venv = self.docs.find_venv
+        self.sync.idle_mode = settings.document_idle_close_clients
         self.fanouts: dict[tuple[bool, object], Fanout] = {}
         self.initialized = False
         self.shutdown_requested = False
@@ -234,6 +236,8 @@ class Router:
         params = params if isinstance(params, dict) else {}
         self.lifecycle.client_params = params
         self.server_requests.caps = ClientCaps(params.get("capabilities"))
+        self.sync.idle_clients = idle_policy.closes_client_documents(self.sync.idle_mode,
+                                                                     params.get("clientInfo"))
         folders = params.get("workspaceFolders")
         self.workspace_folders = list(folders) if isinstance(folders, list) else []
         capabilities = dict(self.kind.capabilities)

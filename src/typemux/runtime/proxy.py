@@ -108,6 +108,7 @@ class Proxy:
                 fanout_timeout=settings.fanout_timeout,
                 fallback_venv=None,  # found after initialize is answered (_start_up)
                 document_idle_close=settings.document_idle_close,
+                document_idle_close_clients=settings.document_idle_close_clients,
                 backend_settings=settings.backend_settings.get(kind.name, {}),
             ),
             kind,
