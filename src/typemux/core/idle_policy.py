@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Any
 
 
-
 def closes_client_documents(mode: str, client_info: Any) -> bool:
     """Whether idle close applies to the documents a client with `client_info` keeps open."""
     if mode != "auto":

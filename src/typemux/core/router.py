@@ -20,6 +20,7 @@ from typemux.core.actions import Action, CapabilitiesLearned, Exit, ToBackend, T
 from typemux.core.client_caps import ClientCaps
 from typemux.core.document_routing import NO_VENV_HELP, DocumentRouting
 from typemux.core.document_sync import DocumentSync
+from typemux.core.env_wait import EnvWait, wait_for
 from typemux.core.fanout import Fanout
 from typemux.core.lifecycle import INIT_ID, Lifecycle, LifecycleSettings
 from typemux.core.registrations import missing_providers, register_request, registrations_for
@@ -88,6 +89,7 @@ class Router:
         self.sync = DocumentSync(self.documents, self.lifecycle, self._out,
                                  settings.document_idle_close, log)
         self.sync.find_venv = self.docs.find_venv
+        self.env_wait = EnvWait(self.documents, resolver, wait_for(resolver.asker))
         self.sync.idle_mode = settings.document_idle_close_clients
         self.fanouts: dict[tuple[bool, object], Fanout] = {}
         self.initialized = False
@@ -122,7 +124,7 @@ class Router:
 
     def next_deadline(self) -> float | None:
         deadlines = [self.lifecycle.next_deadline(), self.server_requests.next_deadline(),
-                     self.sync.next_deadline()]
+                     self.sync.next_deadline(), self.env_wait.next_deadline()]
         deadlines.extend(f.deadline for f in self.fanouts.values())
         deadlines.extend(deadline for _, deadline in self._cancel_deadlines.values())
         return min((d for d in deadlines if d is not None), default=None)
@@ -134,6 +136,8 @@ class Router:
             if not self.server_requests.from_client(msg, now):
                 self._log("client_response_dropped", id=msg.get("id"))
             return
+        if self.env_wait.hold(msg, raw, now, self.client_message):
+            return  # its document's environment is being asked (poetry): see core.env_wait
         if "id" in msg:
             self._client_request(method, msg, raw, now)
         else:
@@ -157,6 +161,11 @@ class Router:
         self.exited = True
         self.lifecycle.stop_all(now, why)
         self._out.append(Exit(code))
+
+    def environments_answered(self, now: float) -> None:
+        """A tool asked about a project's environment has answered (see core.env_wait)."""
+        self.env_wait.answered()
+        self.env_wait.release(now, self.client_message)
 
     def prewarm(self, venv: Path, now: float, project: Path | None = None) -> None:
         """Start `venv`'s backend before anyone asks (its handshake waits for initialize)."""
@@ -608,6 +617,7 @@ class Router:
 
     # ----- time ----------------------------------------------------------------------------
     def timer(self, now: float) -> None:
+        self.env_wait.release(now, self.client_message)
         self.sync.timer(now)
         self._expire_cancels(now)
         self.lifecycle.expire(now)
