@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from e2e_support import Start, fake, hover, project, received, tm_fixture  # noqa: F401
@@ -98,3 +99,31 @@ async def test_an_incremental_backend_gets_the_edits_as_sent(tmp_path: Path, tm:
     await hover(client, doc)
     assert changes_received(await fake(client, "fake/received", doc)) == [
         [edit(0, 4, 5, "2")], [edit(0, 4, 5, "3")]]
+
+
+async def test_an_unreadable_edit_after_a_shell_rewrite_is_reported(tmp_path: Path, tm: Start) -> None:
+    from e2e_support import wait_until
+
+    from support.client import CLAUDE_CODE_ANSWER, CLAUDE_CODE_CAPABILITIES
+
+    proj = project(tmp_path, "solo")
+    (proj / "main.py").write_text(f"a{EMOJI}b\n")
+    client = await tm(proj)
+    client.answer_server_request = CLAUDE_CODE_ANSWER
+    await client.initialize(proj, capabilities=CLAUDE_CODE_CAPABILITIES)
+    doc = await client.did_open(proj / "main.py")
+    await hover(client, doc)
+    await wait_until(lambda: '"watching"' in client.stderr_text())
+    (proj / "main.py").write_text("xyz\n")
+
+    async def synced() -> bool:
+        return bool((await fake(client, "fake/documents", doc))[doc]["text"] == "xyz\n")
+
+    for _ in range(100):
+        if await synced():
+            break
+        await asyncio.sleep(0.1)
+    assert await synced()
+    client.did_change(doc, 2, [edit(0, 2, 2, "X")])  # inside the emoji of the client's text
+    warning = await client.wait_notification("window/showMessage", timeout=10)
+    assert "could not be applied" in warning["params"]["message"]
