@@ -137,3 +137,25 @@ def test_the_answer_event_is_harmless_when_nothing_waits(repo: Path) -> None:
     h.initialize()
     assert h.answered() == []
     assert not [a for a in h.answered() if isinstance(a, ToClient)]
+
+
+def test_a_held_message_whose_handling_fails_is_answered_and_the_rest_go_on(
+        repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    h = WaitHarness(repo)
+    h.initialize()
+    h.resolver.waiting.add(repo / "proj-a")
+    main = repo / "proj-a/pkg/main.py"
+    broken_id, _ = h.request("textDocument/hover", hover(main))
+    h.open(main)
+    original = h.router._client_request
+
+    def failing(method: str, msg: dict[str, Any], raw: bytes | None, now: float) -> None:
+        if msg["id"] == broken_id:
+            raise RuntimeError("a bug")
+        original(method, msg, raw, now)
+
+    monkeypatch.setattr(h.router, "_client_request", failing)
+    actions = h.answered()
+    (error,) = errors(actions)
+    assert error["id"] == broken_id and "internal error" in error["error"]["message"]
+    assert [a for a in actions if isinstance(a, Spawn)]  # the didOpen behind it went on

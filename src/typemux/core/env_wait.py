@@ -38,10 +38,13 @@ class PendingResolver(Protocol):
 
 
 class EnvWait:
-    def __init__(self, documents: DocumentStore, resolver: PendingResolver, wait: float) -> None:
+    def __init__(self, documents: DocumentStore, resolver: PendingResolver, wait: float, *,
+                 log: Callable[..., None], fail: Callable[[Any], None]) -> None:
         self.documents = documents
         self.resolver = resolver
         self.wait = wait
+        self._log = log
+        self._fail = fail  # answers a request whose handling raised
         self._held: list[tuple[str, Message, bytes | None]] = []
         self._deadlines: dict[str, float] = {}  # uri -> when its messages go on anyway
         self._expired: set[str] = set()  # held to their deadline: not held again
@@ -97,7 +100,12 @@ class EnvWait:
         going = [(msg, raw) for uri, msg, raw in self._held if uri in ready]
         self._held = [item for item in self._held if item[0] not in ready]
         for msg, raw in going:
-            deliver(msg, raw, now)
+            try:
+                deliver(msg, raw, now)
+            except Exception as exc:  # as the runtime does for a message read from the client
+                self._log("client_message_failed", error=repr(exc), method=msg.get("method"))
+                if "id" in msg:
+                    self._fail(msg["id"])
 
     def answered(self) -> None:
         """A tool answered: a later question about the same document may be waited for."""

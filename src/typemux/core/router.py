@@ -89,7 +89,8 @@ class Router:
         self.sync = DocumentSync(self.documents, self.lifecycle, self._out,
                                  settings.document_idle_close, log)
         self.sync.find_venv = self.docs.find_venv
-        self.env_wait = EnvWait(self.documents, resolver, wait_for(resolver.asker))
+        self.env_wait = EnvWait(self.documents, resolver, wait_for(resolver.asker), log=log,
+                                fail=self.internal_failure)
         self.sync.idle_mode = settings.document_idle_close_clients
         self.fanouts: dict[tuple[bool, object], Fanout] = {}
         self.initialized = False
