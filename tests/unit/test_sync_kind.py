@@ -38,6 +38,8 @@ def test_full_sync_gets_the_whole_text_and_other_kinds_the_raw_message() -> None
     assert sync_kind.adapt(None, msg, raw, "xa\n") == (msg, raw)
     assert sync_kind.adapt(0, msg, raw, "xa\n") is None
     assert sync_kind.adapt(1, msg, raw, None) == (msg, raw)  # text unknown: as it came
+    whole = change(3, {"text": "xa\n"})
+    assert sync_kind.adapt(1, whole, raw, "xa\n") == (whole, raw)  # already whole: raw bytes
 
 
 def test_held_edits_are_replayed_onto_the_opened_text() -> None:

@@ -62,6 +62,10 @@ def adapt(kind: int | None, msg: Message, raw: bytes | None,
         return msg, raw
     params = msg.get("params")
     params = params if isinstance(params, dict) else {}
+    changes = params.get("contentChanges")
+    if isinstance(changes, list) and len(changes) == 1 and isinstance(changes[0], dict) \
+            and changes[0].get("range") is None:
+        return msg, raw  # already the whole text (a client told sync kind 1): as it came
     return {**msg, "params": {**params, "contentChanges": [{"text": text}]}}, None
 
 
