@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from typemux.core.actions import Spawn, ToClient
-from typemux.core.env_wait import MARGIN
 from typemux.core.lifecycle import INIT_ID, LifecycleSettings
 from typemux.core.router import Router, RouterSettings
 from typemux.envs import Venv
@@ -70,7 +69,7 @@ def test_the_first_request_waits_for_the_tools_answer(repo: Path) -> None:
     assert h.open(main) == []
     request_id, actions = h.request("textDocument/hover", hover(main))
     assert actions == []  # no "no environment" error: it waits
-    assert h.router.next_deadline() == pytest.approx(h.now + ASK_TIMEOUT + MARGIN)
+    assert h.router.next_deadline() == pytest.approx(h.now + ASK_TIMEOUT + 1)
     actions = h.answered()
     (spawn,) = [a for a in actions if isinstance(a, Spawn)]
     assert spawn.venv == (repo / "proj-a/.venv").resolve() and errors(actions) == []
@@ -101,7 +100,7 @@ def test_without_an_answer_the_messages_go_on_at_the_deadline(repo: Path) -> Non
     h.resolver.waiting.add(repo / "proj-a")
     main = repo / "proj-a/pkg/main.py"
     request_id, _ = h.request("textDocument/hover", hover(main))
-    h.now += ASK_TIMEOUT + MARGIN
+    h.now += ASK_TIMEOUT + 1
     h.router.timer(h.now)
     (error,) = errors(h.router.take_actions())
     assert error["id"] == request_id and "no .venv found" in error["error"]["message"]
@@ -159,3 +158,19 @@ def test_a_held_message_whose_handling_fails_is_answered_and_the_rest_go_on(
     (error,) = errors(actions)
     assert error["id"] == broken_id and "internal error" in error["error"]["message"]
     assert [a for a in actions if isinstance(a, Spawn)]  # the didOpen behind it went on
+
+
+def test_a_lookup_that_never_asks_a_tool_never_makes_anything_wait(repo: Path) -> None:
+    from typemux.core.env_wait import EnvWait
+    from typemux.documents import DocumentStore
+
+    class Lookup:
+        def find(self, file: Path) -> None:
+            return None
+
+    wait = EnvWait(DocumentStore(), Lookup(), log=lambda *a, **k: None, fail=lambda i: None)
+    msg = {"jsonrpc": "2.0", "id": 1, "method": "textDocument/hover",
+           "params": hover(repo / "proj-a/pkg/main.py")}
+    assert not wait.hold(msg, None, 0.0, lambda m, r, n: None)
+    assert VenvResolver(ask_tools=False).pending_wait == 0.0
+    assert VenvResolver().pending_wait == ASK_TIMEOUT + 1

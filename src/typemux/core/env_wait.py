@@ -13,36 +13,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from typemux.documents import DocumentStore
-from typemux.envs.ask import ToolAsker
 from typemux.jsonrpc import Message
 from typemux.uris import uri_to_path
-
-# Beyond the tool's own timeout: by then it has answered or been given up.
-MARGIN = 1.0
 
 Deliver = Callable[[Message, bytes | None, float], None]
 
 
-def wait_for(asker: ToolAsker | None) -> float:
-    """How long messages wait for a tool's answer: 0 (never) when no tool is asked."""
-    return 0.0 if asker is None else asker.timeout + MARGIN
-
-
-class PendingResolver(Protocol):
-    def find(self, file: Path) -> Any: ...
-
-    def pending(self, file: Path) -> bool: ...
-
-
 class EnvWait:
-    def __init__(self, documents: DocumentStore, resolver: PendingResolver, wait: float, *,
+    def __init__(self, documents: DocumentStore, lookup: Any, *,
                  log: Callable[..., None], fail: Callable[[Any], None]) -> None:
+        """`lookup` finds environments (`find`); waiting needs two more of its members,
+        `pending(file)` and `pending_wait` (seconds), which envs.EnvResolver has. A lookup
+        without them (an in-memory one in tests) never makes anything wait."""
         self.documents = documents
-        self.resolver = resolver
-        self.wait = wait
+        self.find: Callable[[Path], Any] = lookup.find
+        self.pending: Callable[[Path], bool] = getattr(lookup, "pending", lambda file: False)
+        self.wait = float(getattr(lookup, "pending_wait", 0.0))
         self._log = log
         self._fail = fail  # answers a request whose handling raised
         self._held: list[tuple[str, Message, bytes | None]] = []
@@ -72,9 +61,9 @@ class EnvWait:
         if doc is not None and doc.venv is not None:
             return False
         path = uri_to_path(uri)
-        if path is None or self.resolver.find(path) is not None:
+        if path is None or self.find(path) is not None:
             return False
-        return self.resolver.pending(path)
+        return self.pending(path)
 
     def next_deadline(self) -> float | None:
         return min(self._deadlines.values(), default=None)
@@ -91,7 +80,7 @@ class EnvWait:
                 ready.add(uri)
                 continue
             path = uri_to_path(uri)
-            if path is None or self.resolver.find(path) is not None or not self.resolver.pending(path):
+            if path is None or self.find(path) is not None or not self.pending(path):
                 ready.add(uri)
         if not ready:
             return

@@ -20,7 +20,7 @@ from typemux.core.actions import Action, CapabilitiesLearned, Exit, ToBackend, T
 from typemux.core.client_caps import ClientCaps
 from typemux.core.document_routing import NO_VENV_HELP, DocumentRouting
 from typemux.core.document_sync import DocumentSync
-from typemux.core.env_wait import EnvWait, wait_for
+from typemux.core.env_wait import EnvWait
 from typemux.core.fanout import Fanout
 from typemux.core.lifecycle import INIT_ID, Lifecycle, LifecycleSettings
 from typemux.core.registrations import missing_providers, register_request, registrations_for
@@ -89,8 +89,7 @@ class Router:
         self.sync = DocumentSync(self.documents, self.lifecycle, self._out,
                                  settings.document_idle_close, log)
         self.sync.find_venv = self.docs.find_venv
-        self.env_wait = EnvWait(self.documents, resolver, wait_for(resolver.asker), log=log,
-                                fail=self.internal_failure)
+        self.env_wait = EnvWait(self.documents, resolver, log=log, fail=self.internal_failure)
         self.sync.idle_mode = settings.document_idle_close_clients
         self.fanouts: dict[tuple[bool, object], Fanout] = {}
         self.initialized = False

@@ -138,6 +138,13 @@ class EnvResolver:
             self._files[file] = (now, venv)
         return venv
 
+    @property
+    def pending_wait(self) -> float:
+        """How long a message about a pending file may wait for the tool's answer: the
+        tool's own timeout and a second (by then it has answered or been given up); 0 when
+        no tool is ever asked."""
+        return 0.0 if self.asker is None else self.asker.timeout + 1.0
+
     def pending(self, file: Path) -> bool:
         """Whether the last `find(file)` found no environment because a tool asked about
         its project (`poetry env info -p`) has not answered yet."""
