@@ -63,3 +63,21 @@ def test_a_held_edit_typemux_could_not_follow_goes_as_it_came_until_a_whole_text
     assert out[1].msg["params"]["contentChanges"] == [{"text": "yx"}]
     unknown = [Queued(change(2, insert(0, "y")), b"1")]
     assert sync_kind.adapt_held(1, [], unknown) == unknown
+
+
+def test_a_backend_without_document_sync_gets_no_did_change_from_a_disk_sync(tmp_path: Any) -> None:
+    from typemux.core.actions import Spawn
+    from typemux.core.lifecycle import INIT_ID
+    from unit.test_document_sync import SyncHarness, sent
+    from unit.test_router import make_project
+
+    make_project(tmp_path, "proj-a")
+    h = SyncHarness(tmp_path)
+    h.initialize()
+    main = tmp_path / "proj-a/pkg/main.py"
+    (spawn,) = [a for a in h.open(main) if isinstance(a, Spawn)]
+    h.backend(spawn.session, {"jsonrpc": "2.0", "id": INIT_ID,
+                              "result": {"capabilities": {"textDocumentSync": 0}}})
+    actions = h.disk(main, "y = 2\n")
+    assert sent(actions, spawn.session, "textDocument/didChange") == []
+    assert sent(actions, spawn.session, "workspace/didChangeWatchedFiles")  # it hears of it

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from typemux import jsonrpc
-from typemux.core import idle_policy
+from typemux.core import idle_policy, sync_kind
 from typemux.core.actions import Action, ToBackend, ToClient
 from typemux.core.disk_sync import DiskSync
 from typemux.core.idle_close import IdleClose
@@ -192,6 +192,8 @@ class DocumentSync:
             self.idle.reopened(doc.uri)
             self._out.append(ToBackend(target.session, _did_open(doc)))
             return
+        if sync_kind.change_kind(target.capabilities) == sync_kind.NONE:
+            return  # it takes no didChange (textDocumentSync None); it hears of the file
         self.lifecycle.deliver(target, jsonrpc.notification("textDocument/didChange", {
             "textDocument": {"uri": doc.uri, "version": doc.version},
             "contentChanges": [{"text": doc.text}],
