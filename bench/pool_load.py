@@ -1,7 +1,7 @@
 """Pool load: many venvs, a small pool, thousands of pipelined requests, backends killed.
 
     .venv/bin/python bench/pool_load.py [--venvs 20] [--max-backends 3] [--requests 5000]
-                                        [--no-kills] [--seed 1]
+                                        [--no-kills] [--seed 1] [--waves 1] [--rate 0]
 
 The issue-9 figures: 20 venvs, max_backends 3, 5,000 hovers written in one go (each for a
 file of a random venv, so the pool churns), with a random backend SIGKILLed every 0.05-0.3 s.
@@ -10,6 +10,12 @@ The backend is bench/fast_backend.py. While it runs the process table is sampled
 once, how (results, errors by code), peak live backend trees (each backend with whatever
 it started), peak typemux RSS, and the sampler's invariant violations. A smaller run is
 tests/reliability/test_pool_load.py.
+
+With `--rate N` the requests are written one at a time, N per second, instead of in
+pipelined waves: the pool-thrash scenario (10 venvs, 50 requests/s, max_backends 3, no
+kills), where a full pool of busy backends must make a new venv's work wait rather than
+evict a backend with pending work. The report's `success ratio` is the share answered with
+a result.
 """
 
 from __future__ import annotations
@@ -65,6 +71,7 @@ class LoadReport:
             f"answered exactly once    {self.exactly_once} "
             f"({self.answered} answered, {self.duplicates} duplicates, {len(self.missing)} missing)",
             f"outcomes                 {dict(sorted(self.outcomes.items()))}",
+            f"success ratio            {self.outcomes.get('result', 0) / max(1, self.requests):.3f}",
             f"wall time                {self.seconds:.1f} s",
             f"backends spawned         {self.spawns}",
             f"backends SIGKILLed       {self.kills}",
@@ -101,7 +108,8 @@ async def killer(typemux_pid: int, rng: random.Random, stop: asyncio.Event, kill
 
 async def run_load(root: Path, *, venvs: int, max_backends: int, requests: int, kills: bool,
                    seed: int, waves: int = 1, backend: list[str] | None = None,
-                   timeout: float = 300, stopping_allowance: int | None = None) -> LoadReport:
+                   timeout: float = 300, stopping_allowance: int | None = None,
+                   rate: float = 0.0) -> LoadReport:
     """Start typemux on a fresh monorepo under `root`, run the load, shut down, report."""
     names = [f"v{i:02d}" for i in range(venvs)]
     projects = make_monorepo(root / "mono", names)
@@ -134,8 +142,15 @@ async def run_load(root: Path, *, venvs: int, max_backends: int, requests: int, 
                                   "params": {"textDocument": {"uri": uri(target)},
                                              "position": {"line": 0, "character": 0}}}))
         started = time.monotonic()
+        if rate > 0:  # paced, one request per write
+            for n, frame in enumerate(frames):
+                delay = started + n / rate - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                client.send_raw(frame)
+            await asyncio.wait([client._pending[i] for i in ids], timeout=timeout)
         size = -(-requests // waves)
-        for wave in range(0, requests, size):
+        for wave in range(0, requests if rate <= 0 else 0, size):
             # pipelined: each wave is one write; the next goes once all of it is answered
             pending = [client._pending[i] for i in ids[wave:wave + size]]
             client.send_raw(b"".join(frames[wave:wave + size]))
@@ -180,17 +195,21 @@ def main() -> None:
     parser.add_argument("--waves", type=int, default=1,
                         help="send the requests in this many pipelined writes, each once the "
                              "previous one is answered")
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="write one request at a time, this many per second (0: waves)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="typemux-pool-load-") as tmp:
         report = asyncio.run(run_load(Path(tmp), venvs=args.venvs, max_backends=args.max_backends,
                                       requests=args.requests, kills=not args.no_kills,
-                                      seed=args.seed, waves=args.waves))
+                                      seed=args.seed, waves=args.waves, rate=args.rate))
     if args.json:
         print(json.dumps({**report.__dict__, "exactly_once": report.exactly_once}, indent=1))
         return
+    sending = (f"hovers at {args.rate:g}/s, one per write" if args.rate > 0
+               else f"pipelined hovers in {args.waves} write(s)")
     print(f"pool load: {args.venvs} venvs, max_backends {args.max_backends}, "
-          f"{args.requests} pipelined hovers in {args.waves} write(s), "
+          f"{args.requests} {sending}, "
           f"kills {'off' if args.no_kills else 'on'}")
     for line in report.lines():
         print("  " + line)

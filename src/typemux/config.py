@@ -76,8 +76,10 @@ class Settings(SettingsMethods, BaseSettings):
                            "doc_type": "command line"},
     )
     max_backends: int = Field(
-        8, ge=1, description="Most backend processes alive at once; the least recently "
-                             "used one is stopped to make room.")
+        8, ge=1, description="Most backend processes alive at once; an idle one (least "
+                             "recently used first) is stopped to make room. When all are "
+                             "busy a new venv's requests wait for one to go idle, at most "
+                             "10 s before the least recently used busy one is stopped.")
     backend_ttl: float = _seconds(
         1800, "Stop a backend idle for this long (the diagnostics of documents still open "
               "stand; the next message about one restarts it); 0 = never.")

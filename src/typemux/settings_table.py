@@ -43,7 +43,7 @@ FIELDS: tuple[FieldSpec, ...] = (
               bounds=(('ge', 1),), before=('_no_bool',), after=(),
               default=8,
               metavar='N',
-              help='Most backend processes alive at once; the least recently used one is stopped to make room. Default: 8.'),
+              help="Most backend processes alive at once; an idle one (least recently used first) is stopped to make room. When all are busy a new venv's requests wait for one to go idle, at most 10 s before the least recently used busy one is stopped. Default: 8."),
     FieldSpec('backend_ttl', 'float', nullable=False, choices=(),
               bounds=(('ge', 0),), before=('_no_bool',), after=(),
               default=1800,

@@ -4,6 +4,7 @@ failure and venv replacement."""
 from __future__ import annotations
 
 import asyncio
+import json
 import stat
 import sys
 import time
@@ -22,6 +23,7 @@ from e2e_support import (
 )
 
 from support.workspace import FAKE_BACKEND
+from typemux.core.stopping import SHUTDOWN_ANSWER_GRACE
 
 
 def _edit(line: int, start: int, end: int, text: str, end_line: int | None = None) -> dict[str, object]:
@@ -221,3 +223,47 @@ async def test_a_replaced_venv_gets_a_fresh_backend(tmp_path: Path, tm: Start) -
     assert new != old
     assert hover_text(await hover(client, doc)).startswith("proj ")
     await wait_gone([old])
+
+
+# ----- eviction: exit after the shutdown answer ------------------------------------------------
+
+
+def _arrivals(log: Path) -> list[tuple[str, float]]:
+    return [(e["method"], e["t"]) for e in map(json.loads, log.read_text().splitlines())]
+
+
+async def _evict_first_backend(tmp_path: Path, tm: Start, options: dict[str, object]) -> Path:
+    """max_backends 1: a's idle backend is evicted when b's document opens. The fake
+    backend of a records each message it receives, with the time, in the returned log."""
+    log = tmp_path / "a.log"
+    root = tmp_path / "ws"
+    a = project(root, "a", options)
+    b = project(root, "b")
+    client = await tm(root, max_backends=1, env={"FAKE_LSP_LOG": str(log)})
+    await client.initialize(root)
+    doc_a = await client.did_open(a / "main.py")
+    pid = (await fake(client, "fake/env", doc_a))["pid"]
+    doc_b = await client.did_open(b / "main.py")
+    assert hover_text(await hover(client, doc_b)).startswith("b ")
+    await wait_gone([pid], timeout=15)
+    await client.shutdown_and_exit()
+    return log
+
+
+async def test_an_evicted_backend_gets_exit_only_after_its_shutdown_answer(
+    tmp_path: Path, tm: Start
+) -> None:
+    log = await _evict_first_backend(tmp_path, tm, {"delays": {"shutdown": 0.5}})
+    arrivals = [(m, t) for m, t in _arrivals(log) if m in ("shutdown", "exit")]
+    (_, shutdown_at), (_, exit_at) = arrivals[:2]
+    assert [m for m, _ in arrivals[:2]] == ["shutdown", "exit"]
+    assert exit_at - shutdown_at >= 0.45  # it waited for the answer, sent 0.5 s later
+
+
+async def test_an_evicted_backend_that_never_answers_shutdown_gets_exit_after_the_grace(
+    tmp_path: Path, tm: Start
+) -> None:
+    log = await _evict_first_backend(tmp_path, tm, {"hang_on": "shutdown"})
+    arrivals = [(m, t) for m, t in _arrivals(log) if m in ("shutdown", "exit")]
+    assert [m for m, _ in arrivals[:2]] == ["shutdown", "exit"]
+    assert arrivals[1][1] - arrivals[0][1] >= SHUTDOWN_ANSWER_GRACE * 0.9

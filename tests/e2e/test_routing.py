@@ -25,6 +25,7 @@ from e2e_support import (
 
 from support.client import CLAUDE_CODE_ANSWER, CLAUDE_CODE_CAPABILITIES, uri
 from support.workspace import FAKE_BACKEND, make_venv
+from typemux.core.pool import PREEMPT_AFTER
 
 
 def _real(path: Path) -> str:
@@ -308,7 +309,8 @@ async def test_lru_eviction_cancels_pending_keeps_open_diagnostics_and_kills(
     await asyncio.sleep(0.2)
     since = len(client.notifications)
     ub = await client.did_open(b / "main.py")
-    response = await client.response(pending, timeout=5)
+    # a is busy: b waits PREEMPT_AFTER for a slot, then a is preempted (evicted).
+    response = await client.response(pending, timeout=PREEMPT_AFTER + 10)
     assert response["error"]["code"] == -32800
     assert hover_text(await hover(client, ub)).startswith("b ")
     await wait_gone([pid_a])

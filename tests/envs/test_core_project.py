@@ -13,10 +13,11 @@ import pytest
 
 from envs.layout import conda_at, venv_at, write
 from typemux.backends.base import BackendKind, ReadinessDetector
-from typemux.core.actions import Spawn, Stop, ToBackend, ToClient
+from typemux.core.actions import Spawn, ToBackend, ToClient
 from typemux.core.lifecycle import INIT_ID, LifecycleSettings
 from typemux.core.router import Router, RouterSettings
 from typemux.envs.pipenv import pipenv_env_name
+from typemux.runtime.identity import IdentityChecks
 from typemux.uris import path_to_uri
 from typemux.venv import VenvResolver
 
@@ -31,13 +32,20 @@ class Core:
         self.router = Router(RouterSettings(LifecycleSettings(argv=["/bin/fake-lsp"]), **settings),
                              KIND, resolver)
         self.now = 100.0
+        self.identities = IdentityChecks()  # what the runtime does around the core
+
+    def look_at_venvs(self) -> None:
+        self.identities.run(self.router.pool, self.router.venv_checked, self.now)
 
     def client(self, msg: dict[str, Any]) -> list[Any]:
+        self.look_at_venvs()
         self.router.client_message(msg, None, self.now)
+        self.look_at_venvs()
         return self.router.take_actions()
 
     def backend(self, session: int, msg: dict[str, Any]) -> list[Any]:
         self.router.backend_message(session, msg, None, self.now)
+        self.look_at_venvs()
         return self.router.take_actions()
 
     def initialize(self) -> list[Any]:
@@ -102,7 +110,8 @@ def test_replaced_environment_restarts_its_backend(pipenv_project: tuple[Path, P
     venv_at(env)  # recreated in place: a new pyvenv.cfg
     core.now += 5
     actions = core.hover(project / "app.py")
-    assert any(isinstance(a, Stop) and a.session == first.session for a in actions)
+    assert any(isinstance(a, ToBackend) and a.session == first.session
+               and a.msg.get("method") == "shutdown" for a in actions)
     second = next(a for a in actions if isinstance(a, Spawn))
     assert second.venv == env and second.cwd == project
 
@@ -125,7 +134,8 @@ def test_removed_conda_environment_is_reported_and_a_new_one_picked_up(tmp: Path
     shutil.rmtree(env)
     core.now += 5
     actions = core.hover(project / "a.py", 7)
-    assert any(isinstance(a, Stop) and a.session == spawn.session for a in actions)
+    assert any(isinstance(a, ToBackend) and a.session == spawn.session
+               and a.msg.get("method") == "shutdown" for a in actions)
     (error,) = [a.msg for a in actions if isinstance(a, ToClient) and a.msg.get("id") == 7]
     assert "error" in error
 

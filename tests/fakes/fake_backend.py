@@ -17,6 +17,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
@@ -205,7 +206,9 @@ class FakeProtocol(LanguageServerProtocol):
             entry["result"] = data.get("result")
         self.received.append(entry)
         if self.log_file is not None:
-            self.log_file.write(json.dumps({"method": method, "id": data.get("id")}) + "\n")
+            # "t": when it arrived, so a test can tell how far apart two messages came
+            self.log_file.write(json.dumps({"method": method, "id": data.get("id"),
+                                            "t": time.time()}) + "\n")
             self.log_file.flush()
         if method in self.exit_on:
             self.crash()

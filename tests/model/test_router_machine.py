@@ -36,7 +36,9 @@ from typemux.core.actions import Exit, PoolChanged, Spawn, Stop, ToBackend, ToCl
 from typemux.core.lifecycle import INIT_ID, SHUTDOWN_ID, LifecycleSettings
 from typemux.core.router import CANCEL_GRACE, Router, RouterSettings
 from typemux.core.session import State
+from typemux.core.stopping import SHUTDOWN_ANSWER_GRACE
 from typemux.documents import apply_change
+from typemux.runtime.identity import IdentityChecks
 from typemux.uris import path_to_uri
 from typemux.venv import VenvResolver
 
@@ -90,6 +92,8 @@ class Pending:
 class BackendModel:
     venv: Path
     stopped: bool = False
+    shutdown_at: float | None = None  # when typemux sent it shutdown
+    shutdown_answered: bool = False
     init_sent: bool = False
     handshaken: bool = False
     docs: dict[str, str] = field(default_factory=dict)
@@ -121,6 +125,7 @@ class RouterMachine(RuleBasedStateMachine):
         self.shut_down = False
         self.items: list[Any] = []
         self.request_method: dict[Any, str] = {}  # completion items the client received
+        self.identities = IdentityChecks()
         self.client_send({"jsonrpc": "2.0", "id": 0, "method": "initialize",
                           "params": {"processId": 1, "rootUri": path_to_uri(ROOT), "capabilities": {}}})
         self.client_send({"jsonrpc": "2.0", "method": "initialized", "params": {}})
@@ -137,10 +142,16 @@ class RouterMachine(RuleBasedStateMachine):
             self.request_method[msg["id"]] = msg["method"]
             # the text the client had when it asked (None: not open)
             self.request_text[msg["id"]] = self.client_docs[uri][0] if uri in self.client_docs else None
+        self.look_at_venvs()
         self.router.client_message(msg, None, self.now)
         self.drain()
 
+    def look_at_venvs(self) -> None:
+        """What the runtime does around the core: report each pooled venv's identity."""
+        self.identities.run(self.router.pool, self.router.venv_checked, self.now)
+
     def drain(self) -> None:
+        self.look_at_venvs()
         for action in self.router.take_actions():
             if isinstance(action, ToClient):
                 self.to_client(action.msg)
@@ -181,7 +192,16 @@ class RouterMachine(RuleBasedStateMachine):
         if method == "initialize":
             model.init_sent = True
             return
-        if method is None or msg.get("id") == SHUTDOWN_ID or method in ("exit", "initialized"):
+        if msg.get("id") == SHUTDOWN_ID:
+            assert model.shutdown_at is None, f"session {session} got shutdown twice"
+            model.shutdown_at = self.now
+            return
+        if method == "exit":
+            assert model.shutdown_at is not None, f"session {session} got exit before shutdown"
+            assert model.shutdown_answered or self.now >= model.shutdown_at + SHUTDOWN_ANSWER_GRACE, \
+                f"session {session} got exit before its shutdown answer or the grace"
+            return
+        if method is None or method == "initialized":
             return
         seq = self.seq_of.get(id(msg))
         scope = ordering.scope(msg)
@@ -224,7 +244,8 @@ class RouterMachine(RuleBasedStateMachine):
                     f"{model.docs.get(pending.uri)!r}, the client sent it about {expected!r}")
 
     def live(self) -> list[int]:
-        return [b.session for b in self.router.pool]
+        """Pooled sessions with a process (a waiting one has none yet)."""
+        return [b.session for b in self.router.pool if not b.is_waiting()]
 
     # ----- client ------------------------------------------------------------------------
     @rule(uri=st.sampled_from(URIS), text=st.sampled_from(TEXTS))
@@ -319,6 +340,18 @@ class RouterMachine(RuleBasedStateMachine):
         self.router.backend_message(session, answer, None, self.now)
         self.drain()
 
+    @precondition(lambda self: any(b.shutdown_at is not None and not b.shutdown_answered
+                                   and not b.stopped for b in self.backends.values()))
+    @rule(data=st.data())
+    def backend_answers_shutdown(self, data: st.DataObject) -> None:
+        session = data.draw(st.sampled_from(sorted(
+            s for s, b in self.backends.items()
+            if b.shutdown_at is not None and not b.shutdown_answered and not b.stopped)))
+        self.backends[session].shutdown_answered = True
+        self.router.backend_message(session, {"jsonrpc": "2.0", "id": SHUTDOWN_ID, "result": None},
+                                    None, self.now)
+        self.drain()
+
     @precondition(lambda self: any(b.init_sent and not b.handshaken for b in self.backends.values()))
     @rule(data=st.data())
     def handshake(self, data: st.DataObject) -> None:
@@ -404,8 +437,16 @@ class RouterMachine(RuleBasedStateMachine):
     def every_spawned_session_is_pooled_or_stopped(self) -> None:
         pooled = set(self.live())
         for session, model in self.backends.items():
-            assert (session in pooled) != model.stopped, (
-                f"session {session}: pooled={session in pooled} stopped={model.stopped}")
+            leaving = model.stopped or model.shutdown_at is not None
+            assert (session in pooled) != leaving, (
+                f"session {session}: pooled={session in pooled} stopped={model.stopped} "
+                f"shutdown at {model.shutdown_at}")
+
+    @invariant()
+    def the_pool_never_has_more_than_max_backends_live(self) -> None:
+        assert len(self.live()) <= self.MAX_BACKENDS
+        if any(b.is_waiting() for b in self.router.pool):
+            event("a venv waits for a slot")
 
     @invariant()
     def typemux_knows_the_clients_text(self) -> None:

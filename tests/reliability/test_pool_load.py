@@ -29,3 +29,17 @@ async def test_pipelined_load_over_many_venvs_with_kills(tmp_path: Path) -> None
     assert report.kills >= 1  # the chaos really happened
     assert report.violations == [], report.violations[:10]
     assert report.sampler["peak_live_backends"] <= 2 * MAX_BACKENDS
+
+
+async def test_paced_load_over_more_venvs_than_slots_is_served_not_cancelled(tmp_path: Path) -> None:
+    """The pool-thrash defect: 10 venvs, 50 requests/s, max_backends 3. A new venv's request
+    used to evict a starting backend with queued work, so most answers were -32800 (58 % of
+    answers were results in bench/pool_load.py --rate 50 before the fix). Now a new venv
+    waits for a backend to go idle instead."""
+    report = await run_load(tmp_path, venvs=10, max_backends=MAX_BACKENDS, requests=300,
+                            kills=False, seed=3, rate=50)
+    print("\n".join(report.lines()))
+    assert report.exactly_once, (report.answered, report.duplicates, report.missing)
+    assert report.outcomes.get("result", 0) >= 0.95 * report.requests, report.outcomes
+    assert report.violations == [], report.violations[:10]
+    assert report.sampler["peak_live_backends"] <= 2 * MAX_BACKENDS

@@ -177,7 +177,7 @@ def test_idle_ttl_eviction_publishes_no_empty_diagnostics_for_an_open_document(r
     h.now += 61
     h.router.timer(h.now)
     actions = h.router.take_actions()
-    assert [m["method"] for m in to_backend(actions, a)] == ["shutdown", "exit"]
+    assert [m["method"] for m in to_backend(actions, a)] == ["shutdown"]
     assert [m for m in to_client(actions) if m.get("method") == PUBLISH] == []
     # The next message about it restarts the backend (which republishes).
     _, actions = h.request("textDocument/hover", hover(main))

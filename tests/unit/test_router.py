@@ -10,9 +10,10 @@ import pytest
 from typemux.backends.base import BackendKind, ReadinessDetector
 from typemux.core.actions import Exit, Spawn, Stop, ToBackend, ToClient
 from typemux.core.lifecycle import INIT_ID, SHUTDOWN_ID, LifecycleSettings
+from typemux.core.pool import PREEMPT_AFTER
 from typemux.core.router import Router, RouterSettings
 from typemux.uris import path_to_uri
-from typemux.venv import VenvResolver
+from typemux.venv import VenvResolver, venv_identity
 
 
 class LogReady(ReadinessDetector):
@@ -284,17 +285,25 @@ def test_a_full_pool_evicts_the_least_recently_used_and_answers_its_requests(rep
                   "params": {"uri": path_to_uri(a_main), "diagnostics": [{"message": "x"}]}})
     rid, _ = h.request("textDocument/hover", hover(a_main))
     assert repr(h.router.pool) == "<BackendPool [1 active, 0 idle | 1 ready]>"
-    actions = h.open(repo / "proj-b/pkg/main.py")
+    # a is busy: b's backend waits for a slot, until it has waited PREEMPT_AFTER.
+    assert to_client(h.open(repo / "proj-b/pkg/main.py")) == []
+    assert repr(h.router.pool) == "<BackendPool [1 active, 0 idle | 1 ready, 1 waiting]>"
+    h.now += PREEMPT_AFTER
+    h.router.timer(h.now)
+    actions = h.router.take_actions()
     msgs = to_client(actions)
     assert {"jsonrpc": "2.0", "id": rid, "error": {"code": -32800, "message": msgs[0]["error"]["message"]}} == msgs[0]
     assert "was stopped" in msgs[0]["error"]["message"]
     # No false "clean": the client still has a_main open, its diagnostics stand.
     assert [m for m in msgs if m.get("method") == "textDocument/publishDiagnostics"] == []
-    assert [m["method"] for m in to_backend(actions, a)] == ["shutdown", "exit"]
-    assert any(isinstance(x, Stop) and x.session == a and x.graceful for x in actions)
+    assert [m["method"] for m in to_backend(actions, a)] == ["shutdown"]
     assert repr(h.router.pool) == "<BackendPool [0 active, 1 idle | 1 creating]>"
     # A message from the evicted session is stale and dropped.
     assert h.backend(a, {"jsonrpc": "2.0", "id": rid, "result": "late"}) == []
+    # Its shutdown answer sends exit, then the runtime stops it.
+    actions = h.backend(a, {"jsonrpc": "2.0", "id": SHUTDOWN_ID, "result": None})
+    assert [m["method"] for m in to_backend(actions, a)] == ["exit"]
+    assert any(isinstance(x, Stop) and x.session == a and x.graceful for x in actions)
 
 
 def test_ttl_evicts_an_idle_backend_at_its_deadline_but_not_a_busy_one(repo: Path) -> None:
@@ -310,7 +319,7 @@ def test_ttl_evicts_an_idle_backend_at_its_deadline_but_not_a_busy_one(repo: Pat
     deadline = h.router.next_deadline()
     assert deadline == pytest.approx(h.now - 61 + 60)  # last used when the request was sent
     h.router.timer(h.now)
-    assert [a.session for a in h.router.take_actions() if isinstance(a, Stop)] == [s]
+    assert [m["method"] for m in to_backend(h.router.take_actions(), s)] == ["shutdown"]
     assert repr(h.router.pool) == "<BackendPool [0 active, 0 idle]>"
 
 
@@ -525,11 +534,15 @@ def test_venv_replacement_starts_a_fresh_backend(repo: Path) -> None:
     main = repo / "proj-a/pkg/main.py"
     s = h.start_backend(main)
     cfg = repo / "proj-a/.venv/pyvenv.cfg"
+    h.router.venv_checked(repo / "proj-a/.venv", venv_identity(repo / "proj-a/.venv"), h.now)
+    assert h.router.take_actions() == []  # the runtime saw the venv as it started (first check)
     cfg.unlink()
     cfg.write_text("home = /usr/local/bin\nversion = 3.12\n")
     h.now += 2
+    h.router.venv_checked(repo / "proj-a/.venv", venv_identity(repo / "proj-a/.venv"), h.now)
+    actions = h.router.take_actions()
+    assert [m["method"] for m in to_backend(actions, s)] == ["shutdown"]
     _, actions = h.request("textDocument/hover", hover(main))
-    assert any(isinstance(x, Stop) and x.session == s for x in actions)
     assert [x for x in actions if isinstance(x, Spawn)]
 
 
@@ -578,9 +591,8 @@ def test_backend_file_watchers_do_not_multiply_at_the_client(repo: Path) -> None
     for project in ("proj-a", "proj-b"):
         s = h.start_backend(repo / project / "pkg/main.py")
         actions = h.backend(s, register)
-        assert to_client(actions) == []  # acknowledged by typemux, recorded per backend
+        assert to_client(actions) == []  # acknowledged by typemux
         assert to_backend(actions, s) == [{"jsonrpc": "2.0", "id": 1, "result": None}]
-        assert "FILEWATCHER" in h.router.pool.by_session(s).registrations
     # The client's events are split by venv.
     changes = [{"uri": path_to_uri(repo / p / "pkg/main.py"), "type": 2} for p in ("proj-a", "proj-b")]
     actions = h.client({"jsonrpc": "2.0", "method": "workspace/didChangeWatchedFiles", "params": {"changes": changes}})
@@ -800,7 +812,7 @@ def test_a_cancel_the_backend_honours_is_answered_once_by_the_backend(repo: Path
     h.now += 5
     h.router.timer(h.now)
     assert to_client(h.router.take_actions()) == []
-    assert h.router.next_deadline() == h.router.pool.next_expiry()  # no cancel deadline left
+    assert h.router.next_deadline() == h.router.pool.next_deadline()  # no cancel deadline left
 
 
 def test_workspace_folder_changes_are_not_forwarded(repo: Path) -> None:

@@ -61,4 +61,14 @@ class CapabilitiesLearned:
     server_info: dict[str, Any] | None
 
 
-Action = ToClient | ToBackend | Spawn | Stop | Exit | PoolChanged | CapabilitiesLearned
+@dataclass(slots=True)
+class ShareLost:
+    """Core-internal, never given to the runtime: the share of fan-out request
+    `request_id` sent to backend `session` will never be answered (its backend stopped, or
+    it could not be queued). The router consumes it into its fan-out bookkeeping."""
+
+    session: int
+    request_id: Any
+
+
+Action = ToClient | ToBackend | Spawn | Stop | Exit | PoolChanged | CapabilitiesLearned | ShareLost

@@ -21,7 +21,7 @@ from typemux.core.session import BackendSession
 from typemux.documents import DocumentStore, TextDocument
 from typemux.envs import RULE_NAMES
 from typemux.uris import uri_to_path
-from typemux.venv import VenvResolver, venv_identity
+from typemux.venv import VenvResolver
 
 NO_VENV_HELP = ("create one in the project (python -m venv .venv, uv sync, poetry install, "
                 "...) or map it in typemux's `environments` setting, then retry; no restart "
@@ -54,10 +54,11 @@ class DocumentRouting:
             return
         # Started before the document joins its venv: a backend created now must not both
         # replay it and get this didOpen.
-        target = self.lifecycle.ensure(venv, now)
+        target, actions = self.lifecycle.ensure(venv, now)
+        self._out.extend(actions)
         doc.venv = venv
         if isinstance(target, BackendSession):
-            self.lifecycle.deliver(target, msg, raw, now)
+            self._out.extend(self.lifecycle.deliver(target, msg, raw, now))
 
     def did_change(self, params: dict[str, Any], msg: jsonrpc.Message, raw: bytes | None, now: float) -> None:
         item = params.get("textDocument") or {}
@@ -68,7 +69,9 @@ class DocumentRouting:
             return
         # Started before the edit is applied: a backend created now replays the text before
         # this edit, then gets the edit itself.
-        target = self.lifecycle.ensure(doc.venv, now) if doc.venv is not None else None
+        target, actions = (self.lifecycle.ensure(doc.venv, now) if doc.venv is not None
+                           else (None, []))
+        self._out.extend(actions)
         changes = params.get("contentChanges")
         version = item.get("version")
         was_desynced = doc.desynced
@@ -84,7 +87,7 @@ class DocumentRouting:
             # the edit as this backend's own textDocumentSync asks (whole text, or nothing)
             adapted = sync_kind.for_backend(target, msg, raw, None if doc.desynced else doc.text)
             if adapted is not None:
-                self.lifecycle.deliver(target, adapted[0], adapted[1], now)
+                self._out.extend(self.lifecycle.deliver(target, adapted[0], adapted[1], now))
 
     def did_close(self, params: dict[str, Any], msg: jsonrpc.Message, raw: bytes | None, now: float) -> None:
         item = params.get("textDocument") or {}
@@ -94,7 +97,7 @@ class DocumentRouting:
             return
         backend = self.pool.get(doc.venv)
         if backend is not None:
-            self.lifecycle.deliver(backend, msg, raw, now)
+            self._out.extend(self.lifecycle.deliver(backend, msg, raw, now))
 
     def find_venv(self, path: Path | None) -> Path | None:
         if path is None:
@@ -145,7 +148,9 @@ class DocumentRouting:
                         "environment, then retry; `typemux doctor` in the project shows it")
             return (f"no .venv found for {path}, nor an environment by any other rule "
                     f"(searched up to its git root: {', '.join(RULE_NAMES)}); {NO_VENV_HELP}")
-        return self.lifecycle.ensure(venv, now)
+        target, actions = self.lifecycle.ensure(venv, now)
+        self._out.extend(actions)
+        return target
 
     def _move(self, doc: TextDocument, new: Path | None, now: float) -> None:
         """A document's venv changed (one appeared closer, or its venv vanished)."""
@@ -153,20 +158,19 @@ class DocumentRouting:
         doc.venv = None
         if old is not None:
             backend = self.pool.get(old)
-            if backend is not None and venv_identity(old) is None:
-                self.lifecycle.evict(backend, "its venv was removed", now)
-            elif backend is not None:
-                self.lifecycle.deliver(backend, jsonrpc.notification(
-                    "textDocument/didClose", {"textDocument": {"uri": doc.uri}}), None, now)
+            if backend is not None:
+                self._out.extend(self.lifecycle.deliver(backend, jsonrpc.notification(
+                    "textDocument/didClose", {"textDocument": {"uri": doc.uri}}), None, now))
         if new is None:
             return
-        target = self.lifecycle.ensure(new, now)
+        target, actions = self.lifecycle.ensure(new, now)
+        self._out.extend(actions)
         doc.venv = new
         if isinstance(target, BackendSession):
             item = {"uri": doc.uri, "languageId": doc.language_id, "version": doc.version,
                     "text": doc.text}
-            self.lifecycle.deliver(target, jsonrpc.notification(
-                "textDocument/didOpen", {"textDocument": item}), None, now)
+            self._out.extend(self.lifecycle.deliver(target, jsonrpc.notification(
+                "textDocument/didOpen", {"textDocument": item}), None, now))
 
 
 _STDLIB_DIR = re.compile(r"python3(\.\d+)?t?$")

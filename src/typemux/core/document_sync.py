@@ -185,7 +185,8 @@ class DocumentSync:
 
     def _send_disk_text(self, doc: TextDocument, venv: Path, now: float) -> None:
         # The next message about a document restarts its backend: this is one.
-        target = self.lifecycle.ensure(venv, now)
+        target, actions = self.lifecycle.ensure(venv, now)
+        self._out.extend(actions)
         if not isinstance(target, BackendSession) or target.is_creating():
             return  # its replay carries the new text
         if self.idle.closed_in(doc.uri) == target.session:
@@ -194,10 +195,10 @@ class DocumentSync:
             return
         if sync_kind.change_kind(target.capabilities) == sync_kind.NONE:
             return  # it takes no didChange (textDocumentSync None); it hears of the file
-        self.lifecycle.deliver(target, jsonrpc.notification("textDocument/didChange", {
+        self._out.extend(self.lifecycle.deliver(target, jsonrpc.notification("textDocument/didChange", {
             "textDocument": {"uri": doc.uri, "version": doc.version},
             "contentChanges": [{"text": doc.text}],
-        }), None, now)
+        }), None, now))
 
     # ----- time ----------------------------------------------------------------------------
     def next_deadline(self) -> float | None:

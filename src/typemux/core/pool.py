@@ -1,31 +1,60 @@
-"""The bounded pool of backend sessions, one per venv.
+"""The bounded pool of backend sessions, one per venv, and its one decision method.
 
 Modelled on httpcore's connection pool: sessions expose predicates (`is_idle`,
-`has_expired`, ...), the pool keeps them in least-recently-used order and has one decision
-method, `select_evictions`, that returns the sessions to close. The caller (the router)
-closes them; the pool never does I/O.
+`has_expired`, `venv_replaced`, ...); the pool keeps them in least-recently-used order and
+`decide(now)` looks at everything that bears on the pool at once (LRU order, the TTL, the
+memory samples and budget, the venv identities the runtime reported, the work waiting for
+a slot) and returns what to stop, with why, and which waiting sessions to start. The caller
+(Lifecycle) executes the decision; the pool never does I/O.
+
+A full pool of busy backends does not evict one for a new venv: the new venv's session
+waits (state WAITING, no process, holding its queue) until a backend is idle, and only a
+waiter that has waited `preempt_after` seconds preempts a busy backend, itself started at
+least `preempt_after` seconds before. Waiters are served oldest first, so none starves.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from typemux.core.session import BackendSession
 
+# How long a new venv's work waits for a busy backend to go idle before it preempts one
+# (whose pending requests are then answered -32800), and how long a backend runs before it
+# may be preempted. Long enough that a slow check answers; short enough for an editor.
+PREEMPT_AFTER = 10.0
+
+
+@dataclass(slots=True)
+class Decision:
+    """What the pool wants now: sessions to stop (with why), in order, then to start."""
+
+    stop: list[tuple[BackendSession, str]] = field(default_factory=list)
+    start: list[BackendSession] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.stop or self.start)
+
 
 class BackendPool:
-    def __init__(self, max_backends: int, ttl: float) -> None:
+    def __init__(self, max_backends: int, ttl: float, *,
+                 preempt_after: float = PREEMPT_AFTER) -> None:
         if max_backends < 1:
             raise ValueError("max_backends must be >= 1")
         self.max_backends = max_backends
         self.ttl = ttl
+        self.preempt_after = preempt_after
+        self.memory_budget = 0  # bytes; 0 = no budget (Settings.max_memory_mb)
         # Least recently used first. A handful of entries: lists beat anything cleverer.
         self._sessions: list[BackendSession] = []
+        self.generation = 0  # counts adds and removes: a watcher of the pool sees it changed
 
     def __repr__(self) -> str:
-        active = sum(1 for s in self._sessions if not s.is_idle())
-        idle = len(self._sessions) - active
+        live = [s for s in self._sessions if not s.is_waiting()]
+        active = sum(1 for s in live if not s.is_idle())
+        idle = len(live) - active
         states: dict[str, int] = {}
         for s in self._sessions:
             states[s.state.value] = states.get(s.state.value, 0) + 1
@@ -54,10 +83,12 @@ class BackendPool:
         if self.get(session.venv) is not None:
             raise ValueError(f"a backend for {session.venv} is already pooled")
         self._sessions.append(session)
+        self.generation += 1
 
     def remove(self, session: BackendSession) -> None:
         if session in self._sessions:
             self._sessions.remove(session)
+            self.generation += 1
 
     def touch(self, session: BackendSession, now: float) -> None:
         """Mark as most recently used."""
@@ -69,46 +100,99 @@ class BackendPool:
     def most_recent(self) -> BackendSession | None:
         return self._sessions[-1] if self._sessions else None
 
-    def select_evictions(self, now: float, *, reserve: int = 0) -> list[BackendSession]:
-        """The sessions to close now: every expired one (idle past the TTL), then as many
-        least recently used ones as it takes to leave room for `reserve` new sessions,
-        preferring sessions with nothing pending."""
-        closing = [s for s in self._sessions if s.has_expired(now, self.ttl)]
-        remaining = [s for s in self._sessions if s not in closing]
-        excess = len(remaining) + reserve - self.max_backends
-        if excess > 0:
-            idle_first = [s for s in remaining if s.is_idle()] + [
-                s for s in remaining if not s.is_idle()
-            ]
-            closing.extend(idle_first[:excess])
-        return closing
+    def has_waiting(self) -> bool:
+        return any(s.is_waiting() for s in self._sessions)
 
     def total_rss(self) -> int:
         """Summed RSS of the sessions whose RSS is known, in bytes."""
         return sum(s.rss for s in self._sessions if s.rss is not None)
 
-    def select_for_memory(self, budget_bytes: int) -> list[BackendSession]:
-        """The sessions to close so that the known total RSS fits `budget_bytes`: least
-        recently used first, idle ones before busy ones. The most recently used session is
-        never chosen: it serves what the user works on now, and closing it would only
-        restart it at the next request."""
-        total = self.total_rss()
-        if budget_bytes <= 0 or total <= budget_bytes or len(self._sessions) < 2:
-            return []
-        candidates = self._sessions[:-1]
-        ordered = [s for s in candidates if s.is_idle()] + [
-            s for s in candidates if not s.is_idle()
-        ]
-        closing: list[BackendSession] = []
-        for s in ordered:
-            if total <= budget_bytes:
+    # ----- the decision ----------------------------------------------------------------
+    def decide(self, now: float) -> Decision:
+        """Everything to stop now, with why, and the waiting sessions to start:
+        1. a session whose venv was removed or replaced (a waiting one is dropped);
+        2. a live session idle for the TTL;
+        3. over the memory budget: least recently used live ones, idle before busy, never
+           the most recently used one, until the known total fits;
+        4. a free slot (live sessions < max_backends) starts the oldest waiter; with no free
+           slot an idle backend makes room (least recently used first); with none idle, a
+           waiter that waited `preempt_after` preempts the least recently used backend that
+           has run for `preempt_after`. A waiter that cannot get a slot holds those behind it."""
+        decision = Decision()
+        leaving: set[int] = set()
+
+        def stop(s: BackendSession, why: str) -> None:
+            if s.session not in leaving:
+                leaving.add(s.session)
+                decision.stop.append((s, why))
+
+        for s in self._sessions:
+            if s.venv_removed():
+                stop(s, "its venv was removed")
+            elif s.venv_replaced():
+                stop(s, "its venv was replaced")
+        for s in self._sessions:
+            if s.has_expired(now, self.ttl):
+                stop(s, f"idle for backend_ttl {self.ttl:g} s")
+        self._decide_memory(stop, leaving)
+
+        live = [s for s in self._sessions if s.is_live() and s.session not in leaving]
+        free = self.max_backends - len(live)
+        waiting = sorted((s for s in self._sessions if s.is_waiting() and s.session not in leaving),
+                         key=lambda s: s.waiting_since)
+        for waiter in waiting:
+            if free > 0:
+                free -= 1
+            else:
+                room = self._room_for(waiter, live, now)
+                if room is None:
+                    break  # first come, first served: the rest waits behind it
+                victim, why = room
+                stop(victim, why)
+                live.remove(victim)
+            decision.start.append(waiter)
+        return decision
+
+    def _decide_memory(self, stop: Callable[[BackendSession, str], None], leaving: set[int]) -> None:
+        budget = self.memory_budget
+        live = [s for s in self._sessions if s.is_live() and s.session not in leaving]
+        total = sum(s.rss for s in live if s.rss is not None)
+        if budget <= 0 or total <= budget or len(live) < 2:
+            return
+        why = (f"total backend RSS {total / 2**20:.0f} MB is over max_memory_mb "
+               f"{budget / 2**20:.0f} MB")
+        # The most recently used one serves what the user works on now: closing it would
+        # only restart it at the next request.
+        candidates = live[:-1]
+        for s in [s for s in candidates if s.is_idle()] + [s for s in candidates if not s.is_idle()]:
+            if total <= budget:
                 break
             if s.rss is None:
                 continue
-            closing.append(s)
+            stop(s, why)
             total -= s.rss
-        return closing
 
-    def next_expiry(self) -> float | None:
+    def _room_for(self, waiter: BackendSession, live: list[BackendSession],
+                  now: float) -> tuple[BackendSession, str] | None:
+        for s in live:
+            if s.is_idle():
+                return s, f"the pool is full (max_backends {self.max_backends}) and {waiter.venv} waits"
+        if now - waiter.waiting_since < self.preempt_after:
+            return None
+        for s in live:
+            if now - s.started_at >= self.preempt_after:
+                return s, (f"preempted: {waiter.venv} waited {now - waiter.waiting_since:.0f} s "
+                           f"for a slot (max_backends {self.max_backends}, every backend busy)")
+        return None
+
+    def next_deadline(self) -> float | None:
+        """When `decide` may next want something with nothing else happening: a TTL expiry,
+        or the oldest waiter's preemption becoming possible."""
         deadlines = [d for s in self._sessions if (d := s.expiry(self.ttl)) is not None]
+        waiting = [s.waiting_since for s in self._sessions if s.is_waiting()]
+        live = [s for s in self._sessions if s.is_live()]
+        if waiting and live and len(live) >= self.max_backends:
+            deadlines.append(max(min(waiting), min(s.started_at for s in live))
+                             + self.preempt_after)
         return min(deadlines, default=None)
+

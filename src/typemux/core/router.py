@@ -16,7 +16,7 @@ from typemux import __version__, jsonrpc
 from typemux.backends import client_capabilities
 from typemux.backends.base import BackendKind
 from typemux.core import idle_policy, resolve_tags, tokens
-from typemux.core.actions import Action, CapabilitiesLearned, Exit, ToBackend, ToClient
+from typemux.core.actions import Action, CapabilitiesLearned, Exit, ShareLost, ToBackend, ToClient
 from typemux.core.client_caps import ClientCaps
 from typemux.core.document_routing import NO_VENV_HELP, DocumentRouting
 from typemux.core.document_sync import DocumentSync
@@ -28,7 +28,7 @@ from typemux.core.server_requests import ServerRequests
 from typemux.core.session import BackendSession, State
 from typemux.documents import DocumentStore
 from typemux.uris import path_to_uri, uri_to_path
-from typemux.venv import VenvResolver, venv_identity
+from typemux.venv import VenvIdentity, VenvResolver, venv_identity
 
 FANOUT_METHODS = frozenset({"workspace/symbol"})
 # A `*/resolve` goes to the backend that answered the request that produced the item.
@@ -79,8 +79,7 @@ class Router:
         self.server_requests = ServerRequests(kind, self._out)
         self.server_requests.user_settings = dict(settings.backend_settings or {})
         self.lifecycle = Lifecycle(settings.lifecycle, kind, self.documents,
-                                   self.server_requests, self._out, log)
-        self.lifecycle.on_lost = self._fanout_share_lost
+                                   self.server_requests, log)
         self.pool = self.lifecycle.pool
         self.docs = DocumentRouting(self.documents, resolver, self.lifecycle, log, self._out,
                                     settings.fallback_venv)
@@ -110,6 +109,8 @@ class Router:
     def take_actions(self) -> list[Action]:
         actions = self._out[:]
         self._out.clear()
+        if any(isinstance(action, ShareLost) for action in actions):
+            actions = self._consume_lost(actions)
         pending = self._pending_ids
         if pending:
             for action in actions:
@@ -159,7 +160,7 @@ class Router:
         if self.exited:
             return
         self.exited = True
-        self.lifecycle.stop_all(now, why)
+        self._emit(self.lifecycle.stop_all(now, why))
         self._out.append(Exit(code))
 
     def environments_answered(self, now: float) -> None:
@@ -172,7 +173,7 @@ class Router:
         if project is not None:
             self.lifecycle.projects[venv] = project
         if self.pool.get(venv) is None and venv_identity(venv) is not None:
-            self.lifecycle.ensure(venv, now)
+            self._emit(self.lifecycle.ensure(venv, now)[1])
 
     def internal_failure(self, request_id: Any) -> None:
         """Handling a client request raised: answer it (the proxy logged the failure)."""
@@ -210,7 +211,7 @@ class Router:
             return
         if method == "shutdown":
             self.shutdown_requested = True
-            self.lifecycle.stop_all(now, "the client asked for shutdown")
+            self._emit(self.lifecycle.stop_all(now, "the client asked for shutdown", leaving=False))
             self._out.append(ToClient(jsonrpc.result(request_id, None)))
             return
         if method in FANOUT_METHODS:
@@ -226,7 +227,7 @@ class Router:
         if isinstance(target, str):
             self._out.append(ToClient(jsonrpc.proxy_error(request_id, target)))
         else:
-            self.lifecycle.deliver(target, msg, raw, now)
+            self._emit(self.lifecycle.deliver(target, msg, raw, now))
 
     def _resolve(self, session: int, msg: jsonrpc.Message, now: float) -> None:
         backend = self._live(session)
@@ -234,7 +235,7 @@ class Router:
             self._out.append(ToClient(jsonrpc.cancelled(
                 msg["id"], "the backend that produced this item has stopped; request it again")))
         else:
-            self.lifecycle.deliver(backend, msg, None, now)
+            self._emit(self.lifecycle.deliver(backend, msg, None, now))
 
     def _initialize(self, msg: jsonrpc.Message, now: float) -> None:
         if self.lifecycle.client_params is not None:
@@ -257,7 +258,7 @@ class Router:
         })))
         for backend in self.pool:
             if backend.is_creating() and not backend.initialize_sent:
-                self.lifecycle.send_initialize(backend, now)
+                self._emit(self.lifecycle.send_initialize(backend, now))
         if self.settings.fallback_venv is not None:
             self.prewarm(self.settings.fallback_venv, now)
 
@@ -310,7 +311,7 @@ class Router:
             else:
                 target = self.docs.target_for_uri(uri, now)
                 if isinstance(target, BackendSession):
-                    self.lifecycle.deliver(target, msg, raw, now)
+                    self._emit(self.lifecycle.deliver(target, msg, raw, now))
 
     # ----- routing -----------------------------------------------------------------------
     def _target(self, method: str, params: Any, now: float) -> BackendSession | str:
@@ -340,7 +341,9 @@ class Router:
         if backend is not None:
             return backend
         if self.settings.fallback_venv is not None:
-            return self.lifecycle.ensure(self.settings.fallback_venv, now)
+            target, actions = self.lifecycle.ensure(self.settings.fallback_venv, now)
+            self._emit(actions)
+            return target
         return f"no backend is running and no .venv was found for this workspace; {NO_VENV_HELP}"
 
     def _broadcast(self, msg: jsonrpc.Message, raw: bytes | None, now: float) -> None:
@@ -394,7 +397,9 @@ class Router:
                 self._withdraw_share(session, request_id, msg, now)
             self._out.append(ToClient(jsonrpc.cancelled(request_id, "request cancelled by the client")))
             return
-        if self.lifecycle.cancel_queued(request_id, now) is not None:
+        held_by, actions = self.lifecycle.cancel_queued(request_id, now)
+        self._emit(actions)
+        if held_by is not None:
             self._out.append(ToClient(jsonrpc.cancelled(request_id, "request cancelled by the client")))
             return
         for backend in self.pool:
@@ -412,9 +417,9 @@ class Router:
         if backend.in_flight.pop(jsonrpc.id_key(request_id), None) is not None:
             self._out.append(ToBackend(session, cancel or jsonrpc.notification(
                 "$/cancelRequest", {"id": request_id})))
-            self.lifecycle.settled(backend, jsonrpc.id_key(request_id), now)
+            self._emit(self.lifecycle.settled(backend, jsonrpc.id_key(request_id), now))
         else:
-            self.lifecycle.cancel_queued(request_id, now)
+            self._emit(self.lifecycle.cancel_queued(request_id, now)[1])
 
     def _fanout(self, msg: jsonrpc.Message, raw: bytes | None, now: float) -> None:
         live = [b for b in self.pool if b.state is not State.STOPPING]
@@ -430,18 +435,42 @@ class Router:
             fan.outstanding[backend.session] = backend.venv
         self.fanouts[jsonrpc.id_key(msg["id"])] = fan
         for backend in live:
-            self.lifecycle.deliver(backend, msg, raw, now, fanout=True)
+            self._emit(self.lifecycle.deliver(backend, msg, raw, now, fanout=True))
 
-    def _fanout_share_lost(self, backend: BackendSession, request_id: Any) -> None:
+    def _emit(self, actions: list[Action]) -> None:
+        """Queue lifecycle actions in order, consuming the core-internal ShareLost at once."""
+        for action in actions:
+            if isinstance(action, ShareLost):
+                self._out.extend(self._fanout_share_lost(action.session, action.request_id))
+            else:
+                self._out.append(action)
+
+    def _consume_lost(self, actions: list[Action]) -> list[Action]:
+        """ShareLost queued by the document modules (which extend the outbox directly):
+        each becomes its fan-out bookkeeping where it stands, so it never reaches the runtime."""
+        kept: list[Action] = []
+        for action in actions:
+            if isinstance(action, ShareLost):
+                kept.extend(self._fanout_share_lost(action.session, action.request_id))
+            else:
+                kept.append(action)
+        return kept
+
+    def _fanout_share_lost(self, session: int, request_id: Any) -> list[Action]:
         key = jsonrpc.id_key(request_id)
         fan = self.fanouts.get(key)
         if fan is not None:
-            fan.fail(backend.session, "its backend stopped")
-            self._finish_fanout(key, fan)
+            fan.fail(session, "its backend stopped")
+            return self._finished_fanout(key, fan)
+        return []
 
     def _finish_fanout(self, key: tuple[bool, object], fan: Fanout) -> None:
+        self._out.extend(self._finished_fanout(key, fan))
+
+    def _finished_fanout(self, key: tuple[bool, object], fan: Fanout) -> list[Action]:
         if fan.done and self.fanouts.pop(key, None) is not None:
-            self._out.append(ToClient(fan.answer()))
+            return [ToClient(fan.answer())]
+        return []
 
     # ----- backend → typemux ------------------------------------------------------------
     def _live(self, session: int) -> BackendSession | None:
@@ -458,22 +487,23 @@ class Router:
     def backend_spawn_failed(self, session: int, reason: str, now: float) -> None:
         backend = self._live(session)
         if backend is not None:
-            self.lifecycle.spawn_failed(backend, reason, now)
+            self._emit(self.lifecycle.spawn_failed(backend, reason, now))
 
     def backend_exited(self, session: int, reason: str, now: float) -> None:
         """The process ended, or its stdout closed, or it broke the framing."""
-        self.lifecycle.exited(session)
+        self._emit(self.lifecycle.exited(session))
         backend = self._live(session)
         if backend is None:
             return
         if backend.is_creating():
-            self.lifecycle.spawn_failed(backend, reason, now)
+            self._emit(self.lifecycle.spawn_failed(backend, reason, now))
         else:
-            self.lifecycle.crashed(backend, reason, now)
+            self._emit(self.lifecycle.crashed(backend, reason, now))
 
     def backend_message(self, session: int, msg: jsonrpc.Message, raw: bytes | None, now: float) -> None:
         backend = self._live(session)
         if backend is None:
+            self._emit(self.lifecycle.stopped_message(session, msg))
             self._log("stale_message_dropped", session=session, method=msg.get("method"))
             return
         if "method" in msg or jsonrpc.id_key(msg.get("id")) in backend.in_flight:
@@ -491,10 +521,10 @@ class Router:
         flight = backend.in_flight.pop(key, None)
         if flight is not None:
             self._cancel_deadlines.pop(key, None)
-            self.lifecycle.settled(backend, key, now)
+            self._emit(self.lifecycle.settled(backend, key, now))
         if flight is None:
             if key == jsonrpc.id_key(INIT_ID) and backend.is_creating():
-                self.lifecycle.handshake_done(backend, msg, now)
+                self._emit(self.lifecycle.handshake_done(backend, msg, now))
                 self._learn_capabilities(backend, msg)
             else:
                 self._log("unmatched_response_dropped", session=backend.session, id=msg.get("id"))
@@ -538,7 +568,7 @@ class Router:
         if backend.is_warming():
             reason = backend.readiness.observe(msg)
             if reason is not None:
-                self.lifecycle.mark_ready(backend, reason, now)
+                self._emit(self.lifecycle.mark_ready(backend, reason, now))
         if method == "$/progress":
             token = params.get("token")
             if token in backend.progress_tokens:
@@ -546,7 +576,7 @@ class Router:
                 if (self.kind.progress_readiness and backend.is_warming()
                         and token == backend.warm_token
                         and isinstance(value, dict) and value.get("kind") == "end"):
-                    self.lifecycle.mark_ready(backend, "progress end", now)
+                    self._emit(self.lifecycle.mark_ready(backend, "progress end", now))
                 if self.server_requests.caps.work_done_progress:
                     fwd = {**msg, "params": {**params, "token": tokens.encode(backend.session, token)}}
                     self._out.append(ToClient(fwd))
@@ -600,27 +630,18 @@ class Router:
     def memory_sample(self, rss_by_session: dict[int, int], budget_bytes: int, now: float) -> None:
         """Record each backend's RSS (bytes, its whole process tree) and, with a budget
         (> 0), evict as the pool decides until the total fits."""
-        for backend in self.pool:
-            rss = rss_by_session.get(backend.session)
-            if rss is not None:
-                backend.rss = rss
-        if budget_bytes <= 0 or self.exited:
-            return
-        total = self.pool.total_rss()
-        for backend in self.pool.select_for_memory(budget_bytes):
-            self.lifecycle.evict(
-                backend,
-                f"total backend RSS {total / 2**20:.0f} MB is over max_memory_mb "
-                f"{budget_bytes / 2**20:.0f} MB",
-                now,
-            )
+        self._emit(self.lifecycle.memory_sample(rss_by_session, budget_bytes, now))
+
+    def venv_checked(self, venv: Path, identity: VenvIdentity | None, now: float) -> None:
+        """The runtime looked at a pooled venv (None: its pyvenv.cfg is gone)."""
+        self._emit(self.lifecycle.venv_checked(venv, identity, now))
 
     # ----- time ----------------------------------------------------------------------------
     def timer(self, now: float) -> None:
         self.env_wait.release(now, self.client_message)
         self.sync.timer(now)
         self._expire_cancels(now)
-        self.lifecycle.expire(now)
+        self._emit(self.lifecycle.expire(now))
         self.server_requests.expire(now)
         for key, fan in list(self.fanouts.items()):
             if fan.deadline is not None and fan.deadline <= now:
@@ -642,7 +663,7 @@ class Router:
             del self._cancel_deadlines[key]
             backend = self.pool.by_session(session)
             if backend is not None and backend.in_flight.pop(key, None) is not None:
-                self.lifecycle.settled(backend, key, now)
+                self._emit(self.lifecycle.settled(backend, key, now))
                 self._log("cancel_unanswered", session=session, id=key[1])
                 self._out.append(ToClient(jsonrpc.cancelled(
                     key[1], "request cancelled by the client (its backend did not answer the cancel)")))

@@ -71,7 +71,6 @@ class ServerRequests:
             else:
                 self._answer(backend, msg["id"], None)
         elif method in ("client/registerCapability", "client/unregisterCapability"):
-            self._record_registrations(backend, method, params)
             self._answer(backend, msg["id"], None)
             if method == "client/registerCapability":
                 forwarded = self.forwarded.forward(params, self.caps)
@@ -104,7 +103,7 @@ class ServerRequests:
             return False
         backend = entry.session
         backend.server_requests -= 1
-        if backend.state.value == "stopping":
+        if backend.is_stopping():
             return True
         if "error" in response and entry.method in _ANSWER_SELF_ON_ERROR:
             self._answer_self(entry)
@@ -174,17 +173,3 @@ class ServerRequests:
             client_result = None
         answers = self.kind.configuration(items, backend.venv, client_result, backend.project)
         return apply_user_settings(items, answers, self.user_settings, client_result is not None)
-
-    @staticmethod
-    def _record_registrations(backend: BackendSession, method: str, params: Any) -> None:
-        if not isinstance(params, dict):
-            return
-        if method == "client/registerCapability":
-            for reg in params.get("registrations") or []:
-                if isinstance(reg, dict) and isinstance(reg.get("id"), str):
-                    backend.registrations[reg["id"]] = reg
-        else:
-            # The spec's misspelt field name is the real one.
-            for reg in params.get("unregisterations") or params.get("unregistrations") or []:
-                if isinstance(reg, dict):
-                    backend.registrations.pop(str(reg.get("id")), None)

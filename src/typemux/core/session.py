@@ -6,22 +6,16 @@ instance that has since been evicted or replaced can always be recognised and dr
 
 from __future__ import annotations
 
-import enum
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from typemux.backends.base import ReadinessDetector
+from typemux.core import transitions
+from typemux.core.transitions import State
 from typemux.jsonrpc import Message
 from typemux.venv import VenvIdentity
-
-
-class State(enum.Enum):
-    CREATING = "creating"  # spawned; initialize not answered yet
-    WARMING = "warming"  # handshake done; index-dependent requests are held
-    READY = "ready"
-    STOPPING = "stopping"
 
 
 @dataclass(slots=True)
@@ -56,11 +50,15 @@ class BackendSession:
         # Where the project lies (the backend's root): not always the venv's parent, since
         # an environment can live in a tool's cache (see typemux.envs).
         self.project = venv.parent
+        # Its venv's identity (pyvenv.cfg's stat) when it started, and as last reported by
+        # the runtime (None before any report): they differ once the venv is rebuilt.
         self.identity = identity
-        self.identity_checked_at = now
+        self.reported_identity = identity
         self.readiness = readiness
-        self.state = State.CREATING
+        self.state = State.WAITING
         self.created_at = now
+        self.waiting_since = now
+        self.started_at = now  # when it left WAITING: its process was asked for
         self.last_used = now
         self.last_output_at = now  # any message from it: proof of life for hang detection
         self.ready_at: float | None = None
@@ -87,10 +85,36 @@ class BackendSession:
         self.published: set[str] = set()  # URIs it published non-empty diagnostics for
         self.progress_tokens: set[object] = set()  # tokens it created
         self.warm_token: object = None  # first progress it started while Warming
-        self.registrations: dict[str, dict[str, Any]] = {}
         self.rss: int | None = None
 
+    def move(self, to: State) -> None:
+        """Change state, as the transition table allows (else TransitionRefused)."""
+        transitions.move(self, to)
+
+    def identity_reported(self, identity: VenvIdentity | None) -> None:
+        """The runtime looked at the venv: the first identity seen is the one it started with."""
+        if self.identity is None:
+            self.identity = identity
+        self.reported_identity = identity
+
     # Predicates, in the style of httpcore's connections: the pool decides with these only.
+    def is_waiting(self) -> bool:
+        return self.state is State.WAITING
+
+    def is_live(self) -> bool:
+        """It has (or is getting) a process: it takes one of the pool's slots."""
+        return self.state in (State.CREATING, State.WARMING, State.READY)
+
+    def is_stopping(self) -> bool:
+        return self.state is State.STOPPING
+
+    def venv_removed(self) -> bool:
+        return self.identity is not None and self.reported_identity is None
+
+    def venv_replaced(self) -> bool:
+        return (self.identity is not None and self.reported_identity is not None
+                and self.reported_identity != self.identity)
+
     def is_creating(self) -> bool:
         return self.state is State.CREATING
 
@@ -110,10 +134,10 @@ class BackendSession:
         )
 
     def has_expired(self, now: float, ttl: float) -> bool:
-        return ttl > 0 and self.is_idle() and now - self.last_used >= ttl
+        return ttl > 0 and self.is_live() and self.is_idle() and now - self.last_used >= ttl
 
     def expiry(self, ttl: float) -> float | None:
-        if ttl <= 0 or not self.is_idle():
+        if ttl <= 0 or not self.is_live() or not self.is_idle():
             return None
         return self.last_used + ttl
 
@@ -131,9 +155,6 @@ class BackendSession:
     def queued_requests(self) -> int:
         return sum(1 for q in self.creating_queue if "id" in q.msg) + sum(
             1 for q in self.warmup_queue if "id" in q.msg)
-
-    def describe(self) -> str:
-        return f"session {self.session} ({self.venv})"
 
     def __repr__(self) -> str:
         return (

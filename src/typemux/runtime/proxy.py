@@ -35,6 +35,7 @@ from typemux.core.lifecycle import LifecycleSettings
 from typemux.core.router import Router, RouterSettings
 from typemux.log import get_logger
 from typemux.runtime.backend_process import BackendProcess, kill_marked, owner_prefix
+from typemux.runtime.identity import IdentityChecks
 from typemux.runtime.memory import group_rss
 from typemux.runtime.statefile import StateDirError, StateFile, proxy_state, state_dir
 from typemux.runtime.trace import open_trace
@@ -118,6 +119,7 @@ class Proxy:
         )
         self.router.sync.reader = read_source
         self.processes: dict[int, BackendProcess] = {}
+        self._identities = IdentityChecks()  # the core stats nothing: venvs are looked at here
         # Backend processes alive at once (the pool's + those being stopped) never exceed
         # this: a spawn waits for a stopped process to be gone. Stopped while it waits, it
         # never forks. Under churn (many venvs, a small pool) this is what bounds memory.
@@ -305,6 +307,7 @@ class Proxy:
                 if isinstance(item, Incoming):
                     if self._debug:
                         log.debug("client_to_proxy", method=item.msg.get("method"), id=item.msg.get("id"))
+                    self._identities.run(self.router.pool, self.router.venv_checked, now)
                     self.router.client_message(item.msg, item.raw, now)
                 else:
                     self.router.client_malformed(item.code, item.reason, item.request_id)
@@ -366,6 +369,8 @@ class Proxy:
         self._client.send(msg, raw=raw)
 
     def _execute(self) -> None:
+        # A venv is looked at as soon as its backend is pooled, then at most once a second.
+        self._identities.run(self.router.pool, self.router.venv_checked, time.monotonic())
         for action in self.router.take_actions():
             self._do(action)
         self._arm_timer()
