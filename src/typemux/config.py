@@ -49,6 +49,7 @@ __all__ = ["ENV_PREFIX", "FIELDS", "LEGACY_ENV_PREFIX", "ConfigError", "LoadedSe
 
 BackendName = Literal["pyright", "basedpyright", "ty", "pyrefly", "generic"]
 LogLevel = Literal["debug", "info", "warning", "error"]
+IdleCloseClients = Literal["auto", "all"]
 
 
 def _seconds(default: float, description: str, *, positive: bool = False) -> Any:
@@ -127,7 +128,16 @@ class Settings(SettingsMethods, BaseSettings):
     )
     document_idle_close: float = _seconds(
         300, "Close, in its backend, a document with no message about it for this long "
-             "(the client keeps it open; typemux re-opens it when needed); 0 = never.")
+             "(the client keeps it open; typemux re-opens it when needed); 0 = never. "
+             "Which clients it applies to: `document_idle_close_clients`.")
+    document_idle_close_clients: IdleCloseClients = Field(
+        "auto",
+        description="Whose open documents `document_idle_close` closes. `auto`: a client "
+                    "that never closes documents itself (no `clientInfo` name, as Claude "
+                    "Code, or a name containing \"claude\"), until it closes one; an editor "
+                    "keeps its open tabs live in the backend (their diagnostics follow "
+                    "changes in the modules they import). `all`: every client. Documents "
+                    "typemux opened itself are closed for every client.")
     backend_settings: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="Per backend kind, the settings tree typemux merges into its answers to "

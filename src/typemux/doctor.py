@@ -68,10 +68,12 @@ def _version(argv: list[str]) -> str:
 class _Peer:
     """Just enough of an LSP client to take a backend through initialize and shutdown."""
 
-    def __init__(self, proc: asyncio.subprocess.Process, kind: BackendKind, venv: Path) -> None:
+    def __init__(self, proc: asyncio.subprocess.Process, kind: BackendKind, venv: Path,
+                 project: Path) -> None:
         self.proc = proc
         self.kind = kind
         self.venv = venv
+        self.project = project
         self.endpoint = Endpoint(DEFAULT_MAX_SIZE)
 
     def send(self, msg: jsonrpc.Message) -> None:
@@ -106,7 +108,7 @@ class _Peer:
     def _answer(self, msg: jsonrpc.Message) -> Any:
         if msg["method"] == "workspace/configuration":
             items = (msg.get("params") or {}).get("items") or []
-            return self.kind.configuration(list(items), self.venv, None)
+            return self.kind.configuration(list(items), self.venv, None, self.project)
         return None
 
 
@@ -119,7 +121,7 @@ async def smoke_start(argv: list[str], kind: BackendKind, venv: Path | None, cwd
     proc = await asyncio.create_subprocess_exec(
         *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL, env=env, cwd=str(root), start_new_session=True)
-    peer = _Peer(proc, kind, venv if venv is not None else root / ".venv")
+    peer = _Peer(proc, kind, venv if venv is not None else root / ".venv", root)
     try:
         params = {
             "processId": os.getpid(),
@@ -273,10 +275,10 @@ def collect(loaded: LoadedSettings, cwd: Path) -> dict[str, Any]:
 
     if fallback is not None:
         hidden = type_errors_hidden(kind.name, fallback.path,
-                                    settings.backend_settings.get(kind.name, {}))
+                                    settings.backend_settings.get(kind.name, {}), fallback.project)
         checks.append(Check("type errors", "warn" if hidden else "ok",
                             f"{hidden}; see docs/backends.md" if hidden else
-                            f"{kind.name} reports type errors for {fallback.path.parent}"))
+                            f"{kind.name} reports type errors for {fallback.project}"))
 
     if resolved is not None:
         venv = fallback.path if fallback else None

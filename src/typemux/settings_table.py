@@ -93,7 +93,12 @@ FIELDS: tuple[FieldSpec, ...] = (
               bounds=(('ge', 0),), before=('_no_bool',), after=(),
               default=300,
               metavar='SECONDS',
-              help='Close, in its backend, a document with no message about it for this long (the client keeps it open; typemux re-opens it when needed); 0 = never. Default: 300.'),
+              help='Close, in its backend, a document with no message about it for this long (the client keeps it open; typemux re-opens it when needed); 0 = never. Which clients it applies to: `document_idle_close_clients`. Default: 300.'),
+    FieldSpec('document_idle_close_clients', 'choice', nullable=False, choices=('auto', 'all'),
+              bounds=(), before=(), after=(),
+              default='auto',
+              metavar='{auto,all}',
+              help='Whose open documents `document_idle_close` closes. `auto`: a client that never closes documents itself (no `clientInfo` name, as Claude Code, or a name containing "claude"), until it closes one; an editor keeps its open tabs live in the backend (their diagnostics follow changes in the modules they import). `all`: every client. Documents typemux opened itself are closed for every client. Default: auto.'),
     FieldSpec('backend_settings', 'other', nullable=False, choices=(),
               bounds=(), before=('_settings_json',), after=(),
               default={},
@@ -136,6 +141,7 @@ class ServeSettings(SettingsMethods):
     prewarm: list[Path]
     environments: dict[str, str]
     document_idle_close: float
+    document_idle_close_clients: Literal['auto', 'all']
     backend_settings: dict[str, dict[Any, Any]]
     log_file: Path | None
     log_level: Literal['debug', 'info', 'warning', 'error']

@@ -319,7 +319,9 @@ class FakeProtocol(LanguageServerProtocol):
     def capabilities(self) -> dict[str, Any]:
         return {
             "positionEncoding": self.encoding,
-            "textDocumentSync": {"openClose": True, "change": 2},
+            # option text_document_sync: what the fake declares (a number or an object)
+            "textDocumentSync": self.options.get(
+                "text_document_sync", {"openClose": True, "change": 2}),
             "hoverProvider": True,
             "definitionProvider": True,
             "referencesProvider": True,

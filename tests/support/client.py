@@ -309,15 +309,18 @@ class LspClient:
         timeout: float = 10,
         **extra: Any,
     ) -> Message:
-        """initialize (+ initialized when it succeeded); returns the whole response."""
+        """initialize (+ initialized when it succeeded); returns the whole response.
+
+        The Claude Code profile sends no `clientInfo`, as Claude Code 2.1 does not."""
         params: Message = {
             "processId": os.getpid(),
-            "clientInfo": {"name": "typemux-tests", "version": "0"},
             "rootUri": uri(root),
             "rootPath": str(root),
             "workspaceFolders": [{"uri": uri(root), "name": root.name}],
             "capabilities": EDITOR_CAPABILITIES if capabilities is None else capabilities,
         }
+        if capabilities is not CLAUDE_CODE_CAPABILITIES:
+            params["clientInfo"] = {"name": "typemux-tests", "version": "0"}
         params.update(extra)
         response = await self.request("initialize", params, timeout=timeout)
         if "result" in response:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from typemux.backends import KIND_NAMES, get_kind
-from typemux.backends.base import BackendKind, ReadinessDetector, ReadyAtOnce
+from typemux.backends.base import BackendKind, ReadinessDetector
 
 REAL_KINDS = ("pyright", "basedpyright", "ty", "pyrefly")
 PYTHON_SECTION_KINDS = ("pyright", "basedpyright", "pyrefly")
@@ -135,15 +135,6 @@ def test_other_real_kinds_have_implementation_provider(name: str) -> None:
     assert get_kind(name).capabilities["implementationProvider"]
 
 
-@pytest.mark.parametrize(
-    ("name", "server_name"),
-    [("pyright", None), ("basedpyright", "basedpyright"), ("ty", "ty"), ("pyrefly", "pyrefly-lsp")],
-)
-def test_server_info_as_recorded(name: str, server_name: str | None) -> None:
-    info = get_kind(name).server_info
-    assert (info or {}).get("name") == server_name
-
-
 def test_capabilities_are_not_shared_between_kind_instances() -> None:
     first = get_kind("pyrefly")
     first.capabilities["hoverProvider"] = False  # type: ignore[index]
@@ -173,7 +164,6 @@ def test_pyright_wrapper_cannot_be_made_to_fetch_another_version(tmp_path: Path)
 
 def test_only_ty_is_ready_at_once() -> None:
     assert [n for n in KIND_NAMES if kind_of(n).ready_at_once] == ["ty"]
-    assert isinstance(get_kind("ty").readiness(), ReadyAtOnce)
 
 
 @pytest.mark.parametrize("name", ["pyright", "basedpyright"])

@@ -380,6 +380,17 @@ def test_the_events_do_not_depend_on_how_the_input_is_split(parts: list[bytes], 
     assert _events(pieces) == _events([data])
 
 
+def test_a_header_block_too_long_then_a_bad_header_gives_two_errors_however_split() -> None:
+    # Found by hypothesis: a partial block's scan offset outlived the "no end of header
+    # block" error, so the bad header resynchronising found was never reported when the
+    # long block came in two reads.
+    data = b"garbage" + b" " * 9100 + b"Content-Length: abc\r\n\r\n"
+    whole = _events([data])
+    assert whole == ["FrameError", "FrameError"]
+    for cut in (1, 23, 4000, 9000):
+        assert _events([data[:cut], data[cut:]]) == whole, cut
+
+
 def test_bytes_after_a_bad_header_longer_than_a_message_are_not_salvaged_whole_or_in_parts() -> None:
     # Found by the fuzz accounting: whole, the 16 KB run after a bad header block came back
     # as a "lost message" (a second error); in parts it was dropped as too long.

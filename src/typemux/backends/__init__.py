@@ -65,7 +65,7 @@ def interpreter(venv: Path) -> str:
 
 
 def python_section_configuration(
-    items: list[Any], venv: Path, client_result: list[Any] | None
+    items: list[Any], venv: Path, client_result: list[Any] | None, project: Path | None = None, /
 ) -> list[Any]:
     """Set `python.pythonPath` to the venv's interpreter in every answer.
 

@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 
 class ReadinessDetector:
@@ -28,14 +28,20 @@ class ReadinessDetector:
         return None
 
 
-class ReadyAtOnce(ReadinessDetector):
-    """Marker for kinds whose requests block internally until the answer is complete."""
+class ConfigurationAnswer(Protocol):
+    """(items, venv, client's answer or None, project folder) -> one answer per item.
+
+    `project` is the backend's project folder, where the project's own config files are;
+    None means the venv's parent (a `.venv` inside its project). An environment in a tool's
+    cache has no project beside it, so kinds that read project configs must use `project`.
+    """
+
+    def __call__(self, items: list[Any], venv: Path, client_result: list[Any] | None,
+                 project: Path | None = None, /) -> list[Any]: ...
 
 
-ConfigurationAnswer = Callable[[list[Any], Path, "list[Any] | None"], list[Any]]
-
-
-def null_configuration(items: list[Any], venv: Path, client_result: list[Any] | None) -> list[Any]:
+def null_configuration(items: list[Any], venv: Path, client_result: list[Any] | None,
+                       project: Path | None = None, /) -> list[Any]:
     if client_result is not None and len(client_result) == len(items):
         return client_result
     return [None] * len(items)
@@ -50,11 +56,12 @@ class BackendKind:
     version_command: tuple[str, ...] | None
     # The `capabilities` typemux answers `initialize` with (recorded from the real server).
     capabilities: Mapping[str, Any]
-    server_info: Mapping[str, Any] | None = None
+    # Whether requests block inside the server until their answer is complete (ty): such a
+    # backend is ready once its handshake is done, with no warm-up gate.
     ready_at_once: bool = False
     readiness: Callable[[], ReadinessDetector] = ReadinessDetector
-    # (items, venv, client's answer or None) -> one answer per item, keeping the backend on
-    # `venv` where the client left the interpreter unset.
+    # (items, venv, client's answer or None, project) -> one answer per item, keeping the
+    # backend on `venv` where the client left the interpreter unset.
     configuration: ConfigurationAnswer = null_configuration
     # Whether the end of the first work-done progress a Warming backend starts means it is
     # ready (the generic rule). False for kinds whose start-up progress says nothing about

@@ -107,7 +107,6 @@ def build(command: tuple[str, ...] | None = None) -> BackendKind:
         command=command or COMMAND,
         version_command=VERSION_COMMAND,
         capabilities=client_capabilities(RECORDED_CAPABILITIES),
-        server_info=SERVER_INFO,
         readiness=PyrightReadiness,
         configuration=python_section_configuration,
     )

@@ -35,7 +35,6 @@ def build(command: tuple[str, ...] | None = None) -> BackendKind:
         command=command,
         version_command=None,
         capabilities=client_capabilities(TEMPLATE_CAPABILITIES),
-        server_info=None,
         readiness=ReadinessDetector,
         configuration=null_configuration,
     )

@@ -130,7 +130,8 @@ def project_configs(project: Path) -> tuple[bool, bool]:
     return False, False
 
 
-def configuration(items: list[Any], venv: Path, client_result: list[Any] | None) -> list[Any]:
+def configuration(items: list[Any], venv: Path, client_result: list[Any] | None,
+                  project: Path | None = None, /) -> list[Any]:
     """The interpreter (python.pythonPath), and type errors shown without a pyrefly config.
 
     Without a pyrefly.toml or [tool.pyrefly], pyrefly shows no type errors (1.4: only with
@@ -140,7 +141,7 @@ def configuration(items: list[Any], venv: Path, client_result: list[Any] | None)
     has a mypy/pyright config that pyrefly migrates into its own preset.
     """
     answers = python_section_configuration(items, venv, client_result)
-    own, migrated = project_configs(venv.parent)
+    own, migrated = project_configs(venv.parent if project is None else project)
     if own:
         return answers
     for index, item in enumerate(items):
@@ -161,7 +162,6 @@ def build(command: tuple[str, ...] | None = None) -> BackendKind:
         command=command or COMMAND,
         version_command=VERSION_COMMAND,
         capabilities=client_capabilities(RECORDED_CAPABILITIES),
-        server_info=SERVER_INFO,
         readiness=PyreflyReadiness,
         configuration=configuration,
         # Its first progress, "Pyrefly: Rechecking 0/0", begins and ends within a millisecond

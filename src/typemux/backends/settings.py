@@ -64,20 +64,23 @@ def apply_user_settings(items: list[Any], answers: list[Any], user: Mapping[str,
     return merged
 
 
-def type_errors_hidden(kind_name: str, venv: Path, user: Mapping[str, Any]) -> str | None:
-    """Why `kind_name` will report no type errors for the project of `venv` with typemux's
-    answers and the user's settings, or None when it will report them (as far as known)."""
+def type_errors_hidden(kind_name: str, venv: Path, user: Mapping[str, Any],
+                       project: Path | None = None) -> str | None:
+    """Why `kind_name` will report no type errors for the project of `venv` (`project`, by
+    default the venv's parent) with typemux's answers and the user's settings, or None when
+    it will report them (as far as known)."""
     from typemux.backends import get_kind
 
+    project = venv.parent if project is None else project
     if kind_name not in ("pyright", "basedpyright", "pyrefly"):
         return None
     items = [{"section": "python"}, {"section": "python.analysis"}]
     kind = get_kind(kind_name)
-    python, analysis = apply_user_settings(items, kind.configuration(items, venv, None), user, False)
+    python, analysis = apply_user_settings(items, kind.configuration(items, venv, None, project), user, False)
     if kind_name == "pyrefly":
         from typemux.backends.pyrefly import project_configs
 
-        own, _ = project_configs(venv.parent)
+        own, _ = project_configs(project)
         pyrefly = python.get("pyrefly") if isinstance(python, Mapping) else None
         pyrefly = pyrefly if isinstance(pyrefly, Mapping) else {}
         if pyrefly.get("disableTypeErrors") is True or pyrefly.get("displayTypeErrors") == "force-off":
@@ -92,9 +95,9 @@ def type_errors_hidden(kind_name: str, venv: Path, user: Mapping[str, Any]) -> s
     if mode == "off":
         return f"{kind_name}'s python.analysis.typeCheckingMode is 'off' in backend_settings"
     try:
-        config = json.loads((venv.parent / "pyrightconfig.json").read_text(encoding="utf-8"))
+        config = json.loads((project / "pyrightconfig.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         config = None
     if isinstance(config, dict) and config.get("typeCheckingMode") == "off":
-        return f"{venv.parent / 'pyrightconfig.json'} sets typeCheckingMode 'off'"
+        return f"{project / 'pyrightconfig.json'} sets typeCheckingMode 'off'"
     return None

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from typemux.backends import client_capabilities, client_entries, item_section
-from typemux.backends.base import BackendKind, ReadyAtOnce
+from typemux.backends.base import BackendKind
 
 COMMAND = ("ty", "server")
 VERSION_COMMAND = ("ty", "--version")
@@ -123,7 +123,8 @@ def _with_environment(entry: Any, venv: Path) -> dict[str, Any]:
     return merged
 
 
-def configuration(items: list[Any], venv: Path, client_result: list[Any] | None) -> list[Any]:
+def configuration(items: list[Any], venv: Path, client_result: list[Any] | None,
+                  project: Path | None = None, /) -> list[Any]:
     """Point ty at `venv` through its `ty` section, unless the project configures ty.
 
     ty ranks this editor setting above the project's ty.toml / [tool.ty], so injecting it
@@ -131,7 +132,7 @@ def configuration(items: list[Any], venv: Path, client_result: list[Any] | None)
     when nothing else does; the injection guards against ty's other discovery paths.
     """
     answers = client_entries(items, client_result)
-    if has_project_config(venv.parent):
+    if has_project_config(venv.parent if project is None else project):
         return answers
     for index, item in enumerate(items):
         if item_section(item) == "ty":
@@ -145,8 +146,6 @@ def build(command: tuple[str, ...] | None = None) -> BackendKind:
         command=command or COMMAND,
         version_command=VERSION_COMMAND,
         capabilities=client_capabilities(RECORDED_CAPABILITIES),
-        server_info=SERVER_INFO,
         ready_at_once=True,
-        readiness=ReadyAtOnce,
         configuration=configuration,
     )

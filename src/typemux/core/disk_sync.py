@@ -110,7 +110,10 @@ class DiskSync:
                 for change in changes:
                     text = apply_change(text, change)
             except EditError:
-                pass  # the store marks it out of sync and replays the disk's text later
+                # Unreadable against the client's text: give the store (and the backend)
+                # that text first, so the edit fails where the client's text is known and
+                # the user is told, instead of landing somewhere in the disk's text.
+                params["contentChanges"] = [{"text": base}, *changes]
             else:
                 params["contentChanges"] = [{"text": text}]
         return {**msg, "params": params}

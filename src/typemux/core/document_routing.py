@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from typemux import jsonrpc
+from typemux.core import sync_kind
 from typemux.core.actions import Action, ToClient
 from typemux.core.lifecycle import Lifecycle
 from typemux.core.ports import VenvLookup
@@ -83,7 +84,10 @@ class DocumentRouting:
                     "knows its text; a backend started later would see an older text. Close and "
                     "reopen the file (or replace its whole text) to fix this."))))
         if isinstance(target, BackendSession):
-            out += self.lifecycle.deliver(target, msg, raw, now)
+            # the edit as this backend's own textDocumentSync asks (whole text, or nothing)
+            adapted = sync_kind.for_backend(target, msg, raw, None if doc.desynced else doc.text)
+            if adapted is not None:
+                out += self.lifecycle.deliver(target, adapted[0], adapted[1], now)
         return out
 
     def did_close(self, params: dict[str, Any], msg: jsonrpc.Message, raw: bytes | None,

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from typemux import jsonrpc
+from typemux.core import idle_policy, sync_kind
 from typemux.core.actions import Action, ToBackend, ToClient
 from typemux.core.disk_sync import DiskSync
 from typemux.core.idle_close import IdleClose
@@ -47,6 +48,9 @@ class DocumentSync:
         self.reader: SourceReader | None = None
         # Documents typemux opened, the client never did, oldest first.
         self.own: dict[str, None] = {}
+        # Whether idle close applies to the client's documents too (core.idle_policy).
+        self.idle_mode = "auto"
+        self.idle_clients = True
 
     # ----- client → typemux -------------------------------------------------------------
     def before_notification(self, method: str, msg: jsonrpc.Message, params: dict[str, Any],
@@ -64,6 +68,7 @@ class DocumentSync:
             self.idle.touch(uri, now)
             return None, out
         if method == "textDocument/didClose":
+            self.idle_clients = idle_policy.after_client_close(self.idle_mode, self.idle_clients)
             self.disk.closed(uri)
             out = self._ensure_open(uri)  # a backend that closed it itself sees the client's close
             self.idle.forget(uri)
@@ -195,6 +200,8 @@ class DocumentSync:
             self.idle.reopened(doc.uri)
             out.append(ToBackend(target.session, _did_open(doc)))
             return out
+        if sync_kind.change_kind(target.capabilities) == sync_kind.NONE:
+            return out  # it takes no didChange (textDocumentSync None); it hears of the file
         return out + self.lifecycle.deliver(target, jsonrpc.notification("textDocument/didChange", {
             "textDocument": {"uri": doc.uri, "version": doc.version},
             "contentChanges": [{"text": doc.text}],
@@ -213,6 +220,9 @@ class DocumentSync:
                 continue
             if uri in self.own:
                 out += self._close_own(uri, doc)
+                continue
+            if not self.idle_clients:
+                self.idle.forget(uri)  # the client's own to close (an editor's open tab)
                 continue
             backend = self.pool.get(doc.venv) if doc.venv is not None else None
             if backend is None or backend.state not in LIVE:

@@ -17,7 +17,7 @@ from typing import Any
 
 from typemux import jsonrpc
 from typemux.backends.base import BackendKind
-from typemux.core import delivery
+from typemux.core import delivery, sync_kind
 from typemux.core.actions import (
     Action,
     PoolChanged,
@@ -210,7 +210,8 @@ class Lifecycle:
             backend.warmup_deadline = now + self.settings.warmup_timeout
         self._log("backend_started", session=backend.session, venv=str(backend.venv),
                   state=backend.state.value, seconds=round(now - backend.started_at, 3))
-        queued = list(backend.creating_queue)
+        queued = sync_kind.adapt_held(sync_kind.change_kind(backend.capabilities), replay,
+                                      list(backend.creating_queue))
         backend.creating_queue.clear()
         for item in queued:
             out.extend(self.deliver(backend, item.msg, item.raw, now, fanout=item.fanout))

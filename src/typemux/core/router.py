@@ -25,7 +25,7 @@ from typing import Any
 
 from typemux import jsonrpc
 from typemux.backends.base import BackendKind
-from typemux.core import resolve_tags, tokens
+from typemux.core import idle_policy, resolve_tags, tokens
 from typemux.core.actions import Action, Exit, ShareLost, ToBackend, ToClient
 from typemux.core.backend_messages import BackendMessages
 from typemux.core.cancels import CANCEL_GRACE, FANOUT_METHODS, Cancels
@@ -33,6 +33,7 @@ from typemux.core.capabilities import Capabilities
 from typemux.core.client_caps import ClientCaps
 from typemux.core.document_routing import DocumentRouting
 from typemux.core.document_sync import DocumentSync
+from typemux.core.env_wait import EnvWait
 from typemux.core.fanout import Fanout
 from typemux.core.lifecycle import Lifecycle, LifecycleSettings
 from typemux.core.owed import OwedAnswers
@@ -53,6 +54,7 @@ class RouterSettings:
     fallback_venv: Path | None = None
     fallback_project: Path | None = None
     document_idle_close: float = 0.0  # 0 = never close documents the client keeps open
+    document_idle_close_clients: str = "auto"  # which clients' documents (core.idle_policy)
     backend_settings: dict[str, Any] | None = None  # the user's settings tree for this kind
 
 
@@ -80,6 +82,8 @@ class Router:
         self.pool = self.lifecycle.pool
         self.docs = DocumentRouting(self.documents, lookup, self.lifecycle, log)
         self.sync = DocumentSync(self.documents, self.lifecycle, settings.document_idle_close, log)
+        self.sync.idle_mode = settings.document_idle_close_clients
+        self.env_wait = EnvWait(self.documents, lookup, log=log, fail=self.internal_failure)
         self.targets = RequestTargets(self.docs, self.lifecycle)
         self.cancels = Cancels(self.lifecycle, settings.fanout_timeout, log)
         self.capabilities = Capabilities(kind, log)
@@ -124,7 +128,8 @@ class Router:
 
     def next_deadline(self) -> float | None:
         deadlines = [self.lifecycle.next_deadline(), self.server_requests.next_deadline(),
-                     self.sync.next_deadline(), self.cancels.next_deadline()]
+                     self.sync.next_deadline(), self.cancels.next_deadline(),
+                     self.env_wait.next_deadline()]
         return min((d for d in deadlines if d is not None), default=None)
 
     # ----- client → typemux --------------------------------------------------------------
@@ -137,6 +142,8 @@ class Router:
             else:
                 self._emit(answer)
             return
+        if self.env_wait.hold(msg, raw, now, self.client_message):
+            return  # its document's environment is being asked (poetry): see core.env_wait
         if "id" in msg:
             self._client_request(method, msg, raw, now)
         else:
@@ -160,6 +167,11 @@ class Router:
         self.exited = True
         self._emit(self.lifecycle.stop_all(now, why))
         self._out.append(Exit(code))
+
+    def environments_answered(self, now: float) -> None:
+        """A tool asked about a project's environment has answered (see core.env_wait)."""
+        self.env_wait.answered()
+        self.env_wait.release(now, self.client_message)
 
     def prewarm(self, venv: Path, now: float, project: Path | None = None) -> None:
         """Start `venv`'s backend before anyone asks (its handshake waits for initialize).
@@ -231,6 +243,8 @@ class Router:
         params = params if isinstance(params, dict) else {}
         self.lifecycle.client_params = params
         self.server_requests.caps = ClientCaps(params.get("capabilities"))
+        self.sync.idle_clients = idle_policy.closes_client_documents(self.sync.idle_mode,
+                                                                     params.get("clientInfo"))
         self.workspace.set_folders(params.get("workspaceFolders"))
         self._out.append(self.capabilities.initialize_answer(msg["id"]))
         for backend in self.pool:
@@ -357,6 +371,7 @@ class Router:
 
     # ----- time ----------------------------------------------------------------------------
     def timer(self, now: float) -> None:
+        self.env_wait.release(now, self.client_message)
         self._emit(self.sync.timer(now))
         self._emit(self.cancels.expire_cancels(now))
         self._emit(self.lifecycle.expire(now))

@@ -169,5 +169,5 @@ class ServerRequests:
             items = []
         if client_result is not None and len(client_result) != len(items):
             client_result = None
-        answers = self.kind.configuration(items, backend.venv, client_result)
+        answers = self.kind.configuration(items, backend.venv, client_result, backend.project)
         return apply_user_settings(items, answers, self.user_settings, client_result is not None)

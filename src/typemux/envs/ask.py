@@ -2,6 +2,8 @@
 
 Discovery runs on the event loop's thread, so it never waits for a tool: the first look
 starts the question on a daemon thread and reports it pending; later looks use the answer.
+Meanwhile the router holds the messages about that project's documents (core.env_wait);
+`on_answer` tells the runtime when an answer is in, so that they go on at once.
 A missing tool, a failure, a timeout or an answer that is no environment only make the
 rule skip. A negative answer is asked again after `retry_seconds`, so that an environment
 created later is still found.
@@ -48,6 +50,14 @@ class ToolAsker:
         self._slots = threading.BoundedSemaphore(MAX_RUNNING)
         self._closed = False
         self.asked = 0  # questions started, for tests and the bench
+        # Called on the tool's thread after each answer (the runtime wakes the router:
+        # requests about a project wait for its answer).
+        self.on_answer: Callable[[], None] | None = None
+
+    @property
+    def timeout(self) -> float:
+        """How long one question may take before it counts as unanswered."""
+        return self._timeout
 
     def ask(self, tool: str, argv: list[str], cwd: str) -> Answer:
         key = (" ".join(argv), cwd)
@@ -89,6 +99,8 @@ class ToolAsker:
         if self._closed:
             with self._lock:
                 self._answers[key] = Answer("typemux is stopping", at=self._clock())
+            if self.on_answer is not None:
+                self.on_answer()
             return
         try:
             # Its own process group: on a timeout the tool and anything it started go,
@@ -113,6 +125,8 @@ class ToolAsker:
             answer = self._answer(proc.returncode, stdout)
         with self._lock:
             self._answers[key] = Answer(answer.state, answer.path, self._clock())
+        if self.on_answer is not None:
+            self.on_answer()
 
     def close(self) -> None:
         """typemux is ending: no new questions, and no tool left running behind it."""

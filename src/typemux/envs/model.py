@@ -47,11 +47,13 @@ class Venv:
 class Verdict:
     """What one rule saw in one folder. `env` set: the rule found this environment.
     `final`: stop the walk here even without an environment (an explicit mapping that
-    points nowhere must not fall through to some other environment)."""
+    points nowhere must not fall through to some other environment). `pending`: a tool was
+    asked and has not answered yet; the walk stops here, and the answer is not cached."""
 
     saw: str
     env: str | None = None
     final: bool = False
+    pending: bool = False
 
 
 def is_env(path: str) -> bool:

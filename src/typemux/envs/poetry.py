@@ -109,4 +109,6 @@ def poetry(folder: Folder, ctx: Context) -> Verdict | None:
     answer = ctx.asker.ask("poetry", ["poetry", "env", "info", "-p"], folder.path)
     if answer.path is not None:
         return check(answer.path, f"{looked}; `poetry env info -p` says")
+    if answer.state == "pending":
+        return Verdict(f"{looked}; `poetry env info -p` asked, no answer yet", pending=True)
     return Verdict(f"{looked}; `poetry env info -p`: {answer.state}")

@@ -85,7 +85,7 @@ def evaluate(folder: Folder, ctx: Context) -> tuple[Venv | None, bool, list[Seen
         seen.append(Seen(rule, verdict))
         if verdict is not None and verdict.env is not None:
             return Venv(Path(verdict.env), Path(folder.path), rule.name), True, seen
-        if verdict is not None and verdict.final:
+        if verdict is not None and (verdict.final or verdict.pending):
             return None, True, seen
     return None, False, seen
 
@@ -119,20 +119,38 @@ class EnvResolver:
         # Per file as given, so the hot path (every request) skips realpath's lstat per
         # path component; same expiry as the folder cache.
         self._files: dict[object, tuple[float, Venv | None]] = {}
+        # Files whose last look stopped at a tool's question still in flight.
+        self._pending: set[object] = set()
 
     def find(self, file: Path) -> Venv | None:
         now = self._clock()
         hit = self._files.get(file)
         if hit is not None and now - hit[0] < self._cache_seconds:
             return hit[1]
-        venv = self._walk(os.path.dirname(os.path.realpath(file)), now)
-        if self._cache_seconds > 0:
+        venv, pending = self._walk(os.path.dirname(os.path.realpath(file)), now)
+        if pending:
+            self._pending.add(file)
+        elif self._pending:
+            self._pending.discard(file)
+        if self._cache_seconds > 0 and not pending:
             if len(self._files) >= _CACHE_LIMIT:
                 self._files.clear()
             self._files[file] = (now, venv)
         return venv
 
-    def _walk(self, directory: str, now: float) -> Venv | None:
+    @property
+    def pending_wait(self) -> float:
+        """How long a message about a pending file may wait for the tool's answer: the
+        tool's own timeout and a second (by then it has answered or been given up); 0 when
+        no tool is ever asked."""
+        return 0.0 if self.asker is None else self.asker.timeout + 1.0
+
+    def pending(self, file: Path) -> bool:
+        """Whether the last `find(file)` found no environment because a tool asked about
+        its project (`poetry env info -p`) has not answered yet."""
+        return file in self._pending
+
+    def _walk(self, directory: str, now: float) -> tuple[Venv | None, bool]:
         visited: list[str] = []
         found: Venv | None = None
         while True:
@@ -142,7 +160,11 @@ class EnvResolver:
                 break
             visited.append(directory)
             folder = Folder.read(directory, self.ctx.files)
-            found, stop, _ = evaluate(folder, self.ctx)
+            found, stop, seen = evaluate(folder, self.ctx)
+            if seen and seen[-1].verdict is not None and seen[-1].verdict.pending:
+                # Not cached: the answer may come any moment. Folders below are cached
+                # neither, since their answer is this one.
+                return None, True
             if stop or folder.has(".git"):
                 break
             parent = os.path.dirname(directory)
@@ -150,7 +172,7 @@ class EnvResolver:
                 break
             directory = parent
         self._remember(visited, now, found)
-        return found
+        return found, False
 
     def _remember(self, directories: list[str], now: float, found: Venv | None) -> None:
         if self._cache_seconds <= 0 or not directories:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import os
 import signal
 import time
@@ -117,6 +118,7 @@ class Proxy:
                 fanout_timeout=settings.fanout_timeout,
                 fallback_venv=None,  # found after initialize is answered (_start_up)
                 document_idle_close=settings.document_idle_close,
+                document_idle_close_clients=settings.document_idle_close_clients,
                 backend_settings=settings.backend_settings.get(kind.name, {}),
             ),
             kind,
@@ -159,6 +161,9 @@ class Proxy:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self._terminate)
+        if self.resolver.asker is not None:  # a tool's answer releases what waits for it
+            self.resolver.asker.on_answer = functools.partial(
+                _threadsafe, loop, self._guarded, self._environments_answered)
         # Everything else (git, the state file, backends) waits for the initialize answer:
         # see _start_up.
         heartbeat = asyncio.create_task(self._heartbeat(), name="typemux-heartbeat")
@@ -357,6 +362,10 @@ class Proxy:
         self.router.terminate(time.monotonic())
         self._execute()
 
+    def _environments_answered(self) -> None:
+        self.router.environments_answered(time.monotonic())
+        self._execute()
+
     # ----- events from backends --------------------------------------------------------------
     def _backend_message(self, session: int, msg: jsonrpc.Message, raw: bytes) -> None:
         self._batch.begin()  # ended by _settle once the backend's chunk is handled
@@ -503,6 +512,12 @@ class Proxy:
             log.info("descendants_killed", count=killed)
         if self._client is not None:
             await self._client.aclose()
+
+
+def _threadsafe(loop: asyncio.AbstractEventLoop, *call: Any) -> None:
+    """Schedule `call` on `loop` from another thread; nothing once the loop has closed."""
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(*call)
 
 
 async def serve(settings: Settings, *, cwd: Path | None = None) -> int:

@@ -301,6 +301,9 @@ class FrameDecoder:
         self._salvage_at = salvage_at
         self._rejected_end = -1
         self._pos = min(search_at, salvage_at) if salvage_at >= 0 else search_at
+        # The scan offset of the abandoned block must not carry over to the header that
+        # resynchronising finds (it would step over that header's end).
+        self._scanned = 0
 
     def _resync(self) -> Frame | None:
         """Look for the next header; returns the salvaged bytes before it, if any."""

@@ -1,0 +1,176 @@
+"""Messages about a document whose environment a tool is still being asked for wait for
+the answer (bounded) instead of failing with "no environment"."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from typemux.core.actions import Spawn, ToClient
+from typemux.core.lifecycle import INIT_ID, LifecycleSettings
+from typemux.core.router import Router, RouterSettings
+from typemux.envs import Venv
+from typemux.uris import path_to_uri
+from typemux.venv import VenvResolver
+from unit.test_router import KIND, Harness, hover, make_project, to_backend, to_client
+
+ASK_TIMEOUT = 15.0  # ToolAsker's default
+
+
+class AskingResolver(VenvResolver):
+    """A resolver whose answer for the projects in `waiting` is a tool's, not given yet."""
+
+    def __init__(self) -> None:
+        super().__init__(cache_seconds=0)
+        self.waiting: set[Path] = set()
+
+    def _asking(self, file: Path) -> bool:
+        return any(file.is_relative_to(p) for p in self.waiting)
+
+    def find(self, file: Path) -> Venv | None:
+        return None if self._asking(file) else super().find(file)
+
+    def pending(self, file: Path) -> bool:
+        return self._asking(file)
+
+
+class WaitHarness(Harness):
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.resolver = AskingResolver()
+        self.router = Router(RouterSettings(LifecycleSettings(argv=["/usr/bin/fake-lsp"],
+                                                              warmup_timeout=0.0, pid=4242)),
+                             KIND, self.resolver)
+
+    def answered(self) -> list[Any]:
+        self.resolver.waiting.clear()
+        self.router.environments_answered(self.now)
+        return self.router.take_actions()
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    make_project(tmp_path, "proj-a")
+    make_project(tmp_path, "proj-b")
+    return tmp_path
+
+
+def errors(actions: list[Any]) -> list[dict[str, Any]]:
+    return [m for m in to_client(actions) if "error" in m]
+
+
+def test_the_first_request_waits_for_the_tools_answer(repo: Path) -> None:
+    h = WaitHarness(repo)
+    h.initialize()
+    h.resolver.waiting.add(repo / "proj-a")
+    main = repo / "proj-a/pkg/main.py"
+    assert h.open(main) == []
+    request_id, actions = h.request("textDocument/hover", hover(main))
+    assert actions == []  # no "no environment" error: it waits
+    assert h.router.next_deadline() == pytest.approx(h.now + ASK_TIMEOUT + 1)
+    actions = h.answered()
+    (spawn,) = [a for a in actions if isinstance(a, Spawn)]
+    assert spawn.venv == (repo / "proj-a/.venv").resolve() and errors(actions) == []
+    sent = to_backend(h.backend(spawn.session, {"jsonrpc": "2.0", "id": INIT_ID,
+                                                "result": {"capabilities": {}}}))
+    assert [(m.get("method"), m.get("id")) for m in sent[1:]] == [
+        ("textDocument/didOpen", None), ("textDocument/hover", request_id)]
+    assert h.router.next_deadline() is None or h.router.next_deadline() > h.now + 100
+
+
+def test_later_messages_about_the_document_keep_their_order_and_others_go_on(repo: Path) -> None:
+    h = WaitHarness(repo)
+    h.initialize()
+    h.resolver.waiting.add(repo / "proj-a")
+    main, other = repo / "proj-a/pkg/main.py", repo / "proj-b/pkg/main.py"
+    h.open(main)
+    h.client({"jsonrpc": "2.0", "method": "textDocument/didChange", "params": {
+        "textDocument": {"uri": path_to_uri(main), "version": 2},
+        "contentChanges": [{"text": "y = 2\n"}]}})
+    assert [a for a in h.open(other) if isinstance(a, Spawn)]  # proj-b is not held up
+    h.answered()
+    assert h.router.documents.get(path_to_uri(main)).text == "y = 2\n"  # type: ignore[union-attr]
+
+
+def test_without_an_answer_the_messages_go_on_at_the_deadline(repo: Path) -> None:
+    h = WaitHarness(repo)
+    h.initialize()
+    h.resolver.waiting.add(repo / "proj-a")
+    main = repo / "proj-a/pkg/main.py"
+    request_id, _ = h.request("textDocument/hover", hover(main))
+    h.now += ASK_TIMEOUT + 1
+    h.router.timer(h.now)
+    (error,) = errors(h.router.take_actions())
+    assert error["id"] == request_id and "no .venv found" in error["error"]["message"]
+    # given up for this document: the next request is answered at once
+    next_id, actions = h.request("textDocument/hover", hover(main))
+    assert [e["id"] for e in errors(actions)] == [next_id]
+
+
+def test_shutdown_answers_what_waits_first(repo: Path) -> None:
+    h = WaitHarness(repo)
+    h.initialize()
+    h.resolver.waiting.add(repo / "proj-a")
+    request_id, _ = h.request("textDocument/hover", hover(repo / "proj-a/pkg/main.py"))
+    shutdown_id, actions = h.request("shutdown", None)
+    answers = [m["id"] for m in to_client(actions) if "id" in m]
+    assert answers == [request_id, shutdown_id]
+
+
+def test_an_answer_without_environment_gives_the_error_then(repo: Path) -> None:
+    h = WaitHarness(repo)
+    h.initialize()
+    bare = repo / "proj-c"
+    make_project(repo, "proj-c", venv=False)
+    h.resolver.waiting.add(bare)
+    request_id, actions = h.request("textDocument/hover", hover(bare / "pkg/main.py"))
+    assert actions == []
+    (error,) = errors(h.answered())
+    assert error["id"] == request_id
+
+
+def test_the_answer_event_is_harmless_when_nothing_waits(repo: Path) -> None:
+    h = WaitHarness(repo)
+    h.initialize()
+    assert h.answered() == []
+    assert not [a for a in h.answered() if isinstance(a, ToClient)]
+
+
+def test_a_held_message_whose_handling_fails_is_answered_and_the_rest_go_on(
+        repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    h = WaitHarness(repo)
+    h.initialize()
+    h.resolver.waiting.add(repo / "proj-a")
+    main = repo / "proj-a/pkg/main.py"
+    broken_id, _ = h.request("textDocument/hover", hover(main))
+    h.open(main)
+    original = h.router._client_request
+
+    def failing(method: str, msg: dict[str, Any], raw: bytes | None, now: float) -> None:
+        if msg["id"] == broken_id:
+            raise RuntimeError("a bug")
+        original(method, msg, raw, now)
+
+    monkeypatch.setattr(h.router, "_client_request", failing)
+    actions = h.answered()
+    (error,) = errors(actions)
+    assert error["id"] == broken_id and "internal error" in error["error"]["message"]
+    assert [a for a in actions if isinstance(a, Spawn)]  # the didOpen behind it went on
+
+
+def test_a_lookup_that_never_asks_a_tool_never_makes_anything_wait(repo: Path) -> None:
+    from typemux.core.env_wait import EnvWait
+    from typemux.documents import DocumentStore
+
+    class Lookup:
+        def find(self, file: Path) -> None:
+            return None
+
+    wait = EnvWait(DocumentStore(), Lookup(), log=lambda *a, **k: None, fail=lambda i: None)
+    msg = {"jsonrpc": "2.0", "id": 1, "method": "textDocument/hover",
+           "params": hover(repo / "proj-a/pkg/main.py")}
+    assert not wait.hold(msg, None, 0.0, lambda m, r, n: None)
+    assert VenvResolver(ask_tools=False).pending_wait == 0.0
+    assert VenvResolver().pending_wait == ASK_TIMEOUT + 1
