@@ -167,10 +167,7 @@ class ProjectWatcher:
 
     async def _watch(self, loop: asyncio.AbstractEventLoop, roots: list[Path],
                      stop: threading.Event) -> None:
-        from watchfiles._rust_notify import RustNotify
-
-        notify: Any = await loop.run_in_executor(
-            self._executor, lambda: RustNotify([str(r) for r in roots], False, False, 300, True, True))
+        notify: Any = await loop.run_in_executor(self._executor, self._open_notify, roots)
         log.info("watching", roots=[str(r) for r in roots])
         try:
             while not stop.is_set():
@@ -181,6 +178,12 @@ class ProjectWatcher:
                 await self._deliver(loop, raw)
         finally:
             notify.close()
+
+    def _open_notify(self, roots: list[Path]) -> Any:
+        """A Rust watcher over `roots` (blocking: it walks the trees adding inotify watches)."""
+        from watchfiles._rust_notify import RustNotify
+
+        return RustNotify([str(r) for r in roots], False, False, 300, True, True)
 
     async def _deliver(self, loop: asyncio.AbstractEventLoop, raw: set[tuple[int, str]]) -> None:
         kinds: dict[str, set[int]] = {}

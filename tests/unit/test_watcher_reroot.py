@@ -1,0 +1,154 @@
+"""typemux's own watcher re-roots (a backend starts or stops) without losing a change made
+meanwhile to a file under a root that stays watched."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from typemux.runtime.watcher import ProjectWatcher
+
+Batch = tuple[list[tuple[Path, int]], dict[str, str | None]]
+WAIT = 20.0  # generous: the machine is slow and shared
+
+
+class GatedWatcher(ProjectWatcher):
+    """A watcher whose next rebuild waits, once armed, until the test lets it go: the test
+    writes while the rebuild is under way."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.armed = False
+        self.building = threading.Event()
+        self.release = threading.Event()
+
+    def _open_notify(self, roots: list[Path]) -> Any:
+        if self.armed:
+            self.armed = False
+            self.building.set()
+            self.release.wait(WAIT)
+        return super()._open_notify(roots)
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.batches: list[Batch] = []
+        self.arrived = asyncio.Event()
+
+    def __call__(self, changes: list[tuple[Path, int]], texts: dict[str, str | None]) -> None:
+        self.batches.append((changes, texts))
+        self.arrived.set()
+
+    def saw(self, path: Path) -> bool:
+        return any(p == path for changes, _ in self.batches for p, _ in changes)
+
+    def texts(self, uri: str) -> list[str | None]:
+        return [texts[uri] for _, texts in self.batches if uri in texts]
+
+    async def until(self, predicate: Any, timeout: float = WAIT) -> bool:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not predicate():
+            self.arrived.clear()
+            left = deadline - loop.time()
+            if left <= 0:
+                return False
+            try:
+                await asyncio.wait_for(self.arrived.wait(), left)
+            except TimeoutError:
+                return bool(predicate())
+        return True
+
+
+async def _watching(watcher: ProjectWatcher, recorder: Recorder, probe: Path) -> None:
+    """Returns once a probe write under `probe`'s root comes through (the watch is up)."""
+    for round_ in range(200):
+        probe.write_text(f"probe = {round_}\n")
+        if await recorder.until(lambda: recorder.saw(probe), 0.2):
+            return
+    raise AssertionError("the watcher never came up")
+
+
+def _projects(tmp_path: Path) -> tuple[Path, Path, Path]:
+    kept, other = tmp_path / "kept", tmp_path / "other"
+    kept.mkdir()
+    other.mkdir()
+    main = kept / "main.py"
+    main.write_text("x = 1\n")
+    return kept, other, main
+
+
+@pytest.mark.parametrize("before,after", [("kept", "kept+other"), ("kept+other", "kept")],
+                         ids=["a root added", "a root removed"])
+async def test_a_write_while_the_new_watcher_is_being_built_is_not_lost(
+    tmp_path: Path, before: str, after: str
+) -> None:
+    kept, other, main = _projects(tmp_path)
+    named = {"kept": [kept], "kept+other": [kept, other]}
+    recorder = Recorder()
+    watcher = GatedWatcher(recorder, lambda: {main: "file:///main"})
+    watcher.start()
+    watcher.set_roots(named[before])
+    try:
+        await _watching(watcher, recorder, kept / "probe.py")
+        watcher.armed = True
+        watcher.set_roots(named[after])
+        assert await asyncio.to_thread(watcher.building.wait, WAIT)
+        main.write_text("x = 2\n")  # the rebuild for the new roots is under way
+        watcher.release.set()
+        assert await recorder.until(lambda: "x = 2\n" in recorder.texts("file:///main"))
+        assert watcher.roots == named[after]
+    finally:
+        watcher.release.set()
+        await watcher.aclose()
+
+
+@pytest.mark.parametrize("before,after", [("kept", "kept+other"), ("kept+other", "kept")],
+                         ids=["a root added", "a root removed"])
+async def test_a_write_pending_when_the_roots_change_is_not_lost(
+    tmp_path: Path, before: str, after: str
+) -> None:
+    kept, other, main = _projects(tmp_path)
+    named = {"kept": [kept], "kept+other": [kept, other]}
+    recorder = Recorder()
+    watcher = ProjectWatcher(recorder, lambda: {main: "file:///main"})
+    watcher.start()
+    watcher.set_roots(named[before])
+    try:
+        await _watching(watcher, recorder, kept / "probe.py")
+        main.write_text("x = 2\n")  # not yet handed on (batches wait for 50 ms of quiet)
+        watcher.set_roots(named[after])
+        assert await recorder.until(lambda: "x = 2\n" in recorder.texts("file:///main"))
+    finally:
+        await watcher.aclose()
+
+
+async def test_after_a_rebuild_the_new_roots_are_watched_and_nothing_repeats_later(
+    tmp_path: Path,
+) -> None:
+    kept, other, main = _projects(tmp_path)
+    recorder = Recorder()
+    watcher = ProjectWatcher(recorder, lambda: {main: "file:///main"})
+    watcher.start()
+    watcher.set_roots([kept])
+    try:
+        await _watching(watcher, recorder, kept / "probe.py")
+        watcher.set_roots([kept, other])
+        await _watching(watcher, recorder, other / "probe.py")
+        # Once the old watcher has handed over, each change arrives once.
+        for _ in range(100):
+            if watcher.handing_over == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert watcher.handing_over == 0
+        recorder.batches.clear()
+        main.write_text("x = 3\n")
+        assert await recorder.until(lambda: recorder.saw(main))
+        await asyncio.sleep(1.0)  # a second watcher would report it again by now
+        assert sum(p == main for changes, _ in recorder.batches for p, _ in changes) == 1
+    finally:
+        await watcher.aclose()
