@@ -8,7 +8,9 @@ the new texts of open documents, to the router.
 
 Nothing here blocks the event loop: the Rust watcher is built (it walks the tree to add
 inotify watches) and waited on in a thread of its own, files are read in that thread too,
-and a directory that vanishes or never existed is skipped, not an error.
+and a directory that vanishes or never existed is skipped, not an error. When the set of
+projects changes, the new watcher is built before the old one stops (a hand-over), so a
+change under a project watched before and after is never lost.
 """
 
 from __future__ import annotations
