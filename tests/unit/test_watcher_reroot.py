@@ -152,3 +152,58 @@ async def test_after_a_rebuild_the_new_roots_are_watched_and_nothing_repeats_lat
         assert sum(p == main for changes, _ in recorder.batches for p, _ in changes) == 1
     finally:
         await watcher.aclose()
+
+
+class FailingOnceWatcher(ProjectWatcher):
+    """A watcher whose next rebuild, once armed, fails (inotify out of watches)."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.armed = False
+        self.failed = threading.Event()
+
+    def _open_notify(self, roots: list[Path]) -> Any:
+        if self.armed:
+            self.armed = False
+            self.failed.set()
+            raise OSError(28, "inotify watch limit reached")
+        return super()._open_notify(roots)
+
+
+async def test_a_rebuild_that_fails_leaves_the_old_watcher_watching(tmp_path: Path) -> None:
+    kept, other, main = _projects(tmp_path)
+    recorder = Recorder()
+    watcher = FailingOnceWatcher(recorder, lambda: {main: "file:///main"})
+    watcher.start()
+    watcher.set_roots([kept])
+    try:
+        await _watching(watcher, recorder, kept / "probe.py")
+        watcher.armed = True
+        watcher.set_roots([kept, other])
+        assert await asyncio.to_thread(watcher.failed.wait, WAIT)
+        main.write_text("x = 2\n")  # the retry is seconds away: the old watcher sees it
+        assert await recorder.until(lambda: "x = 2\n" in recorder.texts("file:///main"))
+        await _watching(watcher, recorder, other / "probe.py")  # the retry came
+    finally:
+        await watcher.aclose()
+
+
+async def test_closing_during_a_rebuild_stops_every_watcher(tmp_path: Path) -> None:
+    kept, other, main = _projects(tmp_path)
+    recorder = Recorder()
+    watcher = GatedWatcher(recorder, lambda: {main: "file:///main"})
+    watcher.start()
+    watcher.set_roots([kept])
+    try:
+        await _watching(watcher, recorder, kept / "probe.py")
+        watcher.armed = True
+        watcher.set_roots([kept, other])
+        assert await asyncio.to_thread(watcher.building.wait, WAIT)
+        await asyncio.wait_for(watcher.aclose(), WAIT)
+        assert watcher.handing_over == 0
+        recorder.batches.clear()
+        main.write_text("x = 2\n")
+        await asyncio.sleep(1.0)
+        assert not recorder.batches
+    finally:
+        watcher.release.set()
