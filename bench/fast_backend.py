@@ -8,6 +8,7 @@ measures the transport and the proxy rather than the server:
   changes), so ``fake/documents`` shows this backend's view of them (same shape as the
   pygls fake in tests/fakes).
 - ``bench/burst`` ``{"count": N, "uri": U}`` sends N publishDiagnostics, then answers.
+- ``bench/references`` ``{"count": N}`` → N locations (a large answer; encoded once).
 - ``fake/env`` → pid, VIRTUAL_ENV; ``fake/exit`` → dies without answering.
 - any other request → ``{"echo": <method>, "venv": <VIRTUAL_ENV name>}``.
 
@@ -87,6 +88,7 @@ class Backend:
     def __init__(self, out: asyncio.WriteTransport) -> None:
         self.out = out
         self.documents: dict[str, dict[str, Any]] = {}
+        self.references: dict[int, bytes] = {}
         self.shutdown = False
 
     def send(self, msg: dict[str, Any]) -> None:
@@ -117,6 +119,19 @@ class Backend:
                 self.send({"jsonrpc": "2.0", "method": "textDocument/publishDiagnostics",
                            "params": {"uri": uri, "version": i, "diagnostics": [diag]}})
             result = None
+        elif method == "bench/references":
+            count = int(params.get("count", 1000))
+            body = self.references.get(count)
+            if body is None:
+                locations = [{"uri": f"file:///home/u/project/src/pkg/module_{i % 60}.py",
+                              "range": {"start": {"line": i, "character": 4},
+                                        "end": {"line": i, "character": 16}}}
+                             for i in range(count)]
+                body = self.references[count] = orjson.dumps(locations)
+            # Spliced, not re-encoded per request: the bench times the proxy, not this.
+            reply = b'{"jsonrpc":"2.0","id":%s,"result":%s}' % (orjson.dumps(msg["id"]), body)
+            self.out.write(b"Content-Length: %d\r\n\r\n%s" % (len(reply), reply))
+            return
         elif method == "fake/documents":
             result = {u: {"version": d["version"], "text": d["text"]}
                       for u, d in self.documents.items()}

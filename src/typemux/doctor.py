@@ -27,8 +27,8 @@ from typemux.backends.settings import type_errors_hidden
 from typemux.config import FIELDS, LoadedSettings
 from typemux.envs.resolver import mapping_miss
 from typemux.venv import VenvResolver, git_toplevel
-from typemux.wire import codec
-from typemux.wire.framing import EOF, NEED_DATA, Frame, FrameDecoder, FrameError, encode_frame
+from typemux.wire.endpoint import EOF, NEED_DATA, Endpoint, Incoming, Malformed
+from typemux.wire.framing import DEFAULT_MAX_SIZE
 
 Status = Literal["ok", "warn", "fail", "info"]
 VERSION_TIMEOUT = 20.0
@@ -72,30 +72,32 @@ class _Peer:
         self.proc = proc
         self.kind = kind
         self.venv = venv
-        self.decoder = FrameDecoder()
+        self.endpoint = Endpoint(DEFAULT_MAX_SIZE)
 
     def send(self, msg: jsonrpc.Message) -> None:
         assert self.proc.stdin is not None
-        self.proc.stdin.write(encode_frame(codec.dumps(msg)))
+        self.proc.stdin.writelines(Endpoint.frame(msg))
 
     async def response(self, request_id: str) -> jsonrpc.Message:
         """The answer to `request_id`, answering the backend's own requests meanwhile
         (a backend waiting for its configuration answer would never finish starting)."""
         assert self.proc.stdout is not None
         while True:
-            event = self.decoder.next_event()
+            event = self.endpoint.next_event()
             if event is NEED_DATA:
                 data = await self.proc.stdout.read(65536)
-                self.decoder.receive_data(data)
+                self.endpoint.receive_data(data)
                 continue
             if event is EOF:
                 raise SmokeError(f"it closed its stdout (exit code {await self.proc.wait()})")
-            if isinstance(event, FrameError):
-                raise SmokeError(f"it broke the LSP framing ({event.reason})")
-            assert isinstance(event, Frame)
-            msg = codec.loads(event.body)
-            if not isinstance(msg, dict):
+            if isinstance(event, Malformed):
+                if event.stage == "frame":
+                    raise SmokeError(f"it broke the LSP framing ({event.reason})")
+                if event.stage == "json":
+                    raise SmokeError(f"it sent a body that is not JSON ({event.reason})")
                 continue
+            assert isinstance(event, Incoming)
+            msg = event.msg
             if "method" not in msg and msg.get("id") == request_id:
                 return msg
             if "method" in msg and "id" in msg:
@@ -287,7 +289,7 @@ def collect(loaded: LoadedSettings, cwd: Path) -> dict[str, Any]:
             checks.append(Check("smoke start", "ok",
                                 f"initialize answered{server} in {smoke['initialize_seconds']:.2f} s, "
                                 f"shutdown in {smoke['shutdown_seconds']:.2f} s ({where})"))
-        except (SmokeError, OSError, codec.DecodeError) as exc:
+        except (SmokeError, OSError) as exc:
             backend["smoke"] = {"ok": False, "where": where, "error": str(exc)}
             checks.append(Check("smoke start", "fail", f"{' '.join(resolved)} in {where}: {exc}"))
     report["checks"] = [asdict(c) for c in checks]

@@ -14,24 +14,11 @@ RequestId = int | str
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
 METHOD_NOT_FOUND = -32601
-INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 SERVER_NOT_INITIALIZED = -32002
 REQUEST_CANCELLED = -32800
 
 ERROR_PREFIX = "typemux: "
-
-
-def is_request(msg: Message) -> bool:
-    return "method" in msg and "id" in msg
-
-
-def is_notification(msg: Message) -> bool:
-    return "method" in msg and "id" not in msg
-
-
-def is_response(msg: Message) -> bool:
-    return "method" not in msg and "id" in msg and ("result" in msg or "error" in msg)
 
 
 def id_key(request_id: object) -> tuple[bool, object]:

@@ -110,8 +110,12 @@ async def test_bad_content_length_then_every_later_frame_is_handled(
     if case != "length_beyond_max_size":
         # The bad frame's own message lay between two headers: it was recovered.
         assert hover_text(await client.response(900, timeout=15)).startswith("proj ")
-    # One id-null error reports the bad framing (never silent).
-    await wait_until(lambda: len(client.null_id_errors) == errors_before + 1, timeout=15)
+        # One id-null error reports the bad framing (never silent).
+        await wait_until(lambda: len(client.null_id_errors) == errors_before + 1, timeout=15)
+    else:
+        # Skipped unread, but its id was readable from its first bytes: answered under it.
+        assert (await client.response(900, timeout=15))["error"]["code"] == -32600
+        assert len(client.null_id_errors) == errors_before
     # A request sent later, on its own, is answered too, and sees the didChange.
     later = await hover(client, doc, timeout=15)
     assert "v2 len=6" in hover_text(later)
@@ -209,6 +213,30 @@ async def test_invalid_object_with_readable_id_gets_the_error_under_that_id(
     assert hover_text(await hover(client, doc)).startswith("proj ")
 
 
+async def test_an_oversize_request_is_answered_under_its_own_id(tmp_path: Path, tm: Start) -> None:
+    client, doc = await _started(tm, tmp_path, max_message_size=4096)
+    _expect(client, 77)
+    _expect(client, "late")
+    # The id is readable from the first bytes of the body: the error goes under it.
+    early_id = {"jsonrpc": "2.0", "id": 77, "method": "textDocument/hover",
+                "params": td(doc, pad="x" * 20_000)}
+    # The id comes after the big value: not read, so the error has "id": null as before.
+    late_id = {"jsonrpc": "2.0", "method": "textDocument/hover",
+               "params": td(doc, pad="y" * 20_000), "id": "late"}
+    # An oversize response of the client: its id is never taken for a request's.
+    response = {"jsonrpc": "2.0", "id": 78, "result": {"pad": "z" * 20_000}}
+    client.send_raw(_frame(_body(early_id)) + _frame(_body(late_id)) + _frame(_body(response)))
+
+    answer = await client.response(77, timeout=15)
+    assert answer["error"]["code"] == -32600
+    assert "max_message_size" in answer["error"]["message"]
+    await wait_until(lambda: len(client.null_id_errors) == 2, timeout=15)
+    # The skipped bodies left the stream in sync: the next request is served.
+    assert hover_text(await hover(client, doc)).startswith("proj ")
+    assert not client._pending["late"].done()
+    assert len(client.null_id_errors) == 2
+
+
 # ----- 5: a client that stops reading -------------------------------------------------------
 
 
@@ -281,23 +309,22 @@ FAULTY_TYPEMUX = textwrap.dedent(
     import asyncio, os, sys
     import typemux.runtime.proxy as proxy
     from typemux.core.router import Router
-    from typemux.wire.streams import MessageWriter
 
     fault = os.environ["TYPEMUX_TEST_FAULT"]
     armed = False
-    original_read = proxy.read_messages
+    original_item = proxy.Proxy._client_item
 
-    async def read_messages(reader, **kw):
+    # Outside the per-message guard: what stdin's callback does with each message read.
+    def client_item(self, item):
         global armed
-        async for item in original_read(reader, **kw):
-            if getattr(item, "msg", {}).get("method") == "test/arm":
-                armed = True
-                if fault == "reader":
-                    raise RuntimeError("injected reader failure")
-                continue
-            yield item
+        if getattr(item, "msg", {}).get("method") == "test/arm":
+            armed = True
+            if fault == "reader":
+                raise RuntimeError("injected reader failure")
+            return
+        original_item(self, item)
 
-    proxy.read_messages = read_messages
+    proxy.Proxy._client_item = client_item
     proxy.HEARTBEAT = 0.05
 
     def wrap(cls, name):

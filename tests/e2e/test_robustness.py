@@ -69,9 +69,13 @@ async def test_oversized_frame_is_skipped_and_the_next_request_answered(
     big: Message = {"jsonrpc": "2.0", "id": 999, "method": "textDocument/hover",
                     "params": {"textDocument": {"uri": doc}, "position": {"line": 0, "character": 0},
                                "padding": "x" * 4000}}
+    client._pending[999] = asyncio.get_running_loop().create_future()
     client.send_raw(encode(big))
     assert hover_text(await hover(client, doc)).startswith("proj ")
-    assert not [m for m in client.received if m.get("id") == 999]
+    # Skipped unread, and refused under its own id (read from the body's first bytes).
+    refused = await client.response(999, timeout=15)
+    assert refused["error"]["code"] == -32600
+    assert "max_message_size" in refused["error"]["message"]
 
 
 async def test_unknown_method_is_forwarded_to_the_backend(tmp_path: Path, tm: Start) -> None:

@@ -32,8 +32,7 @@ from hypothesis import strategies as st
 from conftest import StartTypemux, typemux_env
 from support.client import LspClient, uri
 from support.workspace import fake_backend_command, make_monorepo, make_venv
-from typemux.wire.framing import EOF, NEED_DATA
-from typemux.wire.messages import Incoming, Malformed, MessageDecoder
+from typemux.wire.endpoint import EOF, NEED_DATA, Endpoint, Incoming, Malformed
 
 MAX_MESSAGE = 4096
 # Completes any body still awaited (≤ MAX_MESSAGE) or skipped (oversize ones are drawn ≤
@@ -53,7 +52,7 @@ def _key(request_id: Any) -> str:
 def owed_answers(stdin: bytes, max_size: int) -> Counter[str]:
     """The ids typemux owes one answer each for, from the bytes it read on stdin: every
     request, and every malformed input (with its id when readable, else null)."""
-    decoder = MessageDecoder(max_size)
+    decoder = Endpoint(max_size)
     decoder.receive_data(stdin)  # no EOF: typemux's stdin is still open
     owed: Counter[str] = Counter()
     while True:
@@ -70,7 +69,7 @@ def owed_answers(stdin: bytes, max_size: int) -> Counter[str]:
 def requests_with(stdin: bytes, keys: Iterable[str]) -> list[str]:
     """What was sent with one of these ids (for failure messages)."""
     wanted = set(keys)
-    decoder = MessageDecoder(MAX_MESSAGE)
+    decoder = Endpoint(MAX_MESSAGE)
     decoder.receive_data(stdin)
     found: list[str] = []
     while (item := decoder.next_event()) is not NEED_DATA and item is not EOF:

@@ -46,7 +46,7 @@ async def test_a_backend_that_stops_reading_is_treated_as_hung_not_buffered_fore
             if gone:
                 break
             proc.send({}, chunk)
-            largest = max(largest, proc._pending_bytes + proc.write_buffer_size)
+            largest = max(largest, proc._writer.pending_bytes + proc._writer.buffered)
             await asyncio.sleep(0)
         await until(lambda: bool(gone))
         assert "stopped reading its input" in gone[0]
@@ -65,21 +65,21 @@ async def test_writes_wait_while_the_pipe_is_full_and_all_arrive_in_order(tmp_pa
     )
     proc, _messages, _gone = make(tmp_path)
     paused: list[bool] = []
-    original = proc._pause_writing
+    original = proc._writer.pause_writing
 
     def pause() -> None:
         paused.append(True)
         original()
 
-    proc._pause_writing = pause  # type: ignore[method-assign]
+    proc._writer.pause_writing = pause  # type: ignore[method-assign]
     await proc.start([sys.executable, "-c", reader], {}, tmp_path)
     try:
         bodies = [b'{"n":%d,"pad":"%s"}' % (i, b"p" * 4000) for i in range(500)]
         for body in bodies:
             proc.send({}, body)
             await asyncio.sleep(0)
-        assert proc._pending, "frames wait in typemux while the pipe is full"
-        await until(lambda: not proc._pending and proc.write_buffer_size == 0)
+        assert proc._writer.pending, "frames wait in typemux while the pipe is full"
+        await until(lambda: proc._writer.pending == 0 and proc._writer.buffered == 0)
         assert proc._stdin is not None
         proc._stdin.close()
         await until(lambda: out.exists() and out.stat().st_size > 0 and proc.returncode is not None)

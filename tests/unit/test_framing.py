@@ -10,6 +10,7 @@ from typemux.wire.framing import (
     EOF,
     MAX_HEADER_SIZE,
     NEED_DATA,
+    OVERSIZE_HEAD,
     Frame,
     FrameDecoder,
     FrameError,
@@ -109,17 +110,22 @@ def test_oversize_body_is_skipped_without_buffering_it() -> None:
     max_size = 1024 * 1024
     decoder = FrameDecoder(max_size)
     size = 10 * 1024 * 1024
-    events = feed(decoder, b"Content-Length: %d\r\n\r\n" % size)
-    assert len(events) == 1
-    assert isinstance(events[0], FrameError)
-    assert "exceeds max_message_size" in events[0].reason
+    # The error waits for the body's head (its first bytes, to read a request's id from).
+    assert feed(decoder, b"Content-Length: %d\r\n\r\n" % size) == []
 
     chunk = b"x" * 65536
     largest = 0
-    for _ in range(size // len(chunk)):
+    for i in range(size // len(chunk)):
         decoder.receive_data(chunk)
         largest = max(largest, decoder.buffered)
-        assert drain(decoder) == []
+        events = drain(decoder)
+        if i == 0:
+            assert len(events) == 1
+            assert isinstance(events[0], FrameError)
+            assert "exceeds max_message_size" in events[0].reason
+            assert events[0].head == b"x" * OVERSIZE_HEAD
+        else:
+            assert events == []
     assert largest == 0
 
     assert feed(decoder, encode_frame(b'{"after":true}')) == [Frame(b'{"after":true}')]
@@ -382,3 +388,23 @@ def test_bytes_after_a_bad_header_longer_than_a_message_are_not_salvaged_whole_o
     assert whole == ["FrameError", "Frame"]
     for cut in (1, 8000, 16_000, len(data) - 10):
         assert _events([data[:cut], data[cut:]]) == whole, cut
+
+
+def test_an_oversize_error_carries_the_bodys_head_however_the_input_is_split() -> None:
+    body = b'{"jsonrpc":"2.0","id":5,"method":"m","params":"' + b"p" * 9000 + b'"}'
+    data = encode_frame(body) + encode_frame(b"{}")
+    for cut in (None, 10, 30, 2000, 5000, len(data) - 3):
+        decoder = FrameDecoder(max_size=1000)
+        pieces = [data] if cut is None else [data[:cut], data[cut:]]
+        events = [e for piece in pieces for e in feed(decoder, piece)]
+        assert events == [FrameError(events[0].reason, body[:OVERSIZE_HEAD]), Frame(b"{}")], cut
+
+
+def test_an_oversize_head_stops_at_the_next_header_when_the_length_was_wrong() -> None:
+    data = b"Content-Length: 5000\r\n\r\n" + b'{"id":1}' + encode_frame(b"{}")
+    for cut in (None, 27, 30, 40):
+        decoder = FrameDecoder(max_size=1000)
+        pieces = [data] if cut is None else [data[:cut], data[cut:]]
+        events = [e for piece in pieces for e in feed(decoder, piece)]
+        assert [getattr(e, "head", None) for e in events] == [b'{"id":1}', None], cut
+        assert events[1] == Frame(b"{}")

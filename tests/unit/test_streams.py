@@ -14,16 +14,16 @@ from typing import Any
 import pytest
 
 from typemux import jsonrpc
+from typemux.wire.endpoint import NEED_DATA, Endpoint
 from typemux.wire.framing import EOF, Frame, FrameDecoder, encode_frame
 from typemux.wire.outbox import Outbox
 from typemux.wire.streams import (
     Incoming,
     Malformed,
-    MessageWriter,
     connect_read_fd,
     connect_write_fd,
-    read_messages,
 )
+from typemux.wire.writer import Batch, FrameWriter
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -64,14 +64,54 @@ def pipe() -> Iterator[tuple[int, int]]:
             os.close(fd)
 
 
-async def collect(reader: asyncio.StreamReader, max_size: int = 1 << 20) -> list[Any]:
-    return [item async for item in read_messages(reader, max_size=max_size)]
+class Feed:
+    """Input the way the proxy reads it: chunks into an Endpoint, then every event."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.ended = False
+
+    def feed_data(self, data: bytes) -> None:
+        self.data += data
+
+    def feed_eof(self) -> None:
+        self.ended = True
 
 
-# ----- read_messages ------------------------------------------------------------------------
+def events_of(data: bytes, max_size: int = 1 << 20, *, eof: bool = True) -> list[Any]:
+    endpoint = Endpoint(max_size)
+    endpoint.receive_data(data)
+    if eof:
+        endpoint.receive_data(b"")
+    items = []
+    while (item := endpoint.next_event()) is not NEED_DATA and item is not EOF:
+        items.append(item)
+    return items
 
 
-async def test_read_messages_over_a_pipe_keeps_raw_bytes_and_resumes_after_bad_input(
+async def collect(reader: Feed, max_size: int = 1 << 20) -> list[Any]:
+    return events_of(bytes(reader.data), max_size, eof=reader.ended)
+
+
+async def read_fd(fd: int, max_size: int = 1 << 20) -> list[Any]:
+    """Everything on `fd` until EOF, through connect_read_fd's callbacks."""
+    chunks: list[bytes] = []
+    done = asyncio.get_running_loop().create_future()
+
+    def on_data(data: bytes) -> None:
+        chunks.append(data)
+        if not data and not done.done():
+            done.set_result(None)
+
+    await connect_read_fd(fd, on_data)
+    await asyncio.wait_for(done, 30)
+    return events_of(b"".join(chunks), max_size)
+
+
+# ----- reading ------------------------------------------------------------------------------
+
+
+async def test_reading_a_pipe_keeps_raw_bytes_and_resumes_after_bad_input(
     pipe: tuple[int, int],
 ) -> None:
     r, w = pipe
@@ -85,7 +125,7 @@ async def test_read_messages_over_a_pipe_keeps_raw_bytes_and_resumes_after_bad_i
         + encode_frame(last),
     )
     os.close(w)
-    items = await collect(await connect_read_fd(r))
+    items = await read_fd(r)
 
     assert len(items) == 4
     assert items[0] == Incoming(
@@ -99,7 +139,7 @@ async def test_read_messages_over_a_pipe_keeps_raw_bytes_and_resumes_after_bad_i
 
 
 async def test_frame_errors_become_invalid_request_without_id() -> None:
-    reader = asyncio.StreamReader()
+    reader = Feed()
     reader.feed_data(b"Content-Length: nope\r\n\r\n" + encode_frame(b'{"id":1,"result":null}'))
     reader.feed_eof()
     items = await collect(reader)
@@ -110,7 +150,7 @@ async def test_frame_errors_become_invalid_request_without_id() -> None:
 
 
 async def test_invalid_message_with_bool_id_has_no_request_id() -> None:
-    reader = asyncio.StreamReader()
+    reader = Feed()
     reader.feed_data(encode_frame(b'{"id":true}') + encode_frame(b"[1]"))
     reader.feed_eof()
     items = await collect(reader)
@@ -121,7 +161,7 @@ async def test_invalid_message_with_bool_id_has_no_request_id() -> None:
 
 
 async def test_truncated_frame_at_eof_is_reported_then_iteration_ends() -> None:
-    reader = asyncio.StreamReader()
+    reader = Feed()
     reader.feed_data(b"Content-Length: 50\r\n\r\n{")
     reader.feed_eof()
     items = await collect(reader)
@@ -130,19 +170,21 @@ async def test_truncated_frame_at_eof_is_reported_then_iteration_ends() -> None:
     assert "truncated" in items[0].reason
 
 
-# ----- MessageWriter -------------------------------------------------------------------------
+# ----- FrameWriter ---------------------------------------------------------------------------
 
 
-def spy_writelines(writer: asyncio.StreamWriter) -> list[list[bytes]]:
+def spy_writelines(writer: FrameWriter) -> list[list[bytes]]:
     calls: list[list[bytes]] = []
-    original = writer.writelines
+    transport = writer.transport
+    assert transport is not None
+    original = transport.writelines
 
     def record(data: Iterable[bytes]) -> None:
         batch = list(data)
         calls.append(batch)
         original(batch)
 
-    writer.writelines = record  # type: ignore[method-assign,assignment]
+    transport.writelines = record  # type: ignore[method-assign]
     return calls
 
 
@@ -150,15 +192,13 @@ async def test_writer_sends_raw_and_dict_frames_in_order_at_once_when_idle(
     pipe: tuple[int, int],
 ) -> None:
     r, w = pipe
-    stream = await connect_write_fd(w)
-    calls = spy_writelines(stream)
-    writer = MessageWriter(stream, name="test")
-    writer.start()
+    writer = await connect_write_fd(w, name="test")
+    calls = spy_writelines(writer)
     writer.send(raw=b'{"raw":1}')
     writer.send({"id": 2, "result": None, "extra": "é"})
     writer.send({"ignored": True}, raw=b'{"raw":3}')
-    assert writer.pending == 0  # handed to the transport, no hop through the writer task
-    assert calls == []
+    assert writer.pending == 0  # handed to the transport in the caller's callback
+    assert len(calls) == 3
     await writer.aclose()
 
     assert frames_of(read_all(r)) == [
@@ -170,18 +210,33 @@ async def test_writer_sends_raw_and_dict_frames_in_order_at_once_when_idle(
     assert writer.pending == 0
 
 
-async def test_writer_batches_through_the_task_once_the_pipe_backs_up(
+async def test_a_batch_holds_the_frames_of_a_chunk_and_writes_them_at_once(
     pipe: tuple[int, int],
 ) -> None:
     r, w = pipe
-    stream = await connect_write_fd(w)
-    calls = spy_writelines(stream)
-    writer = MessageWriter(stream, name="test")
-    writer.start()
+    batch = Batch()
+    writer = await connect_write_fd(w, name="test", batch=batch)
+    calls = spy_writelines(writer)
+    batch.begin()
+    for i in range(100):
+        writer.send({"id": i, "result": None})
+    assert calls == [] and writer.pending == 100
+    batch.end()
+    assert len(calls) == 1 and writer.pending == 0  # one write for the whole chunk
+    await writer.aclose()
+    assert [json.loads(b)["id"] for b in frames_of(read_all(r))] == list(range(100))
+
+
+async def test_writer_queues_once_the_pipe_backs_up_and_writes_in_batches(
+    pipe: tuple[int, int],
+) -> None:
+    r, w = pipe
+    writer = await connect_write_fd(w, name="test")
+    calls = spy_writelines(writer)
     bodies = [b'{"n":%d,"pad":"%s"}' % (i, b"p" * 30_000) for i in range(40)]
     for body in bodies:
         writer.send({"id": 1}, raw=body)
-    assert writer.pending > 0  # past DIRECT_WRITE_LIMIT in the transport: queued
+    assert writer.pending > 0  # the transport paused (its high-water mark): queued
     loop = asyncio.get_running_loop()
     closing = asyncio.ensure_future(writer.aclose(timeout=30))
     data = bytearray()
@@ -196,8 +251,7 @@ async def test_writer_survives_the_read_end_closing(pipe: tuple[int, int]) -> No
     r, w = pipe
     errors: list[dict[str, Any]] = []
     asyncio.get_running_loop().set_exception_handler(lambda _loop, ctx: errors.append(ctx))
-    writer = MessageWriter(await connect_write_fd(w), name="test")
-    writer.start()
+    writer = await connect_write_fd(w, name="test")
     os.close(r)
     writer.send({"id": 1, "result": None})
     await until(lambda: writer.closed)
@@ -211,8 +265,7 @@ async def test_writer_survives_the_read_end_closing(pipe: tuple[int, int]) -> No
 
 async def test_aclose_is_bounded_when_the_peer_never_reads(pipe: tuple[int, int]) -> None:
     _r, w = pipe
-    writer = MessageWriter(await connect_write_fd(w), name="test")
-    writer.start()
+    writer = await connect_write_fd(w, name="test")
     for _ in range(20):
         writer.send(raw=b"x" * 65536)  # far more than a pipe buffer holds
     await writer.aclose(timeout=0.2)
@@ -221,9 +274,11 @@ async def test_aclose_is_bounded_when_the_peer_never_reads(pipe: tuple[int, int]
     assert writer.pending == 0
 
 
-async def test_aclose_without_start_still_flushes(pipe: tuple[int, int]) -> None:
+async def test_aclose_writes_what_a_batch_still_holds(pipe: tuple[int, int]) -> None:
     r, w = pipe
-    writer = MessageWriter(await connect_write_fd(w), name="test")
+    batch = Batch()
+    writer = await connect_write_fd(w, name="test", batch=batch)
+    batch.begin()
     writer.send({"a": 1})
     await writer.aclose()
     assert frames_of(read_all(r)) == [b'{"a":1}']
@@ -233,8 +288,7 @@ async def test_unencodable_message_is_dropped_and_the_stream_stays_usable(
     pipe: tuple[int, int],
 ) -> None:
     r, w = pipe
-    writer = MessageWriter(await connect_write_fd(w), name="test")
-    writer.start()
+    writer = await connect_write_fd(w, name="test")
     writer.send({"bad": object()})
     writer.send({"good": 1})
     await writer.aclose()
@@ -246,15 +300,24 @@ async def test_unencodable_message_is_dropped_and_the_stream_stays_usable(
 ECHO = textwrap.dedent(
     """
     import asyncio
-    from typemux.wire.streams import MessageWriter, open_stdio, read_messages
+    from typemux.wire.endpoint import EOF, NEED_DATA, Endpoint
+    from typemux.wire.streams import open_stdio
 
     async def main() -> None:
-        reader, stream = await open_stdio()
+        endpoint = Endpoint(1 << 20)
+        done = asyncio.get_running_loop().create_future()
+
+        def on_data(data):
+            endpoint.receive_data(data)
+            while (item := endpoint.next_event()) is not NEED_DATA:
+                if item is EOF:
+                    done.set_result(None)
+                    return
+                writer.send({"echo": item.msg})
+
+        writer = await open_stdio(on_data)
         print("stray output must not reach the protocol stream")
-        writer = MessageWriter(stream, name="client")
-        writer.start()
-        async for item in read_messages(reader, max_size=1 << 20):
-            writer.send({"echo": item.msg})
+        await done
         writer.send({"done": True})
         await writer.aclose()
 
@@ -315,13 +378,13 @@ def test_open_stdio_writes_to_a_regular_file(tmp_path: Path) -> None:
     assert frames_of(out_path.read_bytes()) == [b'{"done":true}']
 
 
-# ----- hostile input through read_messages ----------------------------------------------------
+# ----- hostile input through the Endpoint -----------------------------------------------------
 
 
 async def test_wrong_length_costs_one_error_and_the_message_is_recovered() -> None:
     cafe = '{"jsonrpc":"2.0","id":9,"method":"x","params":{"t":"café ☕"}}'.encode()
     after = b'{"jsonrpc":"2.0","id":10,"method":"y"}'
-    reader = asyncio.StreamReader()
+    reader = Feed()
     reader.feed_data(b"Content-Length: %d\r\n\r\n" % len(cafe.decode()) + cafe + encode_frame(after))
     reader.feed_eof()
     items = await collect(reader)
@@ -331,7 +394,7 @@ async def test_wrong_length_costs_one_error_and_the_message_is_recovered() -> No
 
 async def test_invalid_utf8_is_replaced_and_the_forwarded_bytes_are_repaired() -> None:
     body = b'{"jsonrpc":"2.0","method":"m","params":{"t":"caf\xe9"}}'
-    reader = asyncio.StreamReader()
+    reader = Feed()
     reader.feed_data(encode_frame(body))
     reader.feed_eof()
     [item] = await collect(reader)
@@ -346,7 +409,7 @@ async def test_invalid_utf8_is_replaced_and_the_forwarded_bytes_are_repaired() -
      (b"{", jsonrpc.PARSE_ERROR)],
 )
 async def test_unusable_bodies_are_malformed_without_id(body: bytes, code: int) -> None:
-    reader = asyncio.StreamReader()
+    reader = Feed()
     reader.feed_data(encode_frame(body) + encode_frame(b'{"id":1,"result":null}'))
     reader.feed_eof()
     items = await collect(reader)
@@ -411,15 +474,14 @@ def test_outbox_dead_entries_do_not_pile_up() -> None:
     assert len(box._queue) < 5000 and len(box._droppable) < 5000
 
 
-# ----- MessageWriter against a peer that does not read --------------------------------------------
+# ----- FrameWriter against a peer that does not read --------------------------------------------
 
 
 async def test_writer_to_a_stalled_reader_stays_bounded_and_delivers_latest_and_all_responses(
     pipe: tuple[int, int],
 ) -> None:
     r, w = pipe
-    writer = MessageWriter(await connect_write_fd(w), name="test", queue_limit=512 * 1024)
-    writer.start()
+    writer = await connect_write_fd(w, name="test", queue_limit=512 * 1024)
     last: dict[str, int] = {}
     for i in range(20_000):
         uri = f"file:///m{i % 4}.py"
@@ -431,8 +493,7 @@ async def test_writer_to_a_stalled_reader_stays_bounded_and_delivers_latest_and_
         if i % 1000 == 0:
             await asyncio.sleep(0)  # let the writer fill the pipe and block in drain()
     assert writer.pending_bytes < 512 * 1024
-    transport = writer._writer.transport
-    assert transport.get_write_buffer_size() < 2 * 256 * 1024
+    assert writer.buffered < 2 * 256 * 1024
 
     data = bytearray()
     loop = asyncio.get_running_loop()
@@ -456,8 +517,7 @@ async def test_writer_to_a_stalled_reader_stays_bounded_and_delivers_latest_and_
 async def test_writer_reports_a_lost_stream(pipe: tuple[int, int]) -> None:
     r, w = pipe
     lost: list[str] = []
-    writer = MessageWriter(await connect_write_fd(w), name="test", on_lost=lost.append)
-    writer.start()
+    writer = await connect_write_fd(w, name="test", on_lost=lost.append)
     os.close(r)
     writer.send({"id": 1, "result": None})
     await until(lambda: bool(lost))

@@ -1,8 +1,12 @@
 """One backend language-server process: spawn, pipes, process group, exit detection.
 
-Uses an asyncio SubprocessProtocol rather than streams: output arrives as callbacks (no task
-per pipe to schedule), and `process_exited` fires when the process itself exits, even when a
-child it left behind (pyright's node) still holds the pipes open.
+Uses an asyncio SubprocessProtocol rather than streams: `process_exited` fires when the
+process itself exits, even when a child it left behind (pyright's node) still holds the
+pipes open. Its stdin and stdout are pipes typemux makes and connects itself: asyncio hands
+a subprocess pipe's data to the protocol through `call_soon`, one more event-loop iteration
+per read, where a plain read-pipe Protocol gets it in the callback that read it. The stdout
+is read by a `wire.Endpoint` (the same one as the client's stdin) and the stdin written by a
+`wire.FrameWriter` with the pipe's own flow control.
 """
 
 from __future__ import annotations
@@ -17,17 +21,17 @@ import subprocess
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from typemux import jsonrpc
 from typemux.log import get_logger
-from typemux.wire import codec
-from typemux.wire.framing import EOF, NEED_DATA, Frame, FrameDecoder, FrameError
+from typemux.wire.endpoint import EOF, NEED_DATA, Endpoint, Incoming, Malformed
+from typemux.wire.writer import Batch, FrameWriter, WriteProtocol
 
 log = get_logger("typemux.backend")
 
 OnMessage = Callable[[int, jsonrpc.Message, bytes], None]
 OnGone = Callable[[int, str], None]
+OnSettled = Callable[[], None]
 
 _PR_SET_PDEATHSIG = 1
 SPAWN_LIMIT = 30.0  # longest a fork+exec may take before a stop stops waiting for it
@@ -169,24 +173,25 @@ class _Protocol(asyncio.SubprocessProtocol):
         self.owner._exists(transport)
 
     def pipe_data_received(self, fd: int, data: bytes) -> None:
-        if fd == 1:
-            self.owner._stdout(data)
-        else:
-            self.owner._stderr(data)
-
-    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
-        if fd == 1:
-            self.owner._stdout(b"")
+        self.owner._stderr(data)  # stdin and stdout are typemux's own pipes
 
     def process_exited(self) -> None:
         self.owner._exited()
 
-    # The stdin pipe transport forwards its flow control here.
-    def pause_writing(self) -> None:
-        self.owner._pause_writing()
 
-    def resume_writing(self) -> None:
-        self.owner._resume_writing()
+class _Stdout(asyncio.Protocol):
+    def __init__(self, owner: BackendProcess) -> None:
+        self.owner = owner
+
+    def data_received(self, data: bytes) -> None:
+        self.owner._stdout(data)
+
+    def eof_received(self) -> bool | None:
+        self.owner._stdout(b"")
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.owner._stdout(b"")  # a no-op after EOF: the backend is gone by then
 
 
 class BackendProcess:
@@ -198,22 +203,27 @@ class BackendProcess:
         max_message_size: int,
         on_message: OnMessage,
         on_gone: OnGone,
+        batch: Batch | None = None,
+        on_settled: OnSettled | None = None,
     ) -> None:
         self.session = session
         self.venv = venv
         self.pid: int | None = None
         self.started_at = time.monotonic()
-        self._decoder = FrameDecoder(max_message_size)
+        self._endpoint = Endpoint(max_message_size, lazy=True)
         self._on_message = on_message
         self._on_gone = on_gone
+        self._on_settled = on_settled  # after each chunk of output is handled
         self._transport: asyncio.SubprocessTransport | None = None
         self._stdin: asyncio.WriteTransport | None = None
-        # Frames not yet handed to the pipe: written once per loop iteration, so a burst of
-        # messages costs one write syscall (and one wake-up of the backend), not one each.
-        self._pending: list[bytes] = []
-        self._pending_bytes = 0
-        self._paused = False  # the pipe is full: frames wait in _pending (bounded, see send)
-        self._flush_scheduled = False
+        self._stdout_pipe: asyncio.ReadTransport | None = None
+        # Nothing to a backend is ever dropped: a backend that stops reading is stopped
+        # once this much waits for it (in typemux and in the transport).
+        self._writer = FrameWriter(
+            name=f"backend {session}", batch=batch, droppable=False,
+            hard_limit=max(WRITE_LIMIT_FLOOR, 2 * max_message_size),
+            on_overflow=self._not_reading,
+        )
         self._registered = False
         self._stderr_tail = b""
         self._gone = False
@@ -239,24 +249,50 @@ class BackendProcess:
                 return
             loop = asyncio.get_running_loop()
             name, value = self.mark.split("=", 1)
-            transport, _ = await loop.subprocess_exec(
-                lambda: _Protocol(self),
-                *argv,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                env={**env, name: value},
-                cwd=str(cwd),
-                start_new_session=True,  # own process group: killpg takes its children too
-                preexec_fn=_die_with_parent,
-            )
+            out_r, out_w = os.pipe()  # not inheritable: only the child's copies reach it
+            in_r, in_w = os.pipe()
+            try:
+                transport, _ = await loop.subprocess_exec(
+                    lambda: _Protocol(self),
+                    *argv,
+                    stdin=in_r,
+                    stdout=out_w,
+                    stderr=asyncio.subprocess.PIPE,
+                    env={**env, name: value},
+                    cwd=str(cwd),
+                    start_new_session=True,  # own process group: killpg takes its children too
+                    preexec_fn=_die_with_parent,
+                )
+            except BaseException:
+                os.close(out_r)
+                os.close(in_w)
+                raise
+            finally:
+                os.close(in_r)
+                os.close(out_w)
             self._exists(transport)
-            if not self.stop_requested:
-                self._flush()
+            await self._connect(out_r, in_w)
         finally:
             if self._transport is None:
                 self._give_slot()  # no process: nothing holds the slot
             self._settled.set()
+
+    async def _connect(self, out_r: int, in_w: int) -> None:
+        """Read the backend's stdout and write what was sent meanwhile to its stdin."""
+        stdout = open(out_r, "rb", buffering=0)  # noqa: SIM115 - the transport owns it
+        stdin = open(in_w, "wb", buffering=0)  # noqa: SIM115 - the transport owns it
+        if self.stop_requested:
+            stdout.close()
+            stdin.close()
+            return
+        loop = asyncio.get_running_loop()
+        read, _ = await loop.connect_read_pipe(lambda: _Stdout(self), stdout)
+        write, _ = await loop.connect_write_pipe(lambda: WriteProtocol(self._writer), stdin)
+        self._stdout_pipe, self._stdin = read, write
+        if self.stop_requested or self._gone:
+            self.kill()  # stopped or gone while the pipes were connected
+            return
+        self._writer.attach(write)
 
     async def _take_slot(self, slots: asyncio.Semaphore) -> bool:
         """Wait for a slot, or for a stop (False)."""
@@ -284,89 +320,57 @@ class BackendProcess:
             return
         self._transport = transport
         self.pid = transport.get_pid()
-        stdin = transport.get_pipe_transport(0)
-        assert isinstance(stdin, asyncio.WriteTransport)
-        self._stdin = stdin
         _watchdog.register(self.pid)
         self._registered = True
         if self.stop_requested:
-            self._pending = []  # queued for a process that was stopped: never sent
-            self._pending_bytes = 0
+            self._writer.discard()  # queued for a process that was stopped: never sent
             self.kill()
 
     # ----- writing (never blocks) ----------------------------------------------------------
     def send(self, msg: jsonrpc.Message, raw: bytes | None = None) -> None:
-        if self._gone:
-            return
-        body = raw if raw is not None else codec.dumps(msg)
-        header = b"Content-Length: %d\r\n\r\n" % len(body)
-        self._pending.append(header)
-        self._pending.append(body)
-        self._pending_bytes += len(header) + len(body)
-        if self._stdin is None:
-            return  # start() flushes
-        waiting = self._pending_bytes + self._stdin.get_write_buffer_size()
-        limit = max(WRITE_LIMIT_FLOOR, 2 * self._decoder.max_size)
-        if waiting > limit:
-            log.warning("backend_not_reading", session=self.session, pid=self.pid,
-                        waiting_bytes=waiting, limit_bytes=limit)
-            self._pending = []
-            self._pending_bytes = 0
-            # Not from inside send(): the proxy may be executing the router's actions.
-            asyncio.get_running_loop().call_soon(
-                self._lost, f"stopped reading its input ({waiting} bytes waiting); treated as hung")
-            return
-        if not self._flush_scheduled and not self._paused:
-            self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
+        if not self._gone:
+            self._writer.send(msg, raw)
 
-    def _flush(self) -> None:
-        self._flush_scheduled = False
-        if not self._pending or self._stdin is None or self._paused:
-            return
-        if not self._stdin.is_closing():
-            self._stdin.writelines(self._pending)
-        self._pending = []  # a new list: a burst's large one is given back
-        self._pending_bytes = 0
-
-    def _pause_writing(self) -> None:
-        self._paused = True
-
-    def _resume_writing(self) -> None:
-        self._paused = False
-        self._flush()
-
-    @property
-    def write_buffer_size(self) -> int:
-        return self._stdin.get_write_buffer_size() if self._stdin is not None else 0
+    def _not_reading(self, waiting: int) -> None:
+        limit = max(WRITE_LIMIT_FLOOR, 2 * self._endpoint.max_size)
+        log.warning("backend_not_reading", session=self.session, pid=self.pid,
+                    waiting_bytes=waiting, limit_bytes=limit)
+        # Not from inside send(): the proxy may be executing the router's actions.
+        asyncio.get_running_loop().call_soon(
+            self._lost, f"stopped reading its input ({waiting} bytes waiting); treated as hung")
 
     # ----- reading -------------------------------------------------------------------------
     def _stdout(self, data: bytes) -> None:
         if self._gone:
             return
-        self._decoder.receive_data(data)
+        try:
+            self._read(data)
+        finally:
+            if self._on_settled is not None:
+                self._on_settled()
+
+    def _read(self, data: bytes) -> None:
+        endpoint = self._endpoint
+        endpoint.receive_data(data)
         while True:
-            event = self._decoder.next_event()
+            event = endpoint.next_event()
             if event is NEED_DATA:
                 return
             if event is EOF:
                 self._lost("closed its stdout")
                 return
-            if isinstance(event, FrameError):
-                self._lost(f"broke the LSP framing ({event.reason})")
-                return
-            assert isinstance(event, Frame)
-            try:
-                # Invalid UTF-8 is replaced, not fatal; `raw` is the repaired body.
-                msg, raw = codec.decode(event.body)
-            except codec.DecodeError as exc:
-                self._lost(f"sent a body that is not JSON ({exc})")
-                return
-            problem = jsonrpc.validate(msg)
-            if problem is not None:
-                log.warning("backend_bad_message", session=self.session, reason=problem)
+            if isinstance(event, Malformed):
+                if event.stage == "frame":
+                    self._lost(f"broke the LSP framing ({event.reason})")
+                    return
+                if event.stage == "json":
+                    self._lost(f"sent a body that is not JSON ({event.reason})")
+                    return
+                log.warning("backend_bad_message", session=self.session, reason=event.reason)
                 continue
-            self._on_message(self.session, msg, raw)
+            assert isinstance(event, Incoming)
+            # Invalid UTF-8 is replaced, not fatal; `raw` is the repaired body.
+            self._on_message(self.session, event.msg, event.raw)
             if self._gone:
                 return
 
@@ -403,9 +407,10 @@ class BackendProcess:
             if self._registered:
                 self._registered = False
                 _watchdog.unregister(self.pid)
-        if self._stdin is not None:
-            with contextlib.suppress(Exception):
-                self._stdin.close()
+        for pipe in (self._stdin, self._stdout_pipe):
+            if pipe is not None:
+                with contextlib.suppress(Exception):
+                    pipe.close()
 
     async def stop(self, graceful: bool, grace: float) -> None:
         """Let it leave on its own (shutdown/exit were sent) for `grace` seconds, then kill
@@ -416,8 +421,7 @@ class BackendProcess:
             self.stop_requested = True
             self._stop_event.set()
             if self._transport is None:
-                self._pending = []
-                self._pending_bytes = 0
+                self._writer.discard()
         if not self._settled.is_set():
             graceful = False  # it never got shutdown/exit: nothing was written to it
             with contextlib.suppress(asyncio.TimeoutError):
@@ -433,6 +437,3 @@ class BackendProcess:
             # A descendant that called setsid() escaped killpg; it still carries our mark.
             await asyncio.to_thread(kill_marked, self.mark + "\0")
         self._give_slot()  # even if it would not die: a slot must never leak
-
-    def status(self) -> dict[str, Any]:
-        return {"pid": self.pid, "returncode": self.returncode}

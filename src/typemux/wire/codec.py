@@ -56,6 +56,11 @@ def decode(body: bytes) -> tuple[Any, bytes]:
 
 
 def dumps(obj: Any) -> bytes:
+    body = getattr(obj, "body", None)  # a LazyMessage not decoded: its bytes are its encoding
+    if isinstance(body, bytes):
+        if b"\n" not in body and b"\r" not in body:
+            return body
+        obj.decode()  # one line of JSON is wanted (the trace): encode the decoded members
     try:
         return orjson.dumps(obj)
     except orjson.JSONEncodeError:

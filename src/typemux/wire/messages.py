@@ -1,20 +1,47 @@
-"""Frames to JSON-RPC messages (sans-IO): what the client reader yields.
+"""Frame bodies to JSON-RPC messages (sans-IO): what an `Endpoint` yields.
 
-Every input ends up as exactly one of: a usable message (`Incoming`) or something to answer
-with an error (`Malformed`). A body that is not JSON makes the frame decoder look again for
-the real frame boundary (see framing), so a wrong Content-Length costs one error, not the
-rest of the stream.
+A body is a usable message (`Incoming`) or something to answer with an error (`Malformed`).
+
+Envelope-only reading (`LazyMessage`): a backend's response of LAZY_MIN bytes or more is not
+decoded when it arrives. Its envelope (`jsonrpc`, `id`, and whether it carries `result` or
+`error`) is read from its first bytes, and the rest is decoded only if something reads it:
+the router does for the answers it rewrites (resolve tags, fan-out, the handshake); a
+references answer of 1,000 locations is forwarded as the bytes that came. Before such a body
+is forwarded undecoded it is checked structurally, and decoded in full when any check fails:
+- it starts with `{"jsonrpc":"2.0","id":ID,"result":` or `"error":` (the two first members in
+  either order, blanks allowed), ID an integer of at most 18 digits or a string without
+  escapes: exactly what vscode-jsonrpc, tower-lsp and lsp-server write;
+- its last non-blank byte is `}`;
+- it is valid UTF-8 (invalid bytes are repaired by the full decode, as for every message);
+- it holds as many `{` as `}` and as many `[` as `]` (counted in strings too, so a string
+  holding a bracket makes the check fail safe: a full decode).
+Not checked: what lies between (a body that passes and is still not JSON reaches the client
+as the backend sent it, as a byte-forwarding proxy would forward it), and members after the
+result (a second "id" there is not seen).
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from typemux import jsonrpc
 from typemux.wire import codec
-from typemux.wire.framing import EOF, NEED_DATA, Eof, Frame, FrameDecoder, FrameError, NeedData
+
+# Below this size a full decode costs about what the envelope and the checks cost (~2 µs).
+LAZY_MIN = 4096
+_ID = rb'(-?(?:0|[1-9][0-9]{0,17})|"[^"\\\x00-\x1f]*")'
+_ENVELOPE = re.compile(
+    rb'\{\s*(?:"jsonrpc"\s*:\s*"2\.0"\s*,\s*"id"\s*:\s*' + _ID
+    + rb'|"id"\s*:\s*' + _ID + rb'\s*,\s*"jsonrpc"\s*:\s*"2\.0")'
+    + rb'\s*,\s*"(result|error)"\s*:'
+)
+_TRAILING = frozenset(b" \t\r\n")
+_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"{}[]")))
+_ENVELOPE_KEYS = frozenset({"jsonrpc", "id"})
 
 log = logging.getLogger("typemux.wire")
 
@@ -34,13 +61,173 @@ class Malformed:
     code: int
     reason: str
     request_id: int | str | None
+    # Where it went wrong: the framing, the JSON, or the JSON-RPC shape of a JSON object.
+    stage: Literal["frame", "json", "message"] = "message"
 
 
-def parse_body(body: bytes) -> Incoming | Malformed:
+class LazyMessage(dict[str, Any]):
+    """A response read envelope first (see the module doc): `id`, `jsonrpc` and the
+    presence of `result`/`error` are known at once; any other read decodes the body and
+    from then on it is a plain dict with every member. `{**msg}`, `dict(msg)`, iteration
+    and comparison all see the decoded members."""
+
+    __slots__ = ("_body", "_member")
+
+    def __init__(self, request_id: int | str, member: str, body: bytes) -> None:
+        dict.__init__(self, jsonrpc="2.0", id=request_id)
+        self._body: bytes | None = body
+        self._member = member
+
+    @property
+    def decoded(self) -> bool:
+        return self._body is None
+
+    @property
+    def body(self) -> bytes | None:
+        """The undecoded body (None once decoded)."""
+        return self._body
+
+    def decode(self) -> None:
+        """Decode the body now (a no-op once done)."""
+        self._load()
+
+    def _load(self) -> None:
+        body, self._body = self._body, None
+        if body is None:
+            return
+        try:
+            value = codec.decode(body)[0]
+        except codec.DecodeError as exc:
+            value = None
+            reason = str(exc)
+        else:
+            reason = jsonrpc.validate(value) or ""
+        if not reason and isinstance(value, dict):
+            dict.clear(self)
+            dict.update(self, value)
+            return
+        log.warning("a backend answer passed the structural checks but is not a response "
+                    "(%s); answered with an error", reason)
+        dict.update(self, jsonrpc.proxy_error(dict.__getitem__(self, "id"),
+                                              "the backend's answer is not valid JSON-RPC"))
+
+    def __getitem__(self, key: str) -> Any:
+        if self._body is not None and key not in _ENVELOPE_KEYS:
+            self._load()
+        return dict.__getitem__(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if self._body is not None:
+            if key == "method":
+                return default
+            if key not in _ENVELOPE_KEYS:
+                self._load()
+        return dict.get(self, key, default)
+
+    def __contains__(self, key: object) -> bool:
+        if self._body is not None:
+            if key in _ENVELOPE_KEYS or key == self._member:
+                return True
+            if key == "method":
+                return False
+            self._load()
+        return dict.__contains__(self, key)
+
+    def __iter__(self) -> Any:
+        self._load()
+        return dict.__iter__(self)
+
+    def __len__(self) -> int:
+        self._load()
+        return dict.__len__(self)
+
+    def keys(self) -> Any:
+        self._load()
+        return dict.keys(self)
+
+    def values(self) -> Any:
+        self._load()
+        return dict.values(self)
+
+    def items(self) -> Any:
+        self._load()
+        return dict.items(self)
+
+    def copy(self) -> dict[str, Any]:
+        self._load()
+        return dict(dict.items(self))
+
+    def __eq__(self, other: object) -> bool:
+        self._load()
+        return dict.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    __hash__ = None
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._load()
+        dict.__setitem__(self, key, value)
+
+    def __delitem__(self, key: str) -> None:
+        self._load()
+        dict.__delitem__(self, key)
+
+    def pop(self, *args: Any) -> Any:
+        self._load()
+        return dict.pop(self, *args)
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        self._load()
+        return dict.setdefault(self, key, default)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        self._load()
+        dict.update(self, *args, **kwargs)
+
+    def __repr__(self) -> str:
+        self._load()
+        return dict.__repr__(self)
+
+    def __reduce__(self) -> Any:
+        self._load()
+        return (dict, (dict(dict.items(self)),))
+
+
+def _envelope(body: bytes) -> LazyMessage | None:
+    """`body` read envelope first, when it passes the structural checks (module doc)."""
+    match = _ENVELOPE.match(body)
+    if match is None:
+        return None
+    end = len(body) - 1
+    while end > 0 and body[end] in _TRAILING:
+        end -= 1
+    if body[end] != 0x7D:  # "}"
+        return None
+    if not body.isascii():
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    brackets = body.translate(None, _NOT_BRACKETS)  # one pass; 4 counts would be 4
+    if brackets.count(b"{") != brackets.count(b"}") or brackets.count(b"[") != brackets.count(b"]"):
+        return None
+    raw_id = match.group(1) or match.group(2)
+    request_id: int | str = (raw_id[1:-1].decode("utf-8") if raw_id[0] == 0x22
+                             else int(raw_id))
+    return LazyMessage(request_id, match.group(3).decode("ascii"), body)
+
+
+def parse_body(body: bytes, *, lazy: bool = False) -> Incoming | Malformed:
+    if lazy and len(body) >= LAZY_MIN:
+        envelope = _envelope(body)
+        if envelope is not None:
+            return Incoming(envelope, body)
     try:
         msg, raw = codec.decode(body)
     except codec.DecodeError as exc:
-        return Malformed(jsonrpc.PARSE_ERROR, str(exc), None)
+        return Malformed(jsonrpc.PARSE_ERROR, str(exc), None, "json")
     problem = jsonrpc.validate(msg)
     if problem is not None:
         return Malformed(jsonrpc.INVALID_REQUEST, problem, _readable_id(msg))
@@ -61,31 +248,50 @@ def _readable_id(msg: object) -> int | str | None:
     return None
 
 
-class MessageDecoder:
-    """Bytes in, `Incoming` / `Malformed` out; never raises on input."""
+# A top-level key and the start of its value; a scalar value; the tokens that nest.
+_KEY = re.compile(rb'\s*"((?:[^"\\]|\\.)*)"\s*:\s*')
+_SCALAR = re.compile(rb'"(?:[^"\\]|\\.)*"|-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|true|false|null')
+_NESTING = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+_NEXT = re.compile(rb"\s*([,}])")
+_OPEN = re.compile(rb"\s*\{")
 
-    def __init__(self, max_size: int) -> None:
-        self._frames = FrameDecoder(max_size)
 
-    @property
-    def buffered(self) -> int:
-        return self._frames.buffered
-
-    def receive_data(self, data: bytes) -> None:
-        self._frames.receive_data(data)
-
-    def next_event(self) -> Incoming | Malformed | NeedData | Eof:
-        event = self._frames.next_event()
-        if event is NEED_DATA or event is EOF:
-            return event
-        if isinstance(event, FrameError):
-            return Malformed(jsonrpc.INVALID_REQUEST, event.reason, None)
-        assert isinstance(event, Frame)
-        item = parse_body(event.body)
-        if isinstance(item, Malformed) and item.code == jsonrpc.PARSE_ERROR and not event.salvaged:
-            # Not JSON: maybe the length was wrong. The message may come back salvaged.
-            self._frames.reject()
-        elif event.salvaged and isinstance(item, Incoming):
-            log.warning("recovered a message sent with a wrong Content-Length (method %s, id %s)",
-                        item.msg.get("method"), item.msg.get("id"))
-        return item
+def scan_request_id(head: bytes) -> int | str | None:
+    """The id of the request whose body starts with `head` (an oversize body is never
+    buffered whole). Read only when the top-level members before `head` ends include both
+    "method" and an "id" (an integer or a string): a response's id, or an id that cannot be
+    read from the head, gives None, and the error then goes out with "id": null."""
+    start = _OPEN.match(head)
+    if start is None:
+        return None
+    pos, request_id, is_request = start.end(), None, False
+    while (key := _KEY.match(head, pos)) is not None:
+        pos = key.end()
+        value: bytes | None = None
+        if head[pos : pos + 1] in (b"[", b"{"):
+            depth = 0
+            for token in _NESTING.finditer(head, pos):
+                depth += {b"[": 1, b"{": 1, b"]": -1, b"}": -1}.get(token.group(), 0)
+                if depth == 0:
+                    pos = token.end()
+                    break
+            else:
+                break  # the value goes on past the head
+        else:
+            scalar = _SCALAR.match(head, pos)
+            if scalar is None or (scalar.end() == len(head) and head[pos] != 0x22):
+                break  # not JSON, or cut off where a number could go on (0x22: '"')
+            pos, value = scalar.end(), scalar.group()
+        name = key.group(1)
+        if name == b"id" and value is not None:
+            parsed = json.loads(value)
+            request_id = parsed if isinstance(parsed, int | str) and not isinstance(parsed, bool) else None
+        elif name == b"method":
+            is_request = True
+        elif name in (b"result", b"error"):
+            return None
+        follow = _NEXT.match(head, pos)
+        if follow is None or follow.group(1) == b"}":
+            break
+        pos = follow.end()
+    return request_id if is_request else None

@@ -1,235 +1,44 @@
-"""asyncio streams around the frame decoder: a message reader and a non-blocking writer.
+"""The client's stdio as asyncio transports: input to a callback, output to a FrameWriter.
 
-The writer never makes its caller wait: `send()` only queues, and one task per stream
-batches the queue into the pipe. A peer that stops reading therefore slows only its own
-stream, never the proxy's loop, and costs bounded memory (see outbox).
+Reading is an asyncio Protocol: every chunk read from stdin goes straight to `on_data` in
+the callback that read it (no StreamReader, no task, no async generator in between), so a
+request can be routed and written to its backend in the iteration it arrived in.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import selectors
 import stat
 import sys
 import threading
-from collections.abc import AsyncIterator, Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
 
-from typemux.wire import codec
-from typemux.wire.framing import EOF, NEED_DATA
-from typemux.wire.messages import Incoming, Malformed, MessageDecoder, parse_body
-from typemux.wire.outbox import DEFAULT_LIMIT, Outbox
+from typemux.wire.messages import Incoming, Malformed
+from typemux.wire.outbox import DEFAULT_LIMIT
+from typemux.wire.writer import Batch, FrameWriter, WriteProtocol
 
-log = logging.getLogger("typemux.wire")
-
-__all__ = ["Incoming", "Malformed", "MessageWriter", "open_stdio", "parse_body", "read_messages"]
+__all__ = ["Incoming", "Malformed", "connect_read_fd", "connect_write_fd", "open_stdio"]
 
 READ_CHUNK = 65536
-CLOSE_TIMEOUT = 2.0
-
-
-async def read_messages(
-    reader: asyncio.StreamReader, *, max_size: int
-) -> AsyncIterator[Incoming | Malformed]:
-    """Every message on `reader` until EOF; bad input is yielded as `Malformed`, never raised."""
-    decoder = MessageDecoder(max_size)
-    while True:
-        try:
-            data = await reader.read(READ_CHUNK)
-        except OSError as exc:
-            log.warning("read failed, treating it as end of input: %s", exc)
-            data = b""
-        decoder.receive_data(data)
-        while True:
-            event = decoder.next_event()
-            if event is NEED_DATA:
-                break
-            if event is EOF:
-                return
-            assert isinstance(event, Incoming | Malformed)
-            yield event
-
-
-WRITE_BATCH = 256 * 1024  # handed to the transport at once; the rest waits in the outbox
-# Below this much data buffered in the transport, send() writes directly (see send()).
-DIRECT_WRITE_LIMIT = 64 * 1024
-_DIAGNOSTICS = "textDocument/publishDiagnostics"
-
-
-def _coalesce_key(msg: dict[str, Any]) -> str | None:
-    """The uri of a publishDiagnostics notification: a newer one for it supersedes it."""
-    if msg.get("method") != _DIAGNOSTICS or "id" in msg:
-        return None
-    params = msg.get("params")
-    uri = params.get("uri") if isinstance(params, dict) else None
-    return uri if isinstance(uri, str) else None
-
-
-class MessageWriter:
-    """Frames messages onto one stream from a single task, in `send()` order.
-
-    While the peer keeps up, `send()` writes at once (one event-loop hop less per
-    message). Otherwise frames wait in an `Outbox`: bounded for notifications (superseded
-    diagnostics are coalesced, the oldest notifications dropped past `queue_limit` bytes),
-    never for responses and requests, and the writer task hands the transport at most
-    WRITE_BATCH bytes before each `drain()`. A peer that stops reading therefore costs at
-    most DIRECT_WRITE_LIMIT + WRITE_BATCH in the transport plus the outbox.
-    """
-
-    def __init__(
-        self,
-        writer: asyncio.StreamWriter,
-        *,
-        name: str,
-        queue_limit: int = DEFAULT_LIMIT,
-        on_lost: Callable[[str], None] | None = None,
-    ) -> None:
-        self.name = name
-        self._writer = writer
-        self._outbox = Outbox(queue_limit)
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._closing = False
-        self._closed = False
-        self._on_lost = on_lost
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(
-                self._run(), name=f"typemux-writer-{self.name}"
-            )
-
-    @property
-    def closed(self) -> bool:
-        return self._closed or self._writer.transport.is_closing()
-
-    @property
-    def pending(self) -> int:
-        """Frames queued but not yet handed to the transport."""
-        return len(self._outbox)
-
-    @property
-    def pending_bytes(self) -> int:
-        return self._outbox.size
-
-    def send(self, msg: dict[str, Any] | None = None, *, raw: bytes | None = None) -> None:
-        """Queue one message; `raw` is an encoded JSON body sent unchanged."""
-        if self._closing or self.closed:
-            log.debug("%s: stream closed, message dropped", self.name)
-            return
-        if raw is None:
-            if msg is None:
-                raise TypeError("send() needs a message or raw bytes")
-            try:
-                raw = codec.dumps(msg)
-            except (TypeError, ValueError):
-                # A bug in whoever built the message; the stream itself stays usable.
-                log.exception("%s: message cannot be encoded, dropped", self.name)
-                return
-        header = b"Content-Length: %d\r\n\r\n" % len(raw)
-        # Without the message we cannot tell a notification: keep it like a response.
-        droppable = msg is not None and "id" not in msg
-        if not self._outbox and self._task is not None:
-            transport = self._writer.transport
-            if transport.get_write_buffer_size() < DIRECT_WRITE_LIMIT:
-                # Nothing waits and the pipe keeps up: the transport keeps the order and
-                # tries the syscall at once; a full pipe falls back to the outbox + drain().
-                try:
-                    transport.writelines((header, raw))
-                except Exception as exc:  # the peer is gone
-                    self._gone(repr(exc))
-                    return
-                if transport.is_closing():  # a broken pipe closes the transport at once
-                    self._gone("stream closed")
-                return
-        key = _coalesce_key(msg) if droppable and msg is not None else None
-        self._outbox.put(header, raw, droppable=droppable, key=key)
-        self._wake.set()
-
-    async def aclose(self, timeout: float = CLOSE_TIMEOUT) -> None:
-        """Flush the queue (waiting at most `timeout` in all), then close the stream."""
-        if self._closed:
-            return
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        self._closing = True
-        if self._outbox and not self.closed:
-            self.start()
-        self._wake.set()
-        task = self._task
-        if task is not None and not task.done():
-            try:
-                await asyncio.wait_for(asyncio.shield(task), timeout)
-            except TimeoutError:
-                log.warning(
-                    "%s: %d frames not flushed within %.1fs", self.name, self.pending, timeout
-                )
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        self._report_losses()
-        self._closed = True
-        self._outbox.clear()
-        transport = self._writer.transport
-        try:
-            self._writer.close()
-            await asyncio.wait_for(self._writer.wait_closed(), max(0.0, deadline - loop.time()))
-        except TimeoutError:
-            transport.abort()
-        except Exception as exc:  # the peer is gone; nothing left to report it to
-            log.debug("%s: close: %r", self.name, exc)
-
-    async def _run(self) -> None:
-        try:
-            while True:
-                if not self._outbox:
-                    self._report_losses()
-                    if self._closing:
-                        return
-                    self._wake.clear()
-                    await self._wake.wait()
-                    continue
-                if self.closed:
-                    self._gone("stream closed")
-                    return
-                self._writer.writelines(self._outbox.take(WRITE_BATCH))
-                await self._writer.drain()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # broken pipe, reset, or a transport already torn down
-            self._gone(repr(exc))
-
-    def _report_losses(self) -> None:
-        outbox = self._outbox
-        if outbox.coalesced or outbox.dropped:
-            log.warning(
-                "client_output_coalesced: %s: the peer read slowly; %d superseded "
-                "publishDiagnostics and %d other notifications were not sent",
-                self.name, outbox.coalesced, outbox.dropped,
-            )
-            outbox.coalesced = outbox.dropped = 0
-
-    def _gone(self, why: str) -> None:
-        dropped = self.pending
-        self._closed = True
-        self._outbox.clear()
-        log.warning(
-            "%s: output stream lost (%s); %d queued frames dropped", self.name, why, dropped
-        )
-        if self._on_lost is not None:
-            self._on_lost(why)
+OnData = Callable[[bytes], None]  # b"" once: the input ended
 
 
 # ----- stdio ------------------------------------------------------------------------------
 
 
-async def open_stdio() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """This process's stdin and stdout as asyncio streams.
+async def open_stdio(
+    on_data: OnData,
+    *,
+    batch: Batch | None = None,
+    queue_limit: int = DEFAULT_LIMIT,
+    on_lost: Callable[[str], None] | None = None,
+) -> FrameWriter:
+    """Read this process's stdin into `on_data`; returns the writer for its stdout.
 
-    The protocol keeps a private duplicate of stdout, and fd 1 is pointed at stderr: a stray
+    The writer keeps a private duplicate of stdout, and fd 1 is pointed at stderr: a stray
     print, a library banner or a child process inheriting fd 1 can then never corrupt the
     LSP stream. The duplicate is not inheritable, so children cannot hold the editor's
     pipe open after typemux exits.
@@ -244,31 +53,59 @@ async def open_stdio() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         null = os.open(os.devnull, os.O_WRONLY)
         os.dup2(null, 1)
         os.close(null)
-    reader = await connect_read_fd(0)
-    writer = await connect_write_fd(out_fd)
-    return reader, writer
+    writer = await connect_write_fd(out_fd, name="client", batch=batch,
+                                    queue_limit=queue_limit, on_lost=on_lost)
+    await connect_read_fd(0, on_data)
+    return writer
 
 
-async def connect_read_fd(fd: int) -> asyncio.StreamReader:
-    """A StreamReader over `fd`; a thread feeds it when epoll cannot watch `fd`."""
+class _ReadProtocol(asyncio.Protocol):
+    def __init__(self, on_data: OnData) -> None:
+        self.on_data = on_data
+        self.ended = False
+
+    def data_received(self, data: bytes) -> None:
+        self.on_data(data)
+
+    def eof_received(self) -> bool | None:
+        self._end()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._end()
+
+    def _end(self) -> None:
+        if not self.ended:
+            self.ended = True
+            self.on_data(b"")
+
+
+async def connect_read_fd(fd: int, on_data: OnData) -> None:
+    """Hand every chunk read from `fd` to `on_data` (b"" at the end); a thread reads when
+    epoll cannot watch `fd`."""
     loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader()
     if _pollable(fd):
-        protocol = asyncio.StreamReaderProtocol(reader)
         pipe = open(fd, "rb", buffering=0, closefd=False)  # noqa: SIM115 - the transport owns it
-        await loop.connect_read_pipe(lambda: protocol, pipe)
+        await loop.connect_read_pipe(lambda: _ReadProtocol(on_data), pipe)
     else:
         # Regular files and /dev/null: always "ready", so epoll refuses them.
         threading.Thread(
-            target=_pump, args=(fd, loop, reader), name="typemux-stdin", daemon=True
+            target=_pump, args=(fd, loop, on_data), name="typemux-stdin", daemon=True
         ).start()
-    return reader
 
 
-async def connect_write_fd(fd: int) -> asyncio.StreamWriter:
-    """A StreamWriter that owns `fd` (closing the writer closes it)."""
+async def connect_write_fd(
+    fd: int,
+    *,
+    name: str,
+    batch: Batch | None = None,
+    queue_limit: int = DEFAULT_LIMIT,
+    on_lost: Callable[[str], None] | None = None,
+) -> FrameWriter:
+    """A FrameWriter that owns `fd` (closing the writer closes it)."""
     loop = asyncio.get_running_loop()
-    protocol = asyncio.StreamReaderProtocol(asyncio.StreamReader())
+    writer = FrameWriter(name=name, batch=batch, queue_limit=queue_limit, on_lost=on_lost)
+    protocol = WriteProtocol(writer)
     transport: asyncio.WriteTransport
     if stat.S_ISREG(os.fstat(fd).st_mode):
         transport = _FileWriteTransport(fd, protocol, loop)
@@ -276,7 +113,8 @@ async def connect_write_fd(fd: int) -> asyncio.StreamWriter:
     else:
         pipe = open(fd, "wb", buffering=0)  # noqa: SIM115 - the transport owns it
         transport, _ = await loop.connect_write_pipe(lambda: protocol, pipe)
-    return asyncio.StreamWriter(transport, protocol, None, loop)
+    writer.attach(transport)
+    return writer
 
 
 def _pollable(fd: int) -> bool:
@@ -288,19 +126,17 @@ def _pollable(fd: int) -> bool:
     return True
 
 
-def _pump(fd: int, loop: asyncio.AbstractEventLoop, reader: asyncio.StreamReader) -> None:
+def _pump(fd: int, loop: asyncio.AbstractEventLoop, on_data: OnData) -> None:
     while True:
         try:
             data = os.read(fd, READ_CHUNK)
         except OSError:
             data = b""
         try:
-            if data:
-                loop.call_soon_threadsafe(reader.feed_data, data)
-            else:
-                loop.call_soon_threadsafe(reader.feed_eof)
-                return
+            loop.call_soon_threadsafe(on_data, data)
         except RuntimeError:  # the loop is closed: nobody is reading any more
+            return
+        if not data:
             return
 
 
