@@ -207,3 +207,69 @@ async def test_closing_during_a_rebuild_stops_every_watcher(tmp_path: Path) -> N
         assert not recorder.batches
     finally:
         watcher.release.set()
+
+
+class WrappedNotify:
+    """A Rust watcher as the test sees it: it tells when a wait returned `path`, and once
+    told to fail, its next wait fails (after the test lets it) with what it saw lost."""
+
+    def __init__(self, inner: Any, path: Path) -> None:
+        self.inner = inner
+        self.path = str(path)
+        self.saw = threading.Event()
+        self.fail = False
+        self.proceed = threading.Event()
+
+    def watch(self, *args: Any) -> Any:
+        raw = self.inner.watch(*args)
+        if not isinstance(raw, str) and any(p == self.path for _, p in raw):
+            self.saw.set()
+        if self.fail:
+            self.proceed.wait(WAIT)
+            raise RuntimeError("the wait failed")
+        return raw
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class WrappingWatcher(GatedWatcher):
+    def __init__(self, *args: Any, path: Path) -> None:
+        super().__init__(*args)
+        self.path = path
+        self.notifies: list[WrappedNotify] = []
+
+    def _open_notify(self, roots: list[Path]) -> Any:
+        self.notifies.append(WrappedNotify(super()._open_notify(roots), self.path))
+        return self.notifies[-1]
+
+
+async def test_what_the_new_watcher_saw_is_reported_when_the_old_one_fails_handing_over(
+    tmp_path: Path,
+) -> None:
+    kept, other, main = _projects(tmp_path)
+    recorder = Recorder()
+    watcher = WrappingWatcher(recorder, lambda: {main: "file:///main"}, path=main)
+    watcher.start()
+    watcher.set_roots([kept])
+    try:
+        await _watching(watcher, recorder, kept / "probe.py")
+        old = watcher.notifies[0]
+        old.fail = True  # its next return fails: it never reports again
+        watcher.armed = True
+        watcher.set_roots([kept, other])
+        assert await asyncio.to_thread(watcher.building.wait, WAIT)
+        watcher.release.set()
+        for _ in range(200):  # the new watcher is up
+            if len(watcher.notifies) == 2:
+                break
+            await asyncio.sleep(0.05)
+        main.write_text("x = 2\n")
+        assert await asyncio.to_thread(watcher.notifies[1].saw.wait, WAIT)
+        old.proceed.set()
+        assert await recorder.until(lambda: "x = 2\n" in recorder.texts("file:///main"))
+    finally:
+        for notify in watcher.notifies:
+            notify.proceed.set()
+        watcher.release.set()
+        await watcher.aclose()

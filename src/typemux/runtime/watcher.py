@@ -116,7 +116,12 @@ class _Watch:
         # Handing over to a successor: one more wait, begun once the successor is up, then
         # close (its changes until then are in this watcher, later ones in the successor).
         self.retiring = False
-        # The successor's changes while this one hands over, delivered after all of its own.
+        self.draining = False  # in that last wait
+        # While its predecessor hands over: the changes this one saw before the predecessor's
+        # last wait began (the predecessor reports those itself; delivered only if it
+        # fails), and those after (delivered after all of the predecessor's).
+        self.predecessor: _Watch | None = None
+        self.spare: dict[str, set[int]] = {}
         self.held: dict[str, set[int]] | None = None
         self.task: asyncio.Task[None] | None = None
 
@@ -124,8 +129,10 @@ class _Watch:
 class ProjectWatcher:
     """Watches a changing set of project directories; one Rust watcher over all of them,
     rebuilt when the set changes. A rebuild hands over: the old watcher keeps watching
-    until the new one is up, so a change under a root watched before and after is seen by
-    one of them (by both if it happened while both watched: reported twice at worst)."""
+    until the new one is up, then waits once more; the new one's changes from before that
+    last wait are the old one's to report, those after go on once the old one is closed. A
+    change under a root watched before and after is seen by one of them (reported twice at
+    worst when made during the old one's last wait)."""
 
     def __init__(self, on_changes: OnChanges, open_paths: Callable[[], dict[Path, str]]) -> None:
         self._on_changes = on_changes
@@ -172,9 +179,12 @@ class ProjectWatcher:
         # The waits return within a step once stopped; each pump then closes its watcher.
         pumps = [w.task for w in self._watches if w.task is not None]
         if pumps:
-            _, pending = await asyncio.wait(pumps, timeout=5)
+            done, pending = await asyncio.wait(pumps, timeout=5)
             for task in pending:
                 task.cancel()
+            for task in done:
+                if not task.cancelled():
+                    task.exception()  # a wait that failed while closing: nothing to report
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def _run(self) -> None:
@@ -216,13 +226,14 @@ class ProjectWatcher:
             log.info("watching", roots=[str(r) for r in roots])
             successor = _Watch(roots, notify)
             if current is not None:
-                successor.held = {}
+                successor.held, successor.predecessor = {}, current
             self._start_pump(successor)
             self._current = successor
             if current is not None:
-                if await self._retire(current):
+                handed_over = await self._retire(current)
+                if handed_over:
                     failures = 0
-                await self._release(successor)
+                await self._release(successor, handed_over)
             else:
                 failures = 0
 
@@ -245,14 +256,16 @@ class ProjectWatcher:
         loop = asyncio.get_running_loop()
         try:
             while not watch.stop.is_set():
-                last = watch.retiring  # this wait began after the successor was up
+                last = watch.draining = watch.retiring  # it began after the successor was up
                 raw = await loop.run_in_executor(
                     self._executor, watch.notify.watch, DEBOUNCE_MS, STEP_MS,
                     DRAIN_TIMEOUT_MS if last else RUST_TIMEOUT_MS, watch.stop)
                 if not isinstance(raw, str):  # not "timeout", "stop" or "signal"
                     if watch.held is not None:
+                        before = watch.predecessor is not None and not watch.predecessor.draining
+                        into = watch.spare if before else watch.held
                         for kind, path in raw:
-                            watch.held.setdefault(path, set()).add(kind)
+                            into.setdefault(path, set()).add(kind)
                     else:
                         await self._deliver(loop, raw)
                 if last:
@@ -276,10 +289,14 @@ class ProjectWatcher:
             return False
         return True
 
-    async def _release(self, successor: _Watch) -> None:
-        """The old watcher is gone: what the successor saw meanwhile goes on now, and from
-        here its batches go on directly."""
-        held, successor.held = successor.held, None
+    async def _release(self, successor: _Watch, handed_over: bool) -> None:
+        """The old watcher is gone: what the successor saw meanwhile and the old one did not
+        report goes on now, and from here its batches go on directly."""
+        held, successor.held = successor.held or {}, None
+        if not handed_over:  # the old one failed: what it saw may be lost
+            for path, kinds in successor.spare.items():
+                held.setdefault(path, set()).update(kinds)
+        successor.spare, successor.predecessor = {}, None
         if held:
             await self._deliver(asyncio.get_running_loop(),
                                 {(kind, path) for path, kinds in held.items() for kind in kinds})
