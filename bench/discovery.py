@@ -27,9 +27,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from envs.tool_monorepo import BIN, build_tool_monorepo, tools_available  # noqa: E402
-from typemux.envs.ask import ToolAsker  # noqa: E402
-from typemux.venv import VenvResolver  # noqa: E402
+from envs.tool_monorepo import BIN, build_tool_monorepo, tools_available
+from typemux.envs.ask import ToolAsker
+from typemux.venv import VenvResolver
 
 
 def _us(samples: list[float]) -> str:
