@@ -8,7 +8,10 @@ Measures, in this process (the watcher runs in typemux's process):
 - idle: CPU used over 10 s with no change;
 - a burst: 1,000 files rewritten at once (a `git checkout`): time until the batch reaches
   the callback, number of batches, CPU used;
-- the event loop's worst stall while all that happens (a 10 ms ticker's largest lateness).
+- the event loop's worst stall while all that happens (a 10 ms ticker's largest lateness);
+- a re-root (a second project added, as when a backend starts) while a writer rewrites 400
+  files of the first one, 1 every 5 ms: time until the new root is watched and until the old
+  watcher has handed over, changes lost (must be 0) and changes reported twice.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import asyncio
 import resource
 import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -126,13 +130,64 @@ async def main(files: int) -> None:
         got.clear()
         await asyncio.wait_for(got.wait(), 10)
         print("a watched directory removed (pkg0, 5,000 files): the watcher still reports changes")
+        worst = max(lateness) * 1000 if lateness else 0.0
+        print(f"event loop while a directory vanished: worst lateness {worst:.1f} ms")
+        await reroot(watcher, root, Path(tmp) / "other", batches, lateness)
         print(f"memory after all: RSS {(proc.memory_info().rss - rss0) / 2**20:.1f} MB above start; "
               f"threads {proc.num_threads()}")
         stop = True
         await tick
         await watcher.aclose()
-        worst = max(lateness) * 1000 if lateness else 0.0
-        print(f"event loop while a directory vanished: worst lateness {worst:.1f} ms")
+
+
+async def reroot(watcher: ProjectWatcher, root: Path, other: Path,
+                 batches: list[tuple[float, int]], lateness: list[float]) -> None:
+    """Adds a second root while the first one's files are being rewritten."""
+    reported: dict[Path, int] = {}
+    on_changes = watcher._on_changes
+
+    def counting(changes: list[tuple[Path, int]], texts: dict[str, str | None]) -> None:
+        for path, _ in changes:
+            reported[path] = reported.get(path, 0) + 1
+        on_changes(changes, texts)
+
+    watcher._on_changes = counting
+    other.mkdir()
+    targets = sorted((root / "pkg1").rglob("*.py"))[:400]
+    written: list[Path] = []
+    go = threading.Event()
+
+    def writer() -> None:
+        for index, path in enumerate(targets):
+            if index == len(targets) // 4:
+                go.set()  # a quarter written: the roots change now
+            path.write_text(path.read_text() + "# again\n")
+            written.append(path)
+            time.sleep(0.005)
+
+    lateness.clear()
+    cpu0 = cpu_seconds()
+    writing = asyncio.create_task(asyncio.to_thread(writer))
+    await asyncio.to_thread(go.wait)
+    began = time.perf_counter()
+    watcher.set_roots([root, other])
+    probe = other / "probe.py"
+    while probe not in reported:
+        probe.write_text(f"x = {time.time()}\n")
+        await asyncio.sleep(0.05)
+    watched = time.perf_counter() - began
+    while getattr(watcher, "handing_over", 0):
+        await asyncio.sleep(0.01)
+    handed = time.perf_counter() - began
+    await writing
+    await asyncio.sleep(2)  # the last batch
+    lost = [p for p in written if p not in reported]
+    twice = sum(1 for p in written if reported.get(p, 0) > 1)
+    print(f"re-root while {len(written)} files were rewritten: new root watched after "
+          f"{watched * 1000:.0f} ms, old watcher gone after {handed * 1000:.0f} ms; "
+          f"{len(lost)} changes lost, {twice} reported twice; CPU "
+          f"{(cpu_seconds() - cpu0) * 1000:.0f} ms (the writer's included)")
+    print(f"event loop during the re-root: worst lateness {max(lateness) * 1000:.1f} ms")
 
 
 if __name__ == "__main__":
