@@ -369,12 +369,14 @@ class Lifecycle:
 
     # ----- time ---------------------------------------------------------------------------
     def next_deadline(self) -> float | None:
-        deadlines = [self.pool.next_deadline(), self.stopping.next_deadline()]
-        for backend in self.pool:
-            deadlines.append(backend.handshake_deadline)
-            deadlines.append(backend.warmup_deadline)
-            deadlines.append(backend.hang_deadline(self.settings.hang_timeout))
-        return min((d for d in deadlines if d is not None), default=None)
+        best = _earliest(self.pool.next_deadline(), self.stopping.next_deadline())
+        hang_timeout = self.settings.hang_timeout
+        for backend in self.pool.sessions():
+            best = _earliest(best, backend.handshake_deadline)
+            best = _earliest(best, backend.warmup_deadline)
+            if backend.in_flight:
+                best = _earliest(best, backend.hang_deadline(hang_timeout))
+        return best
 
     def expire(self, now: float) -> list[Action]:
         out = self.stopping.expire(now)
@@ -405,6 +407,14 @@ class Lifecycle:
         if leaving:
             out.extend(self.stopping.finish_all())
         return out
+
+
+def _earliest(a: float | None, b: float | None) -> float | None:
+    if a is None:
+        return b
+    if b is None or a <= b:
+        return a
+    return b
 
 
 __all__ = ["CREATING_QUEUE_LIMIT", "INIT_ID", "SHUTDOWN_ID", "Lifecycle", "LifecycleSettings"]

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from typemux.core.session import BackendSession
+from typemux.core.session import LIVE_STATES, BackendSession, State
 
 # How long a new venv's work waits for a busy backend to go idle before it preempts one
 # (whose pending requests are then answered -32800), and how long a backend runs before it
@@ -66,6 +66,10 @@ class BackendPool:
 
     def __iter__(self) -> Iterator[BackendSession]:
         return iter(list(self._sessions))
+
+    def sessions(self) -> tuple[BackendSession, ...]:
+        """A snapshot, cheaper than `iter` (which copies into a list) for a read-only walk."""
+        return tuple(self._sessions)
 
     def get(self, venv: Path) -> BackendSession | None:
         for s in self._sessions:
@@ -188,11 +192,27 @@ class BackendPool:
     def next_deadline(self) -> float | None:
         """When `decide` may next want something with nothing else happening: a TTL expiry,
         or the oldest waiter's preemption becoming possible."""
-        deadlines = [d for s in self._sessions if (d := s.expiry(self.ttl)) is not None]
-        waiting = [s.waiting_since for s in self._sessions if s.is_waiting()]
-        live = [s for s in self._sessions if s.is_live()]
-        if waiting and live and len(live) >= self.max_backends:
-            deadlines.append(max(min(waiting), min(s.started_at for s in live))
-                             + self.preempt_after)
-        return min(deadlines, default=None)
-
+        # One pass, no lists: the proxy asks after every chunk it reads.
+        ttl = self.ttl
+        best: float | None = None
+        oldest_waiter: float | None = None
+        oldest_start: float | None = None
+        live = 0
+        for s in self._sessions:
+            state = s.state
+            if state is State.WAITING:
+                if oldest_waiter is None or s.waiting_since < oldest_waiter:
+                    oldest_waiter = s.waiting_since
+            elif state in LIVE_STATES:
+                live += 1
+                if oldest_start is None or s.started_at < oldest_start:
+                    oldest_start = s.started_at
+                if ttl > 0 and s.is_idle():
+                    expiry = s.last_used + ttl
+                    if best is None or expiry < best:
+                        best = expiry
+        if oldest_waiter is not None and oldest_start is not None and live >= self.max_backends:
+            preempt = max(oldest_waiter, oldest_start) + self.preempt_after
+            if best is None or preempt < best:
+                best = preempt
+        return best

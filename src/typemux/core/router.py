@@ -127,10 +127,12 @@ class Router:
                 out.append(action)
 
     def next_deadline(self) -> float | None:
-        deadlines = [self.lifecycle.next_deadline(), self.server_requests.next_deadline(),
-                     self.sync.next_deadline(), self.cancels.next_deadline(),
-                     self.env_wait.next_deadline()]
-        return min((d for d in deadlines if d is not None), default=None)
+        best = self.lifecycle.next_deadline()
+        for deadline in (self.server_requests.next_deadline(), self.sync.next_deadline(),
+                         self.cancels.next_deadline(), self.env_wait.next_deadline()):
+            if deadline is not None and (best is None or deadline < best):
+                best = deadline
+        return best
 
     # ----- client → typemux --------------------------------------------------------------
     def client_message(self, msg: jsonrpc.Message, raw: bytes | None, now: float) -> None:

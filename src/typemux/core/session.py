@@ -36,6 +36,12 @@ class InFlight:
     fanout: bool = False
 
 
+# States that hold a pool slot, and those whose pending requests can hang (frozensets:
+# these are tested for every session each time the proxy re-arms its timer).
+LIVE_STATES = frozenset((State.CREATING, State.WARMING, State.READY))
+HANG_STATES = frozenset((State.WARMING, State.READY))
+
+
 class BackendSession:
     def __init__(
         self,
@@ -103,7 +109,7 @@ class BackendSession:
 
     def is_live(self) -> bool:
         """It has (or is getting) a process: it takes one of the pool's slots."""
-        return self.state in (State.CREATING, State.WARMING, State.READY)
+        return self.state in LIVE_STATES
 
     def is_stopping(self) -> bool:
         return self.state is State.STOPPING
@@ -130,7 +136,7 @@ class BackendSession:
         return (
             not self.in_flight
             and self.server_requests == 0
-            and self.queued_requests() == 0
+            and (not (self.creating_queue or self.warmup_queue) or self.queued_requests() == 0)
         )
 
     def has_expired(self, now: float, ttl: float) -> bool:
@@ -147,7 +153,7 @@ class BackendSession:
         insertion order). None when nothing is pending, or detection is off (0), or while it
         waits for the client to answer one of its own requests (then the client is slow)."""
         if (hang_timeout <= 0 or not self.in_flight or self.server_requests
-                or self.state not in (State.WARMING, State.READY)):
+                or self.state not in HANG_STATES):
             return None
         oldest = next(iter(self.in_flight.values())).sent_at
         return max(self.last_output_at, oldest) + hang_timeout
@@ -163,4 +169,4 @@ class BackendSession:
         )
 
 
-__all__ = ["BackendSession", "InFlight", "Queued", "State"]
+__all__ = ["HANG_STATES", "LIVE_STATES", "BackendSession", "InFlight", "Queued", "State"]
