@@ -49,6 +49,9 @@ class BackendPool:
         self.memory_budget = 0  # bytes; 0 = no budget (Settings.max_memory_mb)
         # Least recently used first. A handful of entries: lists beat anything cleverer.
         self._sessions: list[BackendSession] = []
+        # The same sessions by venv and by id: every message looks its backend up.
+        self._by_venv: dict[Path, BackendSession] = {}
+        self._by_id: dict[int, BackendSession] = {}
         self.generation = 0  # counts adds and removes: a watcher of the pool sees it changed
 
     def __repr__(self) -> str:
@@ -72,32 +75,31 @@ class BackendPool:
         return tuple(self._sessions)
 
     def get(self, venv: Path) -> BackendSession | None:
-        for s in self._sessions:
-            if s.venv == venv:
-                return s
-        return None
+        return self._by_venv.get(venv)
 
     def by_session(self, session: int) -> BackendSession | None:
-        for s in self._sessions:
-            if s.session == session:
-                return s
-        return None
+        return self._by_id.get(session)
 
     def add(self, session: BackendSession) -> None:
         if self.get(session.venv) is not None:
             raise ValueError(f"a backend for {session.venv} is already pooled")
         self._sessions.append(session)
+        self._by_venv[session.venv] = session
+        self._by_id[session.session] = session
         self.generation += 1
 
     def remove(self, session: BackendSession) -> None:
-        if session in self._sessions:
+        if self._by_id.get(session.session) is session:
             self._sessions.remove(session)
+            del self._by_venv[session.venv]
+            del self._by_id[session.session]
             self.generation += 1
 
     def touch(self, session: BackendSession, now: float) -> None:
         """Mark as most recently used."""
         session.last_used = now
-        if self._sessions and self._sessions[-1] is not session and session in self._sessions:
+        if (self._sessions and self._sessions[-1] is not session
+                and self._by_id.get(session.session) is session):
             self._sessions.remove(session)
             self._sessions.append(session)
 
