@@ -128,6 +128,7 @@ class Proxy:
         self.router.sync.reader = read_source
         self.processes: dict[int, BackendProcess] = {}
         self._identities = IdentityChecks()  # the core stats nothing: venvs are looked at here
+        self._venv_checked = self.router.venv_checked  # bound once: it is passed per event
         # Backend processes alive at once (the pool's + those being stopped) never exceed
         # this: a spawn waits for a stopped process to be gone. Stopped while it waits, it
         # never forks. Under churn (many venvs, a small pool) this is what bounds memory.
@@ -330,7 +331,7 @@ class Proxy:
                 if self._debug:
                     log.debug("client_to_proxy", method=item.msg.get("method"), id=item.msg.get("id"))
                 now = time.monotonic()
-                self._identities.run(self.router.pool, self.router.venv_checked, now)
+                self._identities.run(self.router.pool, self._venv_checked, now)
                 self.router.client_message(item.msg, item.raw, now)
             else:
                 self.router.client_malformed(item.code, item.reason, item.request_id)
@@ -390,9 +391,10 @@ class Proxy:
 
     def _execute(self) -> None:
         # A venv is looked at as soon as its backend is pooled, then at most once a second.
-        self._identities.run(self.router.pool, self.router.venv_checked, time.monotonic())
+        self._identities.run(self.router.pool, self._venv_checked, time.monotonic())
+        do = self._do
         for action in self.router.take_actions():
-            self._do(action)
+            do(action)
         if not self._batch.open:
             self._arm_timer()
 
