@@ -576,3 +576,17 @@ def test_a_request_cut_short_by_a_wrong_length_is_answered_once_after_salvage() 
                  or (isinstance(i, Incoming) and i.msg.get("id") == 9)]
     assert len(with_id_9) == 1, items
     assert isinstance(with_id_9[0], Incoming)
+
+
+def test_the_head_of_an_oversize_message_says_what_it_was() -> None:
+    from typemux.wire.messages import is_notification_head, scan_request_id, scan_response_id
+
+    answer = b'{"jsonrpc":"2.0","id":12,"result":{"contents":"' + b"x" * 5000
+    late_id = b'{"jsonrpc":"2.0","result":{"contents":"' + b"x" * 5000
+    error = b'{"id":"a","jsonrpc":"2.0","error":{"code":1,"message":"' + b"x" * 5000
+    note = b'{"jsonrpc":"2.0","method":"textDocument/publishDiagnostics","params":{"d":[' + b"1," * 3000
+    request = b'{"jsonrpc":"2.0","id":3,"method":"workspace/applyEdit","params":{"l":"' + b"x" * 5000
+    assert [scan_response_id(h) for h in (answer, late_id, error, note, request)] == [12, None, "a", None, None]
+    assert [scan_request_id(h) for h in (answer, late_id, error, note, request)] == [None, None, None, None, 3]
+    assert [is_notification_head(h) for h in (answer, late_id, error, note, request)] == [
+        False, False, False, True, False]

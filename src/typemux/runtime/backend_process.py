@@ -25,12 +25,15 @@ from pathlib import Path
 from typemux import jsonrpc
 from typemux.log import get_logger
 from typemux.wire.endpoint import EOF, NEED_DATA, Endpoint, Incoming, Malformed
+from typemux.wire.messages import is_notification_head, scan_request_id, scan_response_id
 from typemux.wire.writer import Batch, FrameWriter, WriteProtocol
 
 log = get_logger("typemux.backend")
 
 OnMessage = Callable[[int, jsonrpc.Message, bytes], None]
 OnGone = Callable[[int, str], None]
+# (session, id of the request whose answer was over max_message_size, its size in bytes)
+OnOversize = Callable[[int, jsonrpc.RequestId, int], None]
 OnSettled = Callable[[], None]
 
 _PR_SET_PDEATHSIG = 1
@@ -205,6 +208,7 @@ class BackendProcess:
         on_gone: OnGone,
         batch: Batch | None = None,
         on_settled: OnSettled | None = None,
+        on_oversize: OnOversize | None = None,
     ) -> None:
         self.session = session
         self.venv = venv
@@ -214,6 +218,7 @@ class BackendProcess:
         self._on_message = on_message
         self._on_gone = on_gone
         self._on_settled = on_settled  # after each chunk of output is handled
+        self._on_oversize = on_oversize
         self._transport: asyncio.SubprocessTransport | None = None
         self._stdin: asyncio.WriteTransport | None = None
         self._stdout_pipe: asyncio.ReadTransport | None = None
@@ -360,6 +365,10 @@ class BackendProcess:
                 self._lost("closed its stdout")
                 return
             if isinstance(event, Malformed):
+                if event.stage == "frame" and event.size and self._too_large(event):
+                    if self._gone:
+                        return
+                    continue
                 if event.stage == "frame":
                     self._lost(f"broke the LSP framing ({event.reason})")
                     return
@@ -373,6 +382,34 @@ class BackendProcess:
             self._on_message(self.session, event.msg, event.raw)
             if self._gone:
                 return
+
+    def _too_large(self, event: Malformed) -> bool:
+        """A message over max_message_size: the framing skipped its body and is still in
+        sync, so only this message is lost. What it was is read from its first bytes: an
+        answer is replaced by an error (the router's), a notification is dropped, a request
+        of the backend's is refused to it. False when its head shows none of these (an
+        answer whose id comes after a long result): a request would wait for it forever,
+        so the backend is then handled as broken, which answers every pending request."""
+        limit = self._endpoint.max_size
+        response_id = scan_response_id(event.head)
+        request_id = scan_request_id(event.head)
+        if response_id is not None and self._on_oversize is not None:
+            kind = "response"
+        elif request_id is not None:
+            kind = "request"
+        elif is_notification_head(event.head):
+            kind = "notification"
+        else:
+            return False
+        log.warning("backend_message_too_large", session=self.session, kind=kind,
+                    id=response_id if kind == "response" else request_id,
+                    size=event.size, max_message_size=limit)
+        if kind == "response":
+            assert self._on_oversize is not None and response_id is not None
+            self._on_oversize(self.session, response_id, event.size)
+        elif kind == "request":
+            self.send(jsonrpc.too_large(request_id, "the request", event.size, limit))
+        return True
 
     def _stderr(self, data: bytes) -> None:
         # Drained continuously: a full 64 KB stderr pipe would block a chatty backend (pyrefly).

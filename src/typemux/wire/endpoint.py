@@ -67,7 +67,8 @@ class Endpoint:
         if type(event) is not Frame:
             if isinstance(event, FrameError):
                 request_id = scan_request_id(event.head) if event.head else None
-                return Malformed(jsonrpc.INVALID_REQUEST, event.reason, request_id, "frame")
+                return Malformed(jsonrpc.INVALID_REQUEST, event.reason, request_id, "frame",
+                                 event.size, event.head)
             assert event is NEED_DATA or event is EOF
             return event
         item = parse_body(event.body, lazy=self._lazy)

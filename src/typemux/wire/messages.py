@@ -64,6 +64,10 @@ class Malformed:
     request_id: int | str | None
     # Where it went wrong: the framing, the JSON, or the JSON-RPC shape of a JSON object.
     stage: Literal["frame", "json", "message"] = "message"
+    # A frame over max_size (stage "frame"): its Content-Length and first bytes. The stream
+    # stayed in sync, so only this message is lost (a backend is kept: runtime/backend_process).
+    size: int = 0
+    head: bytes = b""
 
 
 class LazyMessage(dict[str, Any]):
