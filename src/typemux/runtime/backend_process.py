@@ -24,6 +24,7 @@ from pathlib import Path
 
 from typemux import jsonrpc
 from typemux.log import get_logger
+from typemux.runtime.exit_report import StderrTail, describe_end
 from typemux.wire.endpoint import EOF, NEED_DATA, Endpoint, Incoming, Malformed
 from typemux.wire.messages import is_notification_head, scan_request_id, scan_response_id
 from typemux.wire.writer import Batch, FrameWriter, WriteProtocol
@@ -38,6 +39,9 @@ OnSettled = Callable[[], None]
 
 _PR_SET_PDEATHSIG = 1
 SPAWN_LIMIT = 30.0  # longest a fork+exec may take before a stop stops waiting for it
+# After the stdout closed or the process exited: how long the report of the end waits for
+# the other, and for the end of stderr (the exit code and last words say why it ended).
+END_WAIT = 1.0
 
 # Every backend, and whatever it starts (a setsid'd grandchild included: it escapes killpg),
 # inherits this variable: `<typemux pid>.<nonce>/<session>`. It is how typemux and its
@@ -181,6 +185,9 @@ class _Protocol(asyncio.SubprocessProtocol):
     def process_exited(self) -> None:
         self.owner._exited()
 
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        self.owner._stderr_ended()
+
 
 class _Stdout(asyncio.Protocol):
     def __init__(self, owner: BackendProcess) -> None:
@@ -230,7 +237,12 @@ class BackendProcess:
             on_overflow=self._not_reading,
         )
         self._registered = False
-        self._stderr_tail = b""
+        self._stderr_tail = StderrTail()
+        self._stderr_done = False
+        # Set when the stdout closed or the process exited: the end is reported once the
+        # exit code and the rest of stderr are in, or END_WAIT later (see _ended).
+        self._ending: asyncio.TimerHandle | None = None
+        self._stdout_closed_first = False
         self._gone = False
         self._exited_event = asyncio.Event()
         self.returncode: int | None = None
@@ -362,7 +374,7 @@ class BackendProcess:
             if event is NEED_DATA:
                 return
             if event is EOF:
-                self._lost("closed its stdout")
+                self._ended(stdout_closed=True)
                 return
             if isinstance(event, Malformed):
                 if event.stage == "frame" and event.size and self._too_large(event):
@@ -413,20 +425,38 @@ class BackendProcess:
 
     def _stderr(self, data: bytes) -> None:
         # Drained continuously: a full 64 KB stderr pipe would block a chatty backend (pyrefly).
-        text = self._stderr_tail + data
-        lines = text.split(b"\n")
-        self._stderr_tail = lines.pop()[-4096:]
-        for line in lines:
-            if line.strip():
-                log.debug("backend_stderr", session=self.session,
-                          line=line.decode("utf-8", "replace")[:2000])
+        for line in self._stderr_tail.feed(data):
+            log.debug("backend_stderr", session=self.session, line=line)
+
+    def _stderr_ended(self) -> None:
+        self._stderr_done = True
+        self._report_end(final=False)
 
     def _exited(self) -> None:
         assert self._transport is not None
         self.returncode = self._transport.get_returncode()
         self._exited_event.set()
         self._give_slot()
-        self._lost(f"exited with code {self.returncode}")
+        self._ended(stdout_closed=False)
+
+    def _ended(self, *, stdout_closed: bool) -> None:
+        """The stdout closed or the process exited. It is gone either way, but the report
+        waits (at most END_WAIT) for the exit code and the rest of stderr."""
+        if self._gone:
+            return
+        if self._ending is None:
+            self._stdout_closed_first = stdout_closed
+            self._ending = asyncio.get_running_loop().call_later(END_WAIT, self._report_end)
+        self._report_end(final=False)
+
+    def _report_end(self, final: bool = True) -> None:
+        if self._ending is None or self._gone:
+            return
+        if not final and (self.returncode is None or not self._stderr_done):
+            return
+        self._ending.cancel()
+        self._lost(describe_end(self._stdout_closed_first, self.returncode,
+                                self._stderr_tail.last()))
 
     def _lost(self, why: str) -> None:
         if self._gone:
