@@ -271,7 +271,7 @@ class Proxy:
         try:
             found = self.resolver.fallback(self.cwd)
             fallback = found.path if found is not None else None
-            self.router.settings = dataclasses.replace(self.router.settings, fallback_venv=fallback)
+            self.router.set_fallback(fallback)
             self._open_state_file()
             if found is not None:
                 self.router.prewarm(found.path, now, found.project)
