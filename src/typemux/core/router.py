@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from typemux import __version__, jsonrpc
-from typemux.backends import client_capabilities
+from typemux.backends import client_capabilities, own_text_document_sync
 from typemux.backends.base import BackendKind
 from typemux.core import idle_policy, resolve_tags, tokens
 from typemux.core.actions import Action, CapabilitiesLearned, Exit, ShareLost, ToBackend, ToClient
@@ -251,6 +251,8 @@ class Router:
         folders = params.get("workspaceFolders")
         self.workspace_folders = list(folders) if isinstance(folders, list) else []
         capabilities = dict(self.kind.capabilities)
+        capabilities["textDocumentSync"] = own_text_document_sync(
+            capabilities.get("textDocumentSync"))
         self._answered = dict(capabilities)
         self._out.append(ToClient(jsonrpc.result(msg["id"], {
             "capabilities": capabilities,
