@@ -26,8 +26,8 @@ from typing import Any
 import psutil
 
 from typemux.wire import codec
+from typemux.wire.endpoint import EOF, NEED_DATA, Endpoint, Incoming
 from typemux.wire.framing import encode_frame
-from typemux.wire.streams import Incoming, read_messages
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "demo-monorepo"
@@ -97,21 +97,31 @@ class Client:
 
     async def _read(self) -> None:
         assert self.process.stdout is not None
-        async for item in read_messages(self.process.stdout, max_size=64 << 20):
-            if not isinstance(item, Incoming):
-                print(f"  !! malformed output from typemux: {item}")
-                continue
-            msg = item.msg
-            if "method" in msg and "id" in msg:  # a server->client request
-                result: Any = None
-                if msg["method"] == "workspace/configuration":
-                    result = [None for _ in msg.get("params", {}).get("items", [])]
-                self.send({"id": msg["id"], "result": result})
-            elif "method" in msg:
-                self.notifications.append((time.perf_counter(), msg))
-                self.changed.set()
-            elif (future := self.pending.pop(msg.get("id"), None)) is not None:
-                future.set_result(msg)
+        endpoint = Endpoint(64 << 20)
+        while True:
+            data = await self.process.stdout.read(1 << 16)
+            endpoint.receive_data(data)
+            while (item := endpoint.next_event()) is not NEED_DATA:
+                if item is EOF:
+                    return
+                if not isinstance(item, Incoming):
+                    print(f"  !! malformed output from typemux: {item}")
+                    continue
+                self._handle(item.msg)
+            if not data:
+                return
+
+    def _handle(self, msg: Message) -> None:
+        if "method" in msg and "id" in msg:  # a server->client request
+            result: Any = None
+            if msg["method"] == "workspace/configuration":
+                result = [None for _ in msg.get("params", {}).get("items", [])]
+            self.send({"id": msg["id"], "result": result})
+        elif "method" in msg:
+            self.notifications.append((time.perf_counter(), msg))
+            self.changed.set()
+        elif (future := self.pending.pop(msg.get("id"), None)) is not None:
+            future.set_result(msg)
 
 
 class Log:
