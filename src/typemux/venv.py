@@ -12,26 +12,16 @@ from __future__ import annotations
 
 import os
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
-from typemux.envs import EnvResolver, Venv
+from typemux.core.ports import VenvIdentity
+from typemux.envs import RULE_NAMES, EnvResolver, Venv
 
 __all__ = ["Venv", "VenvIdentity", "VenvResolver", "git_toplevel", "venv_identity"]
 
 _MARKER = "pyvenv.cfg"
 _GIT_TIMEOUT = 2.0
 _GIT_ENV_DROP = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE")
-
-
-@dataclass(frozen=True, slots=True)
-class VenvIdentity:
-    """Stat of `pyvenv.cfg`: changes when the venv is rewritten or recreated in place."""
-
-    dev: int
-    ino: int
-    mtime_ns: int
-    size: int
 
 
 def venv_identity(venv: Path) -> VenvIdentity | None:
@@ -50,7 +40,10 @@ def venv_identity(venv: Path) -> VenvIdentity | None:
 
 
 class VenvResolver(EnvResolver):
-    """Finds the environment of a file (see `typemux.envs`), plus the startup fallback."""
+    """Finds the environment of a file (see `typemux.envs`), plus the startup fallback.
+    The router's `VenvLookup` (core/ports.py)."""
+
+    rule_names: tuple[str, ...] = RULE_NAMES
 
     def fallback(self, cwd: Path) -> Venv | None:
         """The startup environment: the one of the git toplevel folder, else of the cwd

@@ -21,7 +21,6 @@ rules as an LSP server), and checks:
 from __future__ import annotations
 
 import itertools
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,17 +29,17 @@ from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from support.venv_lookup import DictLookup
 from typemux.backends.base import BackendKind, ReadinessDetector
 from typemux.core import ordering
 from typemux.core.actions import Exit, PoolChanged, Spawn, Stop, ToBackend, ToClient
 from typemux.core.lifecycle import INIT_ID, SHUTDOWN_ID, LifecycleSettings
+from typemux.core.ports import VenvIdentity
 from typemux.core.router import CANCEL_GRACE, Router, RouterSettings
 from typemux.core.session import State
 from typemux.core.stopping import SHUTDOWN_ANSWER_GRACE
 from typemux.documents import apply_change
-from typemux.runtime.identity import IdentityChecks
 from typemux.uris import path_to_uri
-from typemux.venv import VenvResolver
 
 
 class LogReady(ReadinessDetector):
@@ -56,19 +55,12 @@ KIND = BackendKind(name="model", command=("model-lsp",), version_command=None,
 
 
 def _workspace() -> tuple[Path, list[str], Path]:
-    root = Path(tempfile.mkdtemp(prefix="typemux-model-")).resolve()
-    (root / ".git").mkdir()
+    """Projects a, b and c have a venv, novenv none: paths only (the lookup is in memory)."""
+    root = Path("/model-workspace")
     uris = []
-    for name, venv in (("a", True), ("b", True), ("c", True), ("novenv", False)):
-        project = root / name
-        (project / "pkg").mkdir(parents=True)
-        if venv:
-            (project / ".venv").mkdir()
-            (project / ".venv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    for name in ("a", "b", "c", "novenv"):
         for doc in ("one.py", "two.py") if name in ("a", "b") else ("one.py",):
-            path = project / "pkg" / doc
-            path.write_text("x = 1\n")
-            uris.append(path_to_uri(path))
+            uris.append(path_to_uri(root / name / "pkg" / doc))
     uris.append("untitled:Untitled-1")
     return root, uris, root / "a" / ".venv"
 
@@ -111,8 +103,15 @@ class RouterMachine(RuleBasedStateMachine):
         lifecycle = LifecycleSettings(argv=["/usr/bin/model-lsp"], max_backends=self.MAX_BACKENDS,
                                       backend_ttl=30.0, warmup_timeout=self.WARMUP_TIMEOUT,
                                       handshake_timeout=10.0, pid=1)
+        self.lookup = DictLookup(cached=True, ttl=5.0, clock=lambda: self.now)
+        self.inodes = itertools.count(1)
+        # each venv's pyvenv.cfg identity as the runtime would stat it (None: removed)
+        self.venv_ids: dict[Path, VenvIdentity | None] = {}
+        for name in ("a", "b", "c"):
+            self.venv_ids[self.lookup.add(ROOT / name)] = VenvIdentity(1, next(self.inodes), 0, 0)
+        self.checked_at: dict[Path, float] = {}
         self.router = Router(RouterSettings(lifecycle, fanout_timeout=5.0, fallback_venv=FALLBACK),
-                             KIND, VenvResolver(cache_seconds=5, clock=lambda: self.now))
+                             KIND, self.lookup)
         self.now = 1000.0
         self.seq = itertools.count()
         self.ids = itertools.count(1)
@@ -125,7 +124,6 @@ class RouterMachine(RuleBasedStateMachine):
         self.shut_down = False
         self.items: list[Any] = []
         self.request_method: dict[Any, str] = {}  # completion items the client received
-        self.identities = IdentityChecks()
         self.client_send({"jsonrpc": "2.0", "id": 0, "method": "initialize",
                           "params": {"processId": 1, "rootUri": path_to_uri(ROOT), "capabilities": {}}})
         self.client_send({"jsonrpc": "2.0", "method": "initialized", "params": {}})
@@ -147,8 +145,15 @@ class RouterMachine(RuleBasedStateMachine):
         self.drain()
 
     def look_at_venvs(self) -> None:
-        """What the runtime does around the core: report each pooled venv's identity."""
-        self.identities.run(self.router.pool, self.router.venv_checked, self.now)
+        """What the runtime does around the core (runtime/identity.py): report each pooled
+        venv's identity, at most once a second."""
+        venvs = {b.venv for b in self.router.pool}
+        self.checked_at = {v: t for v, t in self.checked_at.items() if v in venvs}
+        for venv in sorted(venvs):
+            last = self.checked_at.get(venv)
+            if last is None or self.now - last >= 1.0:
+                self.checked_at[venv] = self.now
+                self.router.venv_checked(venv, self.venv_ids.get(venv), self.now)
 
     def drain(self) -> None:
         self.look_at_venvs()
@@ -385,15 +390,12 @@ class RouterMachine(RuleBasedStateMachine):
     @rule(present=st.booleans())
     def venv_c_changes(self, present: bool) -> None:
         """Project c's venv is recreated (a new pyvenv.cfg: a new identity) or removed."""
-        cfg = ROOT / "c" / ".venv" / "pyvenv.cfg"
-        cfg.unlink(missing_ok=True)
+        venv = ROOT / "c" / ".venv"
+        self.lookup.venvs.pop(ROOT / "c", None)
+        self.venv_ids[venv] = None
         if present:
-            cfg.write_text("home = /usr/bin\n")
-
-    def teardown(self) -> None:
-        cfg = ROOT / "c" / ".venv" / "pyvenv.cfg"
-        if not cfg.exists():
-            cfg.write_text("home = /usr/bin\n")
+            self.lookup.add(ROOT / "c")
+            self.venv_ids[venv] = VenvIdentity(1, next(self.inodes), 0, 0)
 
     @precondition(lambda self: len(self.sent) > 25)  # late in a run: it ends the session
     @rule()
@@ -473,6 +475,22 @@ class RouterMachine(RuleBasedStateMachine):
                         if self.router.documents.get(uri).venv == backend.venv and uri not in held}
             actual = {uri: text for uri, text in model.docs.items() if uri not in held}
             assert actual == expected, f"session {backend.session} ({backend.venv})"
+
+    @invariant()
+    def a_document_is_open_in_at_most_one_live_backend(self) -> None:
+        """A document that moves (its venv changed) is closed in its old backend: no two
+        live backends check the same document (what waits in a warmup queue aside)."""
+        holders: dict[str, list[int]] = {}
+        for backend in self.router.pool:
+            model = self.backends.get(backend.session)
+            if model is None or model.stopped:
+                continue
+            held = {ordering.scope(item.msg) for item in backend.warmup_queue}
+            for uri in model.docs:
+                if uri not in held and ordering.ALL not in held:
+                    holders.setdefault(uri, []).append(backend.session)
+        doubled = {uri: sessions for uri, sessions in holders.items() if len(sessions) > 1}
+        assert not doubled, f"documents open in two live backends: {doubled}"
 
 
 class OneBackendNoWarmupMachine(RouterMachine):

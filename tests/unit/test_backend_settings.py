@@ -45,9 +45,9 @@ def test_settings_from_the_config_file_reach_the_backends_answer(tmp_path: Path)
                                    backend_settings=settings.backend_settings["pyrefly"]),
                     get_kind("pyrefly"), VenvResolver(cache_seconds=0))
     backend = BackendSession(1, (project / ".venv").resolve(), None, get_kind("pyrefly").readiness(), 0.0)
-    router.server_requests.from_backend(backend, {"jsonrpc": "2.0", "id": 3, "method": "workspace/configuration",
-                                                  "params": {"items": [{"section": "python"}]}}, 0.0)
-    (answer,) = to_backend(router.take_actions())
+    (answer,) = to_backend(router.server_requests.from_backend(backend, {
+        "jsonrpc": "2.0", "id": 3, "method": "workspace/configuration",
+        "params": {"items": [{"section": "python"}]}}, 0.0))
     assert answer["result"][0]["pyrefly"] == {"displayTypeErrors": "force-on", "typeCheckingMode": "strict"}
 
 

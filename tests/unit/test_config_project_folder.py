@@ -60,10 +60,9 @@ def test_a_backends_configuration_answer_uses_its_project(tmp_path: Path) -> Non
                     VenvResolver(cache_seconds=0))
     backend = BackendSession(1, venv, None, get_kind("ty").readiness(), 0.0)
     backend.project = project
-    router.server_requests.from_backend(backend, {
+    (answer,) = to_backend(router.server_requests.from_backend(backend, {
         "jsonrpc": "2.0", "id": 3, "method": "workspace/configuration",
-        "params": {"items": TY_ITEMS}}, 0.0)
-    (answer,) = to_backend(router.take_actions())
+        "params": {"items": TY_ITEMS}}, 0.0))
     assert answer["result"] == [None]
 
 

@@ -12,8 +12,7 @@ from typemux.core.idle_close import IdleClose
 from typemux.core.lifecycle import LifecycleSettings
 from typemux.core.router import Router, RouterSettings
 from typemux.uris import path_to_uri
-from typemux.venv import VenvResolver
-from unit.test_router import KIND, Harness, hover, make_project, to_backend, to_client
+from unit.test_router import KIND, Harness, hover, to_backend, to_client
 
 PUBLISH = "textDocument/publishDiagnostics"
 
@@ -21,13 +20,12 @@ PUBLISH = "textDocument/publishDiagnostics"
 class SyncHarness(Harness):
     def __init__(self, root: Path, *, idle: float = 0.0, **overrides: Any) -> None:
         super().__init__(root, **overrides)
-        (root / ".git").mkdir(exist_ok=True)
         lifecycle = LifecycleSettings(
             argv=["/usr/bin/fake-lsp"], max_backends=overrides.get("max_backends", 8),
             backend_ttl=overrides.get("backend_ttl", 1800.0), warmup_timeout=0.0,
             handshake_timeout=10.0, pid=4242)
         self.router = Router(RouterSettings(lifecycle, document_idle_close=idle), KIND,
-                             VenvResolver(cache_seconds=0))
+                             self.lookup)
 
     def notify(self, method: str, params: dict[str, Any]) -> list[Any]:
         return self.client({"jsonrpc": "2.0", "method": method, "params": params})
@@ -48,8 +46,6 @@ class SyncHarness(Harness):
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    make_project(tmp_path, "proj-a")
-    make_project(tmp_path, "proj-b")
     return tmp_path
 
 

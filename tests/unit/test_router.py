@@ -7,13 +7,14 @@ from typing import Any
 
 import pytest
 
+from support.venv_lookup import DictLookup
 from typemux.backends.base import BackendKind, ReadinessDetector
 from typemux.core.actions import Exit, Spawn, Stop, ToBackend, ToClient
 from typemux.core.lifecycle import INIT_ID, SHUTDOWN_ID, LifecycleSettings
 from typemux.core.pool import PREEMPT_AFTER
+from typemux.core.ports import VenvIdentity
 from typemux.core.router import Router, RouterSettings
 from typemux.uris import path_to_uri
-from typemux.venv import VenvResolver, venv_identity
 
 
 class LogReady(ReadinessDetector):
@@ -33,6 +34,7 @@ KIND = BackendKind(
 
 
 def make_project(root: Path, name: str, venv: bool = True) -> Path:
+    """A project on disk, for tests of what reads it (the router itself never does)."""
     project = root / name
     (project / "pkg").mkdir(parents=True)
     if venv:
@@ -43,8 +45,12 @@ def make_project(root: Path, name: str, venv: bool = True) -> Path:
 
 
 class Harness:
+    """The router with an in-memory venv lookup: proj-a and proj-b have a .venv, proj-c none."""
+
     def __init__(self, root: Path, **overrides: Any) -> None:
-        (root / ".git").mkdir(exist_ok=True)
+        self.lookup = DictLookup(cached=overrides.pop("cached", False))
+        self.lookup.add(root / "proj-a")
+        self.lookup.add(root / "proj-b")
         lifecycle = LifecycleSettings(
             argv=["/usr/bin/fake-lsp"],
             max_backends=overrides.pop("max_backends", 8),
@@ -57,8 +63,7 @@ class Harness:
             RouterSettings(lifecycle, fanout_timeout=overrides.pop("fanout_timeout", 5.0),
                            fallback_venv=overrides.pop("fallback_venv", None)),
             overrides.pop("kind", KIND),
-            VenvResolver(cache_seconds=overrides.pop("cache_seconds", 0),
-                         environments=overrides.pop("environments", None)),
+            self.lookup,
         )
         self.now = 100.0
         self.next_id = 0
@@ -105,9 +110,6 @@ def hover(path: Path) -> dict[str, Any]:
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    make_project(tmp_path, "proj-a")
-    make_project(tmp_path, "proj-b")
-    make_project(tmp_path, "proj-c", venv=False)
     return tmp_path
 
 
@@ -135,8 +137,8 @@ def test_did_open_spawns_a_backend_rooted_at_its_project_and_replays_the_documen
     main = repo / "proj-a/pkg/main.py"
     actions = h.open(main, "print('hi')\n")
     (spawn,) = [a for a in actions if isinstance(a, Spawn)]
-    assert spawn.venv == (repo / "proj-a/.venv").resolve()
-    assert spawn.cwd == (repo / "proj-a").resolve()
+    assert spawn.venv == repo / "proj-a/.venv"
+    assert spawn.cwd == repo / "proj-a"
     assert spawn.env["VIRTUAL_ENV"] == str(spawn.venv)
     assert spawn.env["PATH"].startswith(str(spawn.venv / "bin"))
     (init,) = to_backend(actions, spawn.session)
@@ -167,7 +169,9 @@ def test_requests_go_to_their_own_venvs_backend_and_answers_come_back_raw(repo: 
 
 def test_an_environments_mapping_to_a_missing_folder_is_named_in_the_error(repo: Path) -> None:
     # proj-a has a .venv, but the explicit mapping (final) names a folder that is missing.
-    h = Harness(repo, environments={"proj-a": ".venv-missing"})
+    h = Harness(repo)
+    missed = f"`environments` setting maps 'proj-a' to {repo}/proj-a/.venv-missing (missing)"
+    h.lookup.misses[repo / "proj-a"] = missed
     h.initialize()
     path = repo / "proj-a/pkg/main.py"
     h.open(path)
@@ -190,22 +194,20 @@ def test_a_document_without_venv_gets_an_error_that_says_how_to_fix_it(repo: Pat
     assert err["error"]["message"].startswith("typemux: no .venv found")
     assert "python -m venv .venv" in err["error"]["message"]
     # A venv created later is used without restart.
-    make_project(repo, "proj-c-venv")  # noise: unrelated project
-    (repo / "proj-c/.venv/bin").mkdir(parents=True)
-    (repo / "proj-c/.venv/pyvenv.cfg").write_text("home = /usr/bin\n")
+    h.lookup.add(repo / "proj-c-venv")  # noise: unrelated project
+    h.lookup.add(repo / "proj-c")
     _, actions = h.request("textDocument/hover", hover(path))
     assert [a for a in actions if isinstance(a, Spawn)]
 
 
 def test_a_cached_no_venv_answer_is_looked_up_again_on_the_next_request(repo: Path) -> None:
-    h = Harness(repo, cache_seconds=60)
+    h = Harness(repo, cached=True)
     h.initialize()
     path = repo / "proj-c/pkg/main.py"
     h.open(path)
     _, actions = h.request("textDocument/hover", hover(path))
     assert to_client(actions)[0]["error"]["code"] == -32603
-    (repo / "proj-c/.venv/bin").mkdir(parents=True)
-    (repo / "proj-c/.venv/pyvenv.cfg").write_text("home = /usr/bin\n")
+    h.lookup.add(repo / "proj-c")  # its cached "no venv" still stands in the lookup
     _, actions = h.request("textDocument/hover", hover(path))
     assert [a for a in actions if isinstance(a, Spawn)]
 
@@ -224,7 +226,7 @@ def test_index_dependent_requests_wait_for_readiness_and_others_pass(repo: Path)
     assert to_backend(actions) == []
     actions = h.backend(s, {"jsonrpc": "2.0", "method": "window/logMessage", "params": {"type": 3, "message": "ready now"}})
     assert [m.get("id") for m in to_backend(actions, s)] == [ref_id, same_id]
-    assert h.router.pool.get((repo / "proj-a/.venv").resolve()).ready_reason == "log ready"
+    assert h.router.pool.get(repo / "proj-a/.venv").ready_reason == "log ready"
 
 
 def test_a_silent_backend_is_released_at_the_warmup_timeout(repo: Path) -> None:
@@ -248,7 +250,7 @@ def test_progress_end_releases_only_for_the_progress_started_while_warming(repo:
     actions = h.backend(s, {"jsonrpc": "2.0", "id": 0, "method": "window/workDoneProgress/create", "params": {"token": "idx"}})
     assert to_backend(actions, s) == [{"jsonrpc": "2.0", "id": 0, "result": None}]  # client lacks support
     h.backend(s, {"jsonrpc": "2.0", "method": "$/progress", "params": {"token": "other", "value": {"kind": "end"}}})
-    assert h.router.pool.get((repo / "proj-a/.venv").resolve()).is_warming()
+    assert h.router.pool.get(repo / "proj-a/.venv").is_warming()
     actions = h.backend(s, {"jsonrpc": "2.0", "method": "$/progress", "params": {"token": "idx", "value": {"kind": "end"}}})
     assert [m.get("id") for m in to_backend(actions, s)] == [ref_id]
 
@@ -379,7 +381,7 @@ def test_spawn_failure_answers_waiting_requests_naming_command_and_venv(repo: Pa
     h.router.backend_spawn_failed(spawn.session, "No such file or directory", h.now)
     msgs = to_client(h.router.take_actions())
     assert msgs[0]["id"] == rid and "/usr/bin/fake-lsp" in msgs[0]["error"]["message"]
-    assert str((repo / "proj-a/.venv").resolve()) in msgs[0]["error"]["message"]
+    assert str(repo / "proj-a/.venv") in msgs[0]["error"]["message"]
     assert [m["method"] for m in msgs[1:]] == ["window/showMessage"]
 
 
@@ -536,13 +538,11 @@ def test_venv_replacement_starts_a_fresh_backend(repo: Path) -> None:
     h.initialize()
     main = repo / "proj-a/pkg/main.py"
     s = h.start_backend(main)
-    cfg = repo / "proj-a/.venv/pyvenv.cfg"
-    h.router.venv_checked(repo / "proj-a/.venv", venv_identity(repo / "proj-a/.venv"), h.now)
+    h.router.venv_checked(repo / "proj-a/.venv", VenvIdentity(1, 2, 3, 4), h.now)
     assert h.router.take_actions() == []  # the runtime saw the venv as it started (first check)
-    cfg.unlink()
-    cfg.write_text("home = /usr/local/bin\nversion = 3.12\n")
     h.now += 2
-    h.router.venv_checked(repo / "proj-a/.venv", venv_identity(repo / "proj-a/.venv"), h.now)
+    # pyvenv.cfg rewritten: another inode, mtime and size
+    h.router.venv_checked(repo / "proj-a/.venv", VenvIdentity(1, 5, 6, 7), h.now)
     actions = h.router.take_actions()
     assert [m["method"] for m in to_backend(actions, s)] == ["shutdown"]
     _, actions = h.request("textDocument/hover", hover(main))
@@ -707,7 +707,7 @@ def test_untitled_documents_go_to_the_most_recently_used_backend(repo: Path) -> 
 
 
 def test_untitled_documents_start_the_fallback_venvs_backend_when_none_runs(repo: Path) -> None:
-    fallback = (repo / "proj-a/.venv").resolve()
+    fallback = repo / "proj-a/.venv"
     h = Harness(repo, fallback_venv=fallback)
     h.initialize()
     h.router.take_actions()
@@ -721,12 +721,29 @@ def test_untitled_documents_start_the_fallback_venvs_backend_when_none_runs(repo
     assert to_client(actions) == []
 
 
+def test_a_fallback_found_after_initialize_serves_untitled_documents(repo: Path) -> None:
+    """The runtime finds the startup venv only after answering initialize."""
+    h = Harness(repo)
+    h.initialize()
+    fallback, project = repo / "elsewhere/.venv", repo / "elsewhere"
+    h.router.set_fallback(fallback, project)
+    h.router.prewarm(fallback, h.now, project)
+    (spawn,) = [a for a in h.router.take_actions() if isinstance(a, Spawn)]
+    assert (spawn.venv, spawn.cwd) == (fallback, project)
+    h.backend(spawn.session, {"jsonrpc": "2.0", "id": INIT_ID, "result": {"capabilities": {}}})
+    h.router.lifecycle.evict(h.router.pool.get(fallback), "test", h.now)  # nothing runs now
+    h.router.take_actions()
+    uri = "untitled:Untitled-3"
+    _, actions = h.request("textDocument/hover", {"textDocument": {"uri": uri},
+                                                  "position": {"line": 0, "character": 0}})
+    assert [a.venv for a in actions if isinstance(a, Spawn)] == [fallback]
+    assert to_client(actions) == []
+
+
 @pytest.mark.parametrize("library", ["node_modules/pyright/dist/typeshed-fallback/stdlib/builtins.pyi",
                                      "usr/lib/python3.11/os.py"])
 def test_a_library_file_is_served_alike_opened_or_not(repo: Path, library: str) -> None:
     path = repo / "tools" / library
-    path.parent.mkdir(parents=True)
-    path.write_text("def f(): ...\n")
     h = Harness(repo)
     h.initialize()
     a = h.start_backend(repo / "proj-a/pkg/main.py")
@@ -770,7 +787,7 @@ def test_an_unreadable_edit_is_reported_once_and_never_replaced_by_disk_text(rep
     assert [m["method"] for m in to_backend(actions, s)] == ["textDocument/didChange"]  # routing goes on
     assert to_client(h.client({**bad, "params": {**bad["params"], "textDocument": {
         "uri": path_to_uri(main), "version": 3}}})) == []  # once
-    main.write_text("changed on disk\n")
+    h.router.sync.reader = lambda path: "changed on disk\n"  # the router never reads it
     h.router.backend_exited(s, "exited with code 3", h.now + 60)
     h.router.take_actions()
     h.now += 60
@@ -921,3 +938,35 @@ def test_a_second_request_under_a_pending_id_is_refused_and_the_first_still_answ
     assert answer["result"] == {"contents": "x"}
     # Answered: the id may be used again.
     assert [m["id"] for m in to_backend(h.client(first), a)] == [7]
+
+
+def test_a_document_moves_to_a_closer_venv_that_appears(repo: Path) -> None:
+    h = Harness(repo)
+    h.initialize()
+    main = repo / "proj-a/pkg/main.py"
+    a = h.start_backend(main)
+    nested = h.lookup.add(repo / "proj-a/pkg")  # a nested project gets its own venv
+    _, actions = h.request("textDocument/hover", hover(main))
+    assert [m["method"] for m in to_backend(actions, a)] == ["textDocument/didClose"]
+    assert not [x for x in actions if isinstance(x, Stop)]  # proj-a's backend serves on
+    (spawn,) = [x for x in actions if isinstance(x, Spawn)]
+    assert spawn.venv == nested
+    sent = to_backend(h.backend(spawn.session, {"jsonrpc": "2.0", "id": INIT_ID, "result": {"capabilities": {}}}))
+    assert [m.get("method") for m in sent if m.get("method") != "initialized"] == [
+        "textDocument/didOpen", "textDocument/hover"]
+    assert h.router.documents.get(path_to_uri(main)).venv == nested
+
+
+def test_a_vanished_venv_only_loses_its_documents_routing_never_checks_the_disk(repo: Path) -> None:
+    """The move sends didClose; stopping the backend is the venv identity check's job."""
+    h = Harness(repo)
+    h.initialize()
+    main = repo / "proj-a/pkg/main.py"
+    a = h.start_backend(main)
+    h.lookup.remove(repo / "proj-a")
+    rid, actions = h.request("textDocument/hover", hover(main))
+    assert [m["method"] for m in to_backend(actions, a)] == ["textDocument/didClose"]
+    assert not [x for x in actions if isinstance(x, Spawn | Stop)]
+    (err,) = to_client(actions)
+    assert err["id"] == rid and "no .venv found" in err["error"]["message"]
+    assert h.router.documents.get(path_to_uri(main)).venv is None

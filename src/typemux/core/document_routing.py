@@ -2,7 +2,8 @@
 
 Keeps the client's view of every open document (didOpen/didChange/didClose are applied here
 before anything is forwarded), finds the venv of a URI, and moves a document when its venv
-changes (a closer one appears, or its own vanishes).
+changes (a closer one appears, or its own vanishes). Sans-IO: each event returns the
+actions it decides, in order.
 """
 
 from __future__ import annotations
@@ -17,11 +18,10 @@ from typemux import jsonrpc
 from typemux.core import sync_kind
 from typemux.core.actions import Action, ToClient
 from typemux.core.lifecycle import Lifecycle
+from typemux.core.ports import VenvLookup
 from typemux.core.session import BackendSession
 from typemux.documents import DocumentStore, TextDocument
-from typemux.envs import RULE_NAMES
 from typemux.uris import uri_to_path
-from typemux.venv import VenvResolver
 
 NO_VENV_HELP = ("create one in the project (python -m venv .venv, uv sync, poetry install, "
                 "...) or map it in typemux's `environments` setting, then retry; no restart "
@@ -29,21 +29,21 @@ NO_VENV_HELP = ("create one in the project (python -m venv .venv, uv sync, poetr
 
 
 class DocumentRouting:
-    def __init__(self, documents: DocumentStore, resolver: VenvResolver, lifecycle: Lifecycle,
-                 log: Callable[..., None], out: list[Action], fallback_venv: Path | None = None) -> None:
+    def __init__(self, documents: DocumentStore, lookup: VenvLookup, lifecycle: Lifecycle,
+                 log: Callable[..., None], fallback_venv: Path | None = None) -> None:
         self.documents = documents
-        self.resolver = resolver
+        self.lookup = lookup
         self.lifecycle = lifecycle
         self.pool = lifecycle.pool
         self.fallback_venv = fallback_venv
         self._log = log
-        self._out = out
 
-    def did_open(self, params: dict[str, Any], msg: jsonrpc.Message, raw: bytes | None, now: float) -> None:
+    def did_open(self, params: dict[str, Any], msg: jsonrpc.Message, raw: bytes | None,
+                 now: float) -> list[Action]:
         item = params.get("textDocument")
         if not isinstance(item, dict) or not isinstance(item.get("uri"), str):
             self._log("bad_did_open", reason="no textDocument.uri")
-            return
+            return []
         text = item.get("text")
         version = item.get("version")
         doc = self.documents.open(
@@ -51,27 +51,27 @@ class DocumentRouting:
             version if isinstance(version, int) else 0, text if isinstance(text, str) else "")
         venv = self.venv_of(doc.uri, None)
         if venv is None:
-            return
+            return []
         # Started before the document joins its venv: a backend created now must not both
         # replay it and get this didOpen.
-        target, actions = self.lifecycle.ensure(venv, now)
-        self._out.extend(actions)
+        target, out = self.lifecycle.ensure(venv, now)
         doc.venv = venv
         if isinstance(target, BackendSession):
-            self._out.extend(self.lifecycle.deliver(target, msg, raw, now))
+            out += self.lifecycle.deliver(target, msg, raw, now)
+        return out
 
-    def did_change(self, params: dict[str, Any], msg: jsonrpc.Message, raw: bytes | None, now: float) -> None:
+    def did_change(self, params: dict[str, Any], msg: jsonrpc.Message, raw: bytes | None,
+                   now: float) -> list[Action]:
         item = params.get("textDocument") or {}
         uri = item.get("uri") if isinstance(item, dict) else None
         doc = self.documents.get(uri) if isinstance(uri, str) else None
         if doc is None:
             self._log("did_change_unknown_document", uri=uri)
-            return
+            return []
         # Started before the edit is applied: a backend created now replays the text before
         # this edit, then gets the edit itself.
-        target, actions = (self.lifecycle.ensure(doc.venv, now) if doc.venv is not None
-                           else (None, []))
-        self._out.extend(actions)
+        target, out = (self.lifecycle.ensure(doc.venv, now) if doc.venv is not None
+                       else (None, []))
         changes = params.get("contentChanges")
         version = item.get("version")
         was_desynced = doc.desynced
@@ -79,7 +79,7 @@ class DocumentRouting:
                                      changes if isinstance(changes, list) else []):
             self._log("edit_not_applied", uri=doc.uri, version=version)
             if not was_desynced:
-                self._out.append(ToClient(jsonrpc.show_message(2, (
+                out.append(ToClient(jsonrpc.show_message(2, (
                     f"typemux: an edit of {doc.uri} could not be applied, so typemux no longer "
                     "knows its text; a backend started later would see an older text. Close and "
                     "reopen the file (or replace its whole text) to fix this."))))
@@ -87,26 +87,27 @@ class DocumentRouting:
             # the edit as this backend's own textDocumentSync asks (whole text, or nothing)
             adapted = sync_kind.for_backend(target, msg, raw, None if doc.desynced else doc.text)
             if adapted is not None:
-                self._out.extend(self.lifecycle.deliver(target, adapted[0], adapted[1], now))
+                out += self.lifecycle.deliver(target, adapted[0], adapted[1], now)
+        return out
 
-    def did_close(self, params: dict[str, Any], msg: jsonrpc.Message, raw: bytes | None, now: float) -> None:
+    def did_close(self, params: dict[str, Any], msg: jsonrpc.Message, raw: bytes | None,
+                  now: float) -> list[Action]:
         item = params.get("textDocument") or {}
         uri = item.get("uri") if isinstance(item, dict) else None
         doc = self.documents.close(uri) if isinstance(uri, str) else None
         if doc is None or doc.venv is None:
-            return
+            return []
         backend = self.pool.get(doc.venv)
-        if backend is not None:
-            self._out.extend(self.lifecycle.deliver(backend, msg, raw, now))
+        return self.lifecycle.deliver(backend, msg, raw, now) if backend is not None else []
 
     def find_venv(self, path: Path | None) -> Path | None:
         if path is None:
             return None
-        venv = self.resolver.find(path)
+        venv = self.lookup.find(path)
         if venv is None:
             # A cached "no venv" must not hide a venv created since: look again, uncached.
-            self.resolver.invalidate()
-            venv = self.resolver.find(path)
+            self.lookup.invalidate()
+            venv = self.lookup.find(path)
         if venv is None:
             return None
         self.lifecycle.projects[venv.path] = venv.project
@@ -131,46 +132,53 @@ class DocumentRouting:
             return doc.venv
         return self.fallback_venv
 
-    def target_for_uri(self, uri: str, now: float) -> BackendSession | str:
+    def target_for_uri(self, uri: str, now: float) -> tuple[BackendSession | str, list[Action]]:
+        """The backend serving `uri` (started if needed), or why none can; with the actions
+        of getting there (a document whose venv changed moves first)."""
         doc = self.documents.get(uri)
         venv = self.venv_of(uri, doc)
-        if doc is not None and doc.venv != venv:
-            self._move(doc, venv, now)
+        out = self._move(doc, venv, now) if doc is not None and doc.venv != venv else []
         if venv is None:
-            path = uri_to_path(uri)
-            if path is None:
-                return (f"cannot serve {uri}: no backend is running to serve a document that is "
-                        f"not a file, and no .venv was found for the workspace; {NO_VENV_HELP}")
-            missed = self.resolver.mapping_miss(path)
-            if missed is not None:
-                return (f"no environment for {path}: the {missed}, and an explicit mapping is "
-                        "final (no other rule is tried); fix the mapping or create that "
-                        "environment, then retry; `typemux doctor` in the project shows it")
-            return (f"no .venv found for {path}, nor an environment by any other rule "
-                    f"(searched up to its git root: {', '.join(RULE_NAMES)}); {NO_VENV_HELP}")
+            return self._no_venv(uri), out
         target, actions = self.lifecycle.ensure(venv, now)
-        self._out.extend(actions)
-        return target
+        return target, out + actions
 
-    def _move(self, doc: TextDocument, new: Path | None, now: float) -> None:
-        """A document's venv changed (one appeared closer, or its venv vanished)."""
+    def _no_venv(self, uri: str) -> str:
+        path = uri_to_path(uri)
+        if path is None:
+            return (f"cannot serve {uri}: no backend is running to serve a document that is "
+                    f"not a file, and no .venv was found for the workspace; {NO_VENV_HELP}")
+        missed = self.lookup.mapping_miss(path)
+        if missed is not None:
+            return (f"no environment for {path}: the {missed}, and an explicit mapping is "
+                    "final (no other rule is tried); fix the mapping or create that "
+                    "environment, then retry; `typemux doctor` in the project shows it")
+        return (f"no .venv found for {path}, nor an environment by any other rule "
+                f"(searched up to its git root: {', '.join(self.lookup.rule_names)}); {NO_VENV_HELP}")
+
+    def _move(self, doc: TextDocument, new: Path | None, now: float) -> list[Action]:
+        """A document's venv changed (one appeared closer, or its venv vanished). The old
+        backend only loses the document: if its venv is gone, the runtime's identity check
+        of that venv stops it."""
         old = doc.venv
         doc.venv = None
+        out: list[Action] = []
         if old is not None:
             backend = self.pool.get(old)
             if backend is not None:
-                self._out.extend(self.lifecycle.deliver(backend, jsonrpc.notification(
-                    "textDocument/didClose", {"textDocument": {"uri": doc.uri}}), None, now))
+                out += self.lifecycle.deliver(backend, jsonrpc.notification(
+                    "textDocument/didClose", {"textDocument": {"uri": doc.uri}}), None, now)
         if new is None:
-            return
+            return out
         target, actions = self.lifecycle.ensure(new, now)
-        self._out.extend(actions)
+        out += actions
         doc.venv = new
         if isinstance(target, BackendSession):
             item = {"uri": doc.uri, "languageId": doc.language_id, "version": doc.version,
                     "text": doc.text}
-            self._out.extend(self.lifecycle.deliver(target, jsonrpc.notification(
-                "textDocument/didOpen", {"textDocument": item}), None, now))
+            out += self.lifecycle.deliver(target, jsonrpc.notification(
+                "textDocument/didOpen", {"textDocument": item}), None, now)
+        return out
 
 
 _STDLIB_DIR = re.compile(r"python3(\.\d+)?t?$")

@@ -1,5 +1,6 @@
 """Keeping backends' documents true to the disk and to the client, for clients that never
-close documents nor watch files (Claude Code). Sans-IO; the router calls these hooks.
+close documents nor watch files (Claude Code). Sans-IO; the router calls these hooks, and
+each returns the actions it decides, in order.
 
 - Disk truth: `files_changed` gets the new disk texts of open documents (read by the
   runtime) and gives each clean document's backend the new text (see disk_sync).
@@ -25,6 +26,7 @@ from typemux.core.actions import Action, ToBackend, ToClient
 from typemux.core.disk_sync import DiskSync
 from typemux.core.idle_close import IdleClose
 from typemux.core.lifecycle import Lifecycle
+from typemux.core.ports import SourceReader
 from typemux.core.session import BackendSession, State
 from typemux.documents import DocumentStore, TextDocument
 from typemux.uris import uri_to_path
@@ -34,20 +36,16 @@ MAX_OWN_DOCUMENTS = 64
 
 
 class DocumentSync:
-    def __init__(self, documents: DocumentStore, lifecycle: Lifecycle, out: list[Action],
+    def __init__(self, documents: DocumentStore, lifecycle: Lifecycle,
                  idle_close: float, log: Callable[..., None]) -> None:
         self.documents = documents
         self.lifecycle = lifecycle
         self.pool = lifecycle.pool
         self.disk = DiskSync()
         self.idle = IdleClose(idle_close)
-        self._out = out
         self._log = log
         # path -> its text, or None when unreadable or too big (set by the runtime)
-        self.reader: Callable[[Path], str | None] | None = None
-        # path -> its venv (set by the router): only project files are opened for the client;
-        # a library file (typeshed, site-packages) is left to the backend that pointed to it.
-        self.find_venv: Callable[[Path], Path | None] | None = None
+        self.reader: SourceReader | None = None
         # Documents typemux opened, the client never did, oldest first.
         self.own: dict[str, None] = {}
         # Whether idle close applies to the client's documents too (core.idle_policy).
@@ -56,74 +54,82 @@ class DocumentSync:
 
     # ----- client → typemux -------------------------------------------------------------
     def before_notification(self, method: str, msg: jsonrpc.Message, params: dict[str, Any],
-                            now: float) -> jsonrpc.Message | None:
-        """Book-keeping before the router handles a client notification; the message to use
-        instead of `msg` (a didChange with its version shifted), or None to keep it."""
+                            now: float) -> tuple[jsonrpc.Message | None, list[Action]]:
+        """Book-keeping before the router handles a client notification: the message to use
+        instead of `msg` (a didChange with its version shifted) or None to keep it, and the
+        actions that go before it."""
         uri = _uri(params)
         if uri is None:
-            return None
+            return None, []
         if method == "textDocument/didOpen":
-            if uri in self.own:
-                self._take_over(uri)
+            out = self._take_over(uri) if uri in self.own else []
             self.disk.opened(uri)
             self.idle.reopened(uri)
             self.idle.touch(uri, now)
-            return None
+            return None, out
         if method == "textDocument/didClose":
             self.idle_clients = idle_policy.after_client_close(self.idle_mode, self.idle_clients)
             self.disk.closed(uri)
-            self._ensure_open(uri)  # a backend that closed it itself sees the client's close
+            out = self._ensure_open(uri)  # a backend that closed it itself sees the client's close
             self.idle.forget(uri)
             if uri in self.lifecycle.standing:
                 self.lifecycle.standing.discard(uri)
-                self._out.append(ToClient(_empty_diagnostics(uri)))
-            return None
-        self._ensure_open(uri)
+                out.append(ToClient(_empty_diagnostics(uri)))
+            return None, out
+        out = self._ensure_open(uri)
         self.idle.touch(uri, now)
         if method == "textDocument/didChange":
             self.disk.changed(uri)
-            return self.disk.client_change(msg, params)
+            return self.disk.client_change(msg, params), out
         if method == "textDocument/didSave":
             self.disk.saved(uri)
-        return None
+        return None, out
 
-    def before_request(self, method: str, params: Any, now: float) -> None:
+    def before_request(self, method: str, params: Any, now: float,
+                       find_venv: Callable[[Path], Path | None]) -> list[Action]:
+        """Before a client request: a document typemux closed is re-opened, and a project
+        file never opened is opened by typemux (only a file whose venv `find_venv` finds: a
+        library file is left to the backend that pointed to it)."""
         # On every request's path: the common case (an open document, nothing idle-closed,
         # idle close off) costs two dict look-ups.
         uri = _uri(params) if isinstance(params, dict) else None
         if uri is None:
-            return
+            return []
+        out: list[Action] = []
         known = self.documents.get(uri) is not None
         if not known and method.startswith("textDocument/"):
-            self._open_own(uri)
+            out = self._open_own(uri, find_venv)
             known = self.documents.get(uri) is not None
         if known and self.idle.enabled:
-            self._ensure_open(uri)
+            out += self._ensure_open(uri)
             self.idle.touch(uri, now)
+        return out
 
-    def _open_own(self, uri: str) -> None:
+    def _open_own(self, uri: str, find_venv: Callable[[Path], Path | None]) -> list[Action]:
         """Open a Python file the client asks about without having opened it. It gets no
         venv here: routing the request moves it to its venv, which sends the didOpen."""
         path = uri_to_path(uri)
         if self.reader is None or path is None or path.suffix not in (".py", ".pyi"):
-            return
-        if self.find_venv is not None and self.find_venv(path) is None:
-            return
+            return []
+        if find_venv(path) is None:
+            return []
         text = self.reader(path)
         if text is None:
-            return
+            return []
+        out: list[Action] = []
         if len(self.own) >= MAX_OWN_DOCUMENTS:  # bounded even with idle close off
             oldest = next(iter(self.own))
             old_doc = self.documents.get(oldest)
             if old_doc is not None:
-                self._close_own(oldest, old_doc)
+                out = self._close_own(oldest, old_doc)
             self.own.pop(oldest, None)
         self.documents.open(uri, "python", 0, text)
         self.disk.opened(uri)
         self.own[uri] = None
         self._log("document_opened_for_client", uri=uri)
+        return out
 
-    def _take_over(self, uri: str) -> None:
+    def _take_over(self, uri: str) -> list[Action]:
         """The client opens a document typemux had opened: close typemux's copy in its
         backend, so that the backend sees one open (the client's) and not two."""
         self.own.pop(uri, None)
@@ -131,20 +137,20 @@ class DocumentSync:
         backend = self.pool.get(doc.venv) if doc is not None and doc.venv is not None else None
         closed_by_idle = self.idle.closed_in(uri)
         if backend is not None and backend.state in LIVE and closed_by_idle != backend.session:
-            self._out.append(ToBackend(backend.session, jsonrpc.notification(
-                "textDocument/didClose", {"textDocument": {"uri": uri}})))
+            return [ToBackend(backend.session, _did_close(uri))]
+        return []
 
-    def _ensure_open(self, uri: str) -> None:
+    def _ensure_open(self, uri: str) -> list[Action]:
         """Re-open a document typemux closed in its live backend, before it is needed."""
         session = self.idle.closed_in(uri)
         if session is None:
-            return
+            return []
         self.idle.reopened(uri)
         doc = self.documents.get(uri)
         backend = self.pool.get(doc.venv) if doc is not None and doc.venv is not None else None
         if doc is None or backend is None or backend.session != session or backend.state not in LIVE:
-            return  # a newer backend got it in its replay
-        self._out.append(ToBackend(session, _did_open(doc)))
+            return []  # a newer backend got it in its replay
+        return [ToBackend(session, _did_open(doc))]
 
     # ----- backend → typemux --------------------------------------------------------------
     def on_publish(self, backend: BackendSession, msg: jsonrpc.Message,
@@ -160,8 +166,9 @@ class DocumentSync:
         return True, self.disk.client_diagnostics(msg, params)
 
     # ----- disk ----------------------------------------------------------------------------
-    def files_changed(self, texts: dict[str, str | None], now: float) -> None:
+    def files_changed(self, texts: dict[str, str | None], now: float) -> list[Action]:
         """New disk texts of open documents (None: the file was deleted)."""
+        out: list[Action] = []
         for uri, text in texts.items():
             doc = self.documents.get(uri)
             if doc is None:
@@ -169,7 +176,7 @@ class DocumentSync:
             if text is None:
                 if uri in self.lifecycle.standing:
                     self.lifecycle.standing.discard(uri)
-                    self._out.append(ToClient(_empty_diagnostics(uri)))
+                    out.append(ToClient(_empty_diagnostics(uri)))
                 continue
             if not self.disk.disk_changed(uri, text, doc.text):
                 if text != doc.text:
@@ -181,37 +188,38 @@ class DocumentSync:
             self._log("disk_sync", uri=uri, version=doc.version)
             self.idle.touch(uri, now)
             if doc.venv is not None:
-                self._send_disk_text(doc, doc.venv, now)
+                out += self._send_disk_text(doc, doc.venv, now)
+        return out
 
-    def _send_disk_text(self, doc: TextDocument, venv: Path, now: float) -> None:
+    def _send_disk_text(self, doc: TextDocument, venv: Path, now: float) -> list[Action]:
         # The next message about a document restarts its backend: this is one.
-        target, actions = self.lifecycle.ensure(venv, now)
-        self._out.extend(actions)
+        target, out = self.lifecycle.ensure(venv, now)
         if not isinstance(target, BackendSession) or target.is_creating():
-            return  # its replay carries the new text
+            return out  # its replay carries the new text
         if self.idle.closed_in(doc.uri) == target.session:
             self.idle.reopened(doc.uri)
-            self._out.append(ToBackend(target.session, _did_open(doc)))
-            return
+            out.append(ToBackend(target.session, _did_open(doc)))
+            return out
         if sync_kind.change_kind(target.capabilities) == sync_kind.NONE:
-            return  # it takes no didChange (textDocumentSync None); it hears of the file
-        self._out.extend(self.lifecycle.deliver(target, jsonrpc.notification("textDocument/didChange", {
+            return out  # it takes no didChange (textDocumentSync None); it hears of the file
+        return out + self.lifecycle.deliver(target, jsonrpc.notification("textDocument/didChange", {
             "textDocument": {"uri": doc.uri, "version": doc.version},
             "contentChanges": [{"text": doc.text}],
-        }), None, now))
+        }), None, now)
 
     # ----- time ----------------------------------------------------------------------------
     def next_deadline(self) -> float | None:
         return self.idle.next_deadline()
 
-    def timer(self, now: float) -> None:
+    def timer(self, now: float) -> list[Action]:
+        out: list[Action] = []
         for uri in self.idle.due(now):
             doc = self.documents.get(uri)
             if doc is None:
                 self.idle.forget(uri)
                 continue
             if uri in self.own:
-                self._close_own(uri, doc)
+                out += self._close_own(uri, doc)
                 continue
             if not self.idle_clients:
                 self.idle.forget(uri)  # the client's own to close (an editor's open tab)
@@ -226,13 +234,13 @@ class DocumentSync:
                 self.idle.touch(uri, now)
                 continue
             self.idle.mark_closed(uri, backend.session)
-            self._out.append(ToBackend(backend.session, jsonrpc.notification(
-                "textDocument/didClose", {"textDocument": {"uri": uri}})))
+            out.append(ToBackend(backend.session, _did_close(uri)))
         if self.idle.closed_count():
             self._log("documents_idle_closed", count=self.idle.closed_count())
+        return out
 
 
-    def _close_own(self, uri: str, doc: TextDocument) -> None:
+    def _close_own(self, uri: str, doc: TextDocument) -> list[Action]:
         """A document only typemux had open, idle: closed for good (the client never had
         it open, so the backend's empty diagnostics for it go through)."""
         self.own.pop(uri, None)
@@ -241,8 +249,8 @@ class DocumentSync:
         self.documents.close(uri)
         backend = self.pool.get(doc.venv) if doc.venv is not None else None
         if backend is not None and backend.state in LIVE:
-            self._out.append(ToBackend(backend.session, jsonrpc.notification(
-                "textDocument/didClose", {"textDocument": {"uri": uri}})))
+            return [ToBackend(backend.session, _did_close(uri))]
+        return []
 
 
 def _uri(params: dict[str, Any]) -> str | None:
@@ -256,6 +264,10 @@ def _uri(params: dict[str, Any]) -> str | None:
 def _did_open(doc: TextDocument) -> jsonrpc.Message:
     return jsonrpc.notification("textDocument/didOpen", {"textDocument": {
         "uri": doc.uri, "languageId": doc.language_id, "version": doc.version, "text": doc.text}})
+
+
+def _did_close(uri: str) -> jsonrpc.Message:
+    return jsonrpc.notification("textDocument/didClose", {"textDocument": {"uri": uri}})
 
 
 def _empty_diagnostics(uri: str) -> jsonrpc.Message:

@@ -31,11 +31,11 @@ from typemux.core.client_caps import backend_initialize_params
 from typemux.core.delivery import CREATING_QUEUE_LIMIT
 from typemux.core.failures import Failures
 from typemux.core.pool import BackendPool
+from typemux.core.ports import VenvIdentity
 from typemux.core.server_requests import ServerRequests
 from typemux.core.session import BackendSession, State
 from typemux.core.stopping import SHUTDOWN_ID, Stopping
 from typemux.documents import DocumentStore
-from typemux.venv import VenvIdentity
 
 INIT_ID = "typemux:initialize"
 

@@ -4,6 +4,7 @@ Each backend numbers its requests from 0 or 1, so the client sees proxy-unique i
 answer goes back under the backend's own id. What the client did not declare support for,
 typemux answers itself, because real backends stall without an answer (workspace/
 configuration blocks pyright and ty; an unanswered progress create blocks references).
+Sans-IO: every method returns the actions it decides, in order.
 """
 
 from __future__ import annotations
@@ -37,28 +38,26 @@ class Outstanding:
 
 
 class ServerRequests:
-    def __init__(self, kind: BackendKind, out: list[Action]) -> None:
+    def __init__(self, kind: BackendKind, user_settings: dict[str, Any] | None = None) -> None:
         self.kind = kind
         self.caps = ClientCaps({})
-        self._out = out
         self._next_id = 0
         self._outstanding: dict[tuple[bool, object], Outstanding] = {}
         self.forwarded = ForwardedRegistrations()
         # The user's backend_settings for this kind (merged into configuration answers).
-        self.user_settings: dict[str, Any] = {}
+        self.user_settings: dict[str, Any] = dict(user_settings or {})
 
     def __len__(self) -> int:
         return len(self._outstanding)
 
-    def from_backend(self, backend: BackendSession, msg: jsonrpc.Message, now: float) -> None:
+    def from_backend(self, backend: BackendSession, msg: jsonrpc.Message, now: float) -> list[Action]:
         method: str = msg["method"]
         params = msg.get("params")
         if method == "workspace/configuration":
             if self.caps.configuration:
-                self._forward(backend, msg, now, CLIENT_ANSWER_TIMEOUT)
-            else:
-                self._answer(backend, msg["id"], self._configuration(backend, params, None))
-        elif method == "window/workDoneProgress/create":
+                return [self._forward(backend, msg, now, CLIENT_ANSWER_TIMEOUT)]
+            return [self._answer(backend, msg["id"], self._configuration(backend, params, None))]
+        if method == "window/workDoneProgress/create":
             params = params if isinstance(params, dict) else {}
             token = params.get("token")
             backend.progress_tokens.add(token)
@@ -67,57 +66,53 @@ class ServerRequests:
             if self.caps.work_done_progress:
                 fwd = dict(msg)
                 fwd["params"] = {**params, "token": tokens.encode(backend.session, token)}
-                self._forward(backend, fwd, now, CLIENT_ANSWER_TIMEOUT)
-            else:
-                self._answer(backend, msg["id"], None)
-        elif method in ("client/registerCapability", "client/unregisterCapability"):
-            self._answer(backend, msg["id"], None)
+                return [self._forward(backend, fwd, now, CLIENT_ANSWER_TIMEOUT)]
+            return [self._answer(backend, msg["id"], None)]
+        if method in ("client/registerCapability", "client/unregisterCapability"):
+            actions: list[Action] = [self._answer(backend, msg["id"], None)]
             if method == "client/registerCapability":
                 forwarded = self.forwarded.forward(params, self.caps)
                 if forwarded is not None:
-                    self._out.append(ToClient(forwarded))
-        elif method.endswith("/refresh"):
+                    actions.append(ToClient(forwarded))
+            return actions
+        if method.endswith("/refresh"):
             if self.caps.supports_refresh(method):
-                self._forward(backend, msg, now, None)
-            else:
-                self._answer(backend, msg["id"], None)
-        elif method == "workspace/workspaceFolders":
+                return [self._forward(backend, msg, now, None)]
+            return [self._answer(backend, msg["id"], None)]
+        if method == "workspace/workspaceFolders":
             project = backend.project
             folder = {"uri": path_to_uri(project), "name": project.name or "workspace"}
-            self._answer(backend, msg["id"], [folder])
-        elif method == "workspace/applyEdit" and not self.caps.apply_edit:
-            self._answer(
+            return [self._answer(backend, msg["id"], [folder])]
+        if method == "workspace/applyEdit" and not self.caps.apply_edit:
+            return [self._answer(
                 backend,
                 msg["id"],
                 {"applied": False, "failureReason": "the client does not support applyEdit"},
-            )
-        elif method == "window/showDocument" and not self.caps.show_document:
-            self._answer(backend, msg["id"], {"success": False})
-        else:
-            self._forward(backend, msg, now, None)
+            )]
+        if method == "window/showDocument" and not self.caps.show_document:
+            return [self._answer(backend, msg["id"], {"success": False})]
+        return [self._forward(backend, msg, now, None)]
 
-    def from_client(self, response: jsonrpc.Message, now: float) -> bool:
-        """Route the client's answer back. False when it answers nothing of ours."""
+    def from_client(self, response: jsonrpc.Message, now: float) -> list[Action] | None:
+        """Route the client's answer back: what to send; None when it answers nothing of ours."""
         entry = self._outstanding.pop(jsonrpc.id_key(response.get("id")), None)
         if entry is None:
-            return False
+            return None
         backend = entry.session
         backend.server_requests -= 1
         if backend.is_stopping():
-            return True
+            return []
         if "error" in response and entry.method in _ANSWER_SELF_ON_ERROR:
-            self._answer_self(entry)
-        elif entry.method == "workspace/configuration" and "result" in response:
+            return [self._answer_self(entry)]
+        if entry.method == "workspace/configuration" and "result" in response:
             value = response["result"]
             client_result = value if isinstance(value, list) else None
-            self._answer(
+            return [self._answer(
                 backend, entry.original_id, self._configuration(backend, entry.params, client_result)
-            )
-        else:
-            answer = {k: v for k, v in response.items() if k != "id"}
-            answer["id"] = entry.original_id
-            self._out.append(ToBackend(backend.session, answer))
-        return True
+            )]
+        answer = {k: v for k, v in response.items() if k != "id"}
+        answer["id"] = entry.original_id
+        return [ToBackend(backend.session, answer)]
 
     def next_deadline(self) -> float | None:
         return min(
@@ -125,13 +120,15 @@ class ServerRequests:
             default=None,
         )
 
-    def expire(self, now: float) -> None:
+    def expire(self, now: float) -> list[Action]:
         """Answer, on the client's behalf, the questions it left unanswered too long."""
         late = [k for k, e in self._outstanding.items() if e.deadline is not None and e.deadline <= now]
+        actions: list[Action] = []
         for key in late:
             entry = self._outstanding.pop(key)
             entry.session.server_requests -= 1
-            self._answer_self(entry)
+            actions.append(self._answer_self(entry))
+        return actions
 
     def forget(self, backend: BackendSession) -> None:
         """The backend is gone: the client's later answers to it are dropped."""
@@ -141,7 +138,7 @@ class ServerRequests:
 
     def _forward(
         self, backend: BackendSession, msg: jsonrpc.Message, now: float, timeout: float | None
-    ) -> None:
+    ) -> Action:
         self._next_id += 1
         proxy_id = self._next_id
         self._outstanding[jsonrpc.id_key(proxy_id)] = Outstanding(
@@ -151,17 +148,18 @@ class ServerRequests:
         backend.server_requests += 1
         fwd = dict(msg)
         fwd["id"] = proxy_id
-        self._out.append(ToClient(fwd))
+        return ToClient(fwd)
 
-    def _answer_self(self, entry: Outstanding) -> None:
+    def _answer_self(self, entry: Outstanding) -> Action:
         if entry.method == "workspace/configuration":
             value: Any = self._configuration(entry.session, entry.params, None)
         else:
             value = None
-        self._answer(entry.session, entry.original_id, value)
+        return self._answer(entry.session, entry.original_id, value)
 
-    def _answer(self, backend: BackendSession, request_id: Any, value: Any) -> None:
-        self._out.append(ToBackend(backend.session, jsonrpc.result(request_id, value)))
+    @staticmethod
+    def _answer(backend: BackendSession, request_id: Any, value: Any) -> Action:
+        return ToBackend(backend.session, jsonrpc.result(request_id, value))
 
     def _configuration(
         self, backend: BackendSession, params: Any, client_result: list[Any] | None

@@ -13,9 +13,9 @@ from typing import Any
 
 from typemux.backends.base import ReadinessDetector
 from typemux.core import transitions
+from typemux.core.ports import VenvIdentity
 from typemux.core.transitions import State
 from typemux.jsonrpc import Message
-from typemux.venv import VenvIdentity
 
 
 @dataclass(slots=True)

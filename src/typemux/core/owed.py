@@ -1,0 +1,40 @@
+"""The answers typemux owes the client, per request id (sans-IO).
+
+Ids are keyed per backend, so a second request under an id still in flight would take the
+first one's answer: the router refuses it instead. A count, not a set: the refusal of a
+duplicate is one of the answers owed under that id.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from typemux import jsonrpc
+from typemux.core.actions import Action, ToClient
+
+
+class OwedAnswers:
+    def __init__(self) -> None:
+        self._owed: dict[tuple[bool, object], int] = {}
+
+    def owe(self, request_id: Any) -> bool:
+        """Count an answer owed under `request_id`; False when another request with that
+        id is still unanswered."""
+        key = jsonrpc.id_key(request_id)
+        owed = self._owed.get(key, 0)
+        self._owed[key] = owed + 1
+        return owed == 0
+
+    def settle(self, actions: list[Action]) -> None:
+        """Count the answers among `actions` (what goes to the client) as given."""
+        owed = self._owed
+        if not owed:
+            return
+        for action in actions:
+            if isinstance(action, ToClient) and "method" not in action.msg:
+                key = jsonrpc.id_key(action.msg.get("id"))
+                left = owed.get(key, 0) - 1
+                if left > 0:
+                    owed[key] = left
+                else:
+                    owed.pop(key, None)
