@@ -33,7 +33,7 @@ from typemux.core.capabilities import Capabilities
 from typemux.core.client_caps import ClientCaps
 from typemux.core.document_routing import DocumentRouting
 from typemux.core.document_sync import DocumentSync
-from typemux.core.env_wait import EnvWait
+from typemux.core.env_wait import EnvWait, Held
 from typemux.core.fanout import Fanout
 from typemux.core.lifecycle import Lifecycle, LifecycleSettings
 from typemux.core.owed import OwedAnswers
@@ -83,7 +83,7 @@ class Router:
         self.docs = DocumentRouting(self.documents, lookup, self.lifecycle, log)
         self.sync = DocumentSync(self.documents, self.lifecycle, settings.document_idle_close, log)
         self.sync.idle_mode = settings.document_idle_close_clients
-        self.env_wait = EnvWait(self.documents, lookup, log=log, fail=self.internal_failure)
+        self.env_wait = EnvWait(self.documents, lookup)
         self.targets = RequestTargets(self.docs, self.lifecycle)
         self.cancels = Cancels(self.lifecycle, settings.fanout_timeout, log)
         self.capabilities = Capabilities(kind, log)
@@ -142,7 +142,9 @@ class Router:
             else:
                 self._emit(answer)
             return
-        if self.env_wait.hold(msg, raw, now, self.client_message):
+        held, released = self.env_wait.hold(msg, raw, now)
+        self._feed(released, now)
+        if held:
             return  # its document's environment is being asked (poetry): see core.env_wait
         if "id" in msg:
             self._client_request(method, msg, raw, now)
@@ -171,7 +173,18 @@ class Router:
     def environments_answered(self, now: float) -> None:
         """A tool asked about a project's environment has answered (see core.env_wait)."""
         self.env_wait.answered()
-        self.env_wait.release(now, self.client_message)
+        self._feed(self.env_wait.release(now), now)
+
+    def _feed(self, released: list[Held], now: float) -> None:
+        """Messages core.env_wait held go on, in order, as if the client sent them now; one
+        whose handling raises is answered as the runtime does for a message it read."""
+        for msg, raw in released:
+            try:
+                self.client_message(msg, raw, now)
+            except Exception as exc:
+                self._log("client_message_failed", error=repr(exc), method=msg.get("method"))
+                if "id" in msg:
+                    self.internal_failure(msg["id"])
 
     def prewarm(self, venv: Path, now: float, project: Path | None = None) -> None:
         """Start `venv`'s backend before anyone asks (its handshake waits for initialize).
@@ -371,7 +384,7 @@ class Router:
 
     # ----- time ----------------------------------------------------------------------------
     def timer(self, now: float) -> None:
-        self.env_wait.release(now, self.client_message)
+        self._feed(self.env_wait.release(now), now)
         self._emit(self.sync.timer(now))
         self._emit(self.cancels.expire_cancels(now))
         self._emit(self.lifecycle.expire(now))
