@@ -68,8 +68,8 @@ class Lifecycle:
         self.client_params: dict[str, Any] | None = None
         self.configuration: Any = None  # last workspace/didChangeConfiguration params
         self.failures = Failures()
-        # venv -> its project folder, told by document routing (the resolver knows it);
-        # a venv not in here is taken to sit in its project, as `.venv` does.
+        # venv -> its project folder, as given to `ensure` (document routing has it from
+        # the lookup); a venv not in here is taken to sit in its project, as `.venv` does.
         self.projects: dict[Path, Path] = {}
         # URIs the client has open whose diagnostics stand with no backend behind them
         # (cleared when the client closes them, their file is deleted, or a backend publishes).
@@ -121,9 +121,13 @@ class Lifecycle:
         return self._apply(now)
 
     # ----- creation -------------------------------------------------------------------
-    def ensure(self, venv: Path, now: float) -> tuple[BackendSession | str, list[Action]]:
+    def ensure(self, venv: Path, now: float,
+               project: Path | None = None) -> tuple[BackendSession | str, list[Action]]:
         """The session for `venv` (started, or waiting for a slot), created if needed, or
-        why none can serve now; and the actions that took."""
+        why none can serve now; and the actions that took. `project`: the folder the venv
+        serves, kept for every later backend of it (None: as known, else its parent)."""
+        if project is not None:
+            self.projects[venv] = project
         if self.closed:
             return "typemux is shutting down; no backend is started any more", []
         backend = self.pool.get(venv)

@@ -99,8 +99,7 @@ class Router:
     def set_fallback(self, venv: Path | None, project: Path | None = None) -> None:
         """The startup venv (found by the runtime): it serves what no project claims."""
         self.docs.fallback_venv = venv
-        if venv is not None and project is not None:
-            self.lifecycle.projects[venv] = project
+        self.docs.fallback_project = project
 
     @property
     def fanouts(self) -> dict[tuple[bool, object], Fanout]:
@@ -189,10 +188,7 @@ class Router:
     def prewarm(self, venv: Path, now: float, project: Path | None = None) -> None:
         """Start `venv`'s backend before anyone asks (its handshake waits for initialize).
         The runtime calls this only for a venv it found on disk."""
-        if project is not None:
-            self.lifecycle.projects[venv] = project
-        if self.pool.get(venv) is None:
-            self._emit(self.lifecycle.ensure(venv, now)[1])
+        self._emit(self.lifecycle.ensure(venv, now, project)[1])
 
     def internal_failure(self, request_id: Any) -> None:
         """Handling a client request raised: answer it (the proxy logged the failure)."""
