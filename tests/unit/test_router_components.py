@@ -29,7 +29,7 @@ def _log(event: str, **fields: Any) -> None:
 def parts() -> tuple[DocumentStore, Lifecycle, DocumentRouting, DictLookup]:
     documents = DocumentStore()
     lifecycle = Lifecycle(LifecycleSettings(argv=["fake-lsp"], warmup_timeout=0.0), KIND,
-                          documents, ServerRequests(KIND), _log)
+                          documents, _log)
     lifecycle.client_params = {"capabilities": {}}
     lookup = DictLookup()
     lookup.add(ROOT / "a")

@@ -20,6 +20,7 @@ from typemux.backends.base import BackendKind
 from typemux.core import delivery, sync_kind
 from typemux.core.actions import (
     Action,
+    BackendReleased,
     PoolChanged,
     ShareLost,
     Spawn,
@@ -32,7 +33,6 @@ from typemux.core.delivery import CREATING_QUEUE_LIMIT
 from typemux.core.failures import Failures
 from typemux.core.pool import BackendPool
 from typemux.core.ports import VenvIdentity
-from typemux.core.server_requests import ServerRequests
 from typemux.core.session import BackendSession, State
 from typemux.core.stopping import SHUTDOWN_ID, Stopping
 from typemux.documents import DocumentStore
@@ -57,13 +57,11 @@ class Lifecycle:
         settings: LifecycleSettings,
         kind: BackendKind,
         documents: DocumentStore,
-        server_requests: ServerRequests,
         log: Callable[..., None],
     ) -> None:
         self.settings = settings
         self.kind = kind
         self.documents = documents
-        self.server_requests = server_requests
         self.pool = BackendPool(settings.max_backends, settings.backend_ttl)
         self.client_params: dict[str, Any] | None = None
         self.configuration: Any = None  # last workspace/didChangeConfiguration params
@@ -342,8 +340,8 @@ class Lifecycle:
     def _release(self, backend: BackendSession, code: int, message: str) -> list[Action]:
         """Answer everything of this backend's that the client still waits for; clear its
         diagnostics of documents the client does not have open (those of open documents
-        stand until a backend republishes: no false "clean"); forget its server→client
-        requests."""
+        stand until a backend republishes: no false "clean"); its server→client requests
+        are forgotten by the router (BackendReleased)."""
         out: list[Action] = []
         self.pool.remove(backend)
         for key, flight in list(backend.in_flight.items()):
@@ -361,7 +359,7 @@ class Lifecycle:
                 else:
                     out.append(ToClient(jsonrpc.error(item.msg["id"], code, "typemux: " + message)))
             queue.clear()
-        self.server_requests.forget(backend)
+        out.append(BackendReleased(backend.session))  # the router forgets its server requests
         for uri in sorted(backend.published):
             if uri in self.documents:
                 self.standing.add(uri)

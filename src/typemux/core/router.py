@@ -26,7 +26,7 @@ from typing import Any
 from typemux import jsonrpc
 from typemux.backends.base import BackendKind
 from typemux.core import idle_policy, resolve_tags, tokens
-from typemux.core.actions import Action, Exit, ShareLost, ToBackend, ToClient
+from typemux.core.actions import Action, BackendReleased, Exit, ShareLost, ToBackend, ToClient
 from typemux.core.backend_messages import BackendMessages
 from typemux.core.cancels import CANCEL_GRACE, FANOUT_METHODS, Cancels
 from typemux.core.capabilities import Capabilities
@@ -77,8 +77,7 @@ class Router:
         self._out: list[Action] = []
         self.documents = DocumentStore()
         self.server_requests = ServerRequests(kind, settings.backend_settings)
-        self.lifecycle = Lifecycle(settings.lifecycle, kind, self.documents,
-                                   self.server_requests, log)
+        self.lifecycle = Lifecycle(settings.lifecycle, kind, self.documents, log)
         self.pool = self.lifecycle.pool
         self.docs = DocumentRouting(self.documents, lookup, self.lifecycle, log)
         self.sync = DocumentSync(self.documents, self.lifecycle, settings.document_idle_close, log)
@@ -117,11 +116,14 @@ class Router:
 
     def _emit(self, actions: list[Action]) -> None:
         """Queue actions in order; the core-internal ShareLost becomes, where it stands,
-        its fan-out's bookkeeping (never given to the runtime)."""
+        its fan-out's bookkeeping, and BackendReleased drops the backend's server→client
+        requests (neither is given to the runtime)."""
         out = self._out
         for action in actions:
             if isinstance(action, ShareLost):
                 out.extend(self.cancels.share_lost(action.session, action.request_id))
+            elif isinstance(action, BackendReleased):
+                self.server_requests.forget(action.session)
             else:
                 out.append(action)
 
