@@ -262,7 +262,7 @@ class Router:
             if backend.is_creating() and not backend.initialize_sent:
                 self._emit(self.lifecycle.send_initialize(backend, now))
         if self.docs.fallback_venv is not None:
-            self.prewarm(self.docs.fallback_venv, now)
+            self.prewarm(self.docs.fallback_venv, now, self.docs.fallback_project)
 
     def _client_notification(self, method: str, msg: jsonrpc.Message, raw: bytes | None, now: float) -> None:
         if (self.shutdown_requested or self.exited) and method != "exit":
