@@ -17,6 +17,8 @@ METHOD_NOT_FOUND = -32601
 INTERNAL_ERROR = -32603
 SERVER_NOT_INITIALIZED = -32002
 REQUEST_CANCELLED = -32800
+# LSP 3.17: the request was valid but failed; the message says why (shown to the user).
+REQUEST_FAILED = -32803
 
 ERROR_PREFIX = "typemux: "
 
@@ -54,6 +56,18 @@ def error(request_id: Any, code: int, message: str, data: Any = None) -> Message
 def proxy_error(request_id: Any, message: str) -> Message:
     """An error made by typemux itself (not forwarded from a backend)."""
     return error(request_id, INTERNAL_ERROR, ERROR_PREFIX + message)
+
+
+def too_large(request_id: Any, what: str, size: int, limit: int) -> Message:
+    """The error in place of a message of `size` bytes that was over max_message_size.
+
+    RequestFailed (-32803), not InternalError (-32603): nothing is broken (the message was
+    skipped unread, the stream and the backend are fine), this one request failed for a
+    reason the user can act on (raise max_message_size), which is what LSP says -32803 is
+    for; and not RequestCancelled (-32800), which clients take as "drop it silently"."""
+    return error(request_id, REQUEST_FAILED,
+                 f"{ERROR_PREFIX}{what} is {size} bytes, over max_message_size {limit} bytes; "
+                 "it was skipped (raise max_message_size to receive it)")
 
 
 def cancelled(request_id: Any, why: str) -> Message:

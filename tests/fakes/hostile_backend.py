@@ -9,6 +9,9 @@ well-behaved server:
 - ``$/cancelRequest`` of a request it holds (``answer_delay``, ``never_answer``) answers it
   with -32800 at once.
 - ``hostile/env`` → ``{"pid", "child_pid", "VIRTUAL_ENV", "options"}``.
+- ``hostile/huge`` with ``{"size": N}`` → ``{"text": <N "x">}`` (an answer as large as wanted);
+  with ``"request": true`` it first sends typemux a ``workspace/applyEdit`` request of that
+  size and answers once that request is answered (``{"answer": <its answer>}``).
 - any other request → ``{"echo": method, "venv": <project dir name>, "pid": pid}``.
 - notifications are read and ignored (documents are not kept).
 
@@ -183,12 +186,20 @@ class Hostile:
             self.record.write(json.dumps({"method": method, "id": message.get("id")}) + "\n")
             self.record.flush()
         if method is None:
+            self.answered(message)
             return
         params = message.get("params") or {}
         if "id" not in message:
             self.notification(method, params)
         else:
             self.request(message["id"], method, params)
+
+    def answered(self, message: dict[str, Any]) -> None:
+        """An answer to a request of ours: the held request that asked it is answered."""
+        for request_id, held in list(self.held.items()):
+            if held.get("asked") == message.get("id"):
+                del self.held[request_id]
+                self.answer(request_id, {"answer": message}, method=held["method"])
 
     def notification(self, method: str, params: dict[str, Any]) -> None:
         if method == "exit":
@@ -220,6 +231,14 @@ class Hostile:
         if method == "hostile/env":
             result: Any = {"pid": os.getpid(), "child_pid": self.child_pid,
                            "VIRTUAL_ENV": os.environ.get("VIRTUAL_ENV"), "options": self.options}
+        elif method == "hostile/huge":
+            text = "x" * int(params.get("size", 0))
+            if params.get("request"):
+                self.held[request_id] = {"method": method, "forever": False, "asked": "huge-edit"}
+                self.send({"jsonrpc": "2.0", "id": "huge-edit", "method": "workspace/applyEdit",
+                           "params": {"label": text, "edit": {}}})
+                return
+            result = {"text": text}
         elif method == "hostile/flood":
             self.flood(params)
             result = None

@@ -408,7 +408,7 @@ def test_an_oversize_error_carries_the_bodys_head_however_the_input_is_split() -
         decoder = FrameDecoder(max_size=1000)
         pieces = [data] if cut is None else [data[:cut], data[cut:]]
         events = [e for piece in pieces for e in feed(decoder, piece)]
-        assert events == [FrameError(events[0].reason, body[:OVERSIZE_HEAD]), Frame(b"{}")], cut
+        assert events == [FrameError(events[0].reason, body[:OVERSIZE_HEAD], len(body)), Frame(b"{}")], cut
 
 
 def test_an_oversize_head_stops_at_the_next_header_when_the_length_was_wrong() -> None:

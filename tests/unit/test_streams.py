@@ -531,3 +531,62 @@ def test_a_message_without_the_jsonrpc_version_is_forwarded_with_it() -> None:
     assert isinstance(item, Incoming)
     assert item.msg["jsonrpc"] == "2.0"
     assert json.loads(item.raw) == {"jsonrpc": "2.0", "id": 77, "method": "custom/thing", "params": {}}
+
+
+# ----- an undecodable body whose head shows a request id (F5) --------------------------------
+
+
+@pytest.mark.parametrize("depth", [5_000, 200_000])
+def test_a_request_nested_too_deeply_is_refused_under_its_own_id(depth: int) -> None:
+    body = (b'{"jsonrpc":"2.0","id":%d,"method":"textDocument/hover","params":' % depth
+            + b"[" * depth + b"]" * depth + b"}")
+    after = b'{"jsonrpc":"2.0","method":"initialized","params":{}}'
+    items = events_of(encode_frame(body) + encode_frame(after), max_size=1 << 22)
+    assert len(items) == 2, items
+    assert isinstance(items[0], Malformed)
+    assert (items[0].code, items[0].request_id) == (jsonrpc.PARSE_ERROR, depth)
+    assert items[1] == Incoming({"jsonrpc": "2.0", "method": "initialized", "params": {}}, after)
+
+
+def test_an_invalid_but_whole_request_body_is_refused_under_its_own_id() -> None:
+    body = b'{"jsonrpc":"2.0","id":"abc","method":"textDocument/hover","params":{"x":tru}}'
+    items = events_of(encode_frame(body))
+    assert len(items) == 1, items
+    assert isinstance(items[0], Malformed)
+    assert (items[0].code, items[0].request_id) == (jsonrpc.PARSE_ERROR, "abc")
+
+
+def test_an_undecodable_response_or_notification_keeps_id_null() -> None:
+    for body in (b'{"jsonrpc":"2.0","id":4,"result":{"x":tru}}',
+                 b'{"jsonrpc":"2.0","method":"initialized","params":{"x":tru}}'):
+        items = events_of(encode_frame(body))
+        assert len(items) == 1, items
+        assert isinstance(items[0], Malformed)
+        assert items[0].request_id is None
+
+
+def test_a_request_cut_short_by_a_wrong_length_is_answered_once_after_salvage() -> None:
+    # Content-Length too short: the truncated body shows id 9 and "method", but the whole
+    # message is salvaged at the next header and answered: the error must not claim id 9.
+    whole = b'{"jsonrpc":"2.0","id":9,"method":"textDocument/hover","params":{"a":[1,2]}}'
+    after = b'{"jsonrpc":"2.0","method":"initialized","params":{}}'
+    data = b"Content-Length: %d\r\n\r\n" % (len(whole) - 4) + whole + encode_frame(after)
+    items = events_of(data)
+    with_id_9 = [i for i in items if (isinstance(i, Malformed) and i.request_id == 9)
+                 or (isinstance(i, Incoming) and i.msg.get("id") == 9)]
+    assert len(with_id_9) == 1, items
+    assert isinstance(with_id_9[0], Incoming)
+
+
+def test_the_head_of_an_oversize_message_says_what_it_was() -> None:
+    from typemux.wire.messages import is_notification_head, scan_request_id, scan_response_id
+
+    answer = b'{"jsonrpc":"2.0","id":12,"result":{"contents":"' + b"x" * 5000
+    late_id = b'{"jsonrpc":"2.0","result":{"contents":"' + b"x" * 5000
+    error = b'{"id":"a","jsonrpc":"2.0","error":{"code":1,"message":"' + b"x" * 5000
+    note = b'{"jsonrpc":"2.0","method":"textDocument/publishDiagnostics","params":{"d":[' + b"1," * 3000
+    request = b'{"jsonrpc":"2.0","id":3,"method":"workspace/applyEdit","params":{"l":"' + b"x" * 5000
+    assert [scan_response_id(h) for h in (answer, late_id, error, note, request)] == [12, None, "a", None, None]
+    assert [scan_request_id(h) for h in (answer, late_id, error, note, request)] == [None, None, None, None, 3]
+    assert [is_notification_head(h) for h in (answer, late_id, error, note, request)] == [
+        False, False, False, True, False]

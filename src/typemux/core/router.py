@@ -352,6 +352,15 @@ class Router:
             return
         self._emit(self.from_backends.message(backend, msg, raw, now))
 
+    def backend_oversize(self, session: int, request_id: Any, size: int, limit: int, now: float) -> None:
+        """A backend's answer to `request_id` was `size` bytes, over max_message_size
+        (`limit`): it was skipped unread and the stream stayed in sync, so the backend is
+        kept and the request gets an error in place of the answer, by the way every answer
+        goes (fan-out, the handshake, cancel deadlines)."""
+        self._log("backend_oversize", session=session, id=request_id, size=size)
+        error = jsonrpc.too_large(request_id, "the backend's answer", size, limit)
+        self.backend_message(session, error, None, now)
+
     # ----- disk and memory ---------------------------------------------------------------
     def open_paths(self) -> dict[Path, str]:
         """The file of every open document -> its URI (the runtime reads these on change)."""

@@ -24,17 +24,24 @@ from pathlib import Path
 
 from typemux import jsonrpc
 from typemux.log import get_logger
+from typemux.runtime.exit_report import StderrTail, describe_end
 from typemux.wire.endpoint import EOF, NEED_DATA, Endpoint, Incoming, Malformed
+from typemux.wire.messages import is_notification_head, scan_request_id, scan_response_id
 from typemux.wire.writer import Batch, FrameWriter, WriteProtocol
 
 log = get_logger("typemux.backend")
 
 OnMessage = Callable[[int, jsonrpc.Message, bytes], None]
 OnGone = Callable[[int, str], None]
+# (session, id of the request whose answer was over max_message_size, its size in bytes)
+OnOversize = Callable[[int, jsonrpc.RequestId, int], None]
 OnSettled = Callable[[], None]
 
 _PR_SET_PDEATHSIG = 1
 SPAWN_LIMIT = 30.0  # longest a fork+exec may take before a stop stops waiting for it
+# After the stdout closed or the process exited: how long the report of the end waits for
+# the other, and for the end of stderr (the exit code and last words say why it ended).
+END_WAIT = 1.0
 
 # Every backend, and whatever it starts (a setsid'd grandchild included: it escapes killpg),
 # inherits this variable: `<typemux pid>.<nonce>/<session>`. It is how typemux and its
@@ -178,6 +185,9 @@ class _Protocol(asyncio.SubprocessProtocol):
     def process_exited(self) -> None:
         self.owner._exited()
 
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        self.owner._stderr_ended()
+
 
 class _Stdout(asyncio.Protocol):
     def __init__(self, owner: BackendProcess) -> None:
@@ -205,6 +215,7 @@ class BackendProcess:
         on_gone: OnGone,
         batch: Batch | None = None,
         on_settled: OnSettled | None = None,
+        on_oversize: OnOversize | None = None,
     ) -> None:
         self.session = session
         self.venv = venv
@@ -214,6 +225,7 @@ class BackendProcess:
         self._on_message = on_message
         self._on_gone = on_gone
         self._on_settled = on_settled  # after each chunk of output is handled
+        self._on_oversize = on_oversize
         self._transport: asyncio.SubprocessTransport | None = None
         self._stdin: asyncio.WriteTransport | None = None
         self._stdout_pipe: asyncio.ReadTransport | None = None
@@ -225,7 +237,12 @@ class BackendProcess:
             on_overflow=self._not_reading,
         )
         self._registered = False
-        self._stderr_tail = b""
+        self._stderr_tail = StderrTail()
+        self._stderr_done = False
+        # Set when the stdout closed or the process exited: the end is reported once the
+        # exit code and the rest of stderr are in, or END_WAIT later (see _ended).
+        self._ending: asyncio.TimerHandle | None = None
+        self._stdout_closed_first = False
         self._gone = False
         self._exited_event = asyncio.Event()
         self.returncode: int | None = None
@@ -357,9 +374,13 @@ class BackendProcess:
             if event is NEED_DATA:
                 return
             if event is EOF:
-                self._lost("closed its stdout")
+                self._ended(stdout_closed=True)
                 return
             if isinstance(event, Malformed):
+                if event.stage == "frame" and event.size and self._too_large(event):
+                    if self._gone:
+                        return
+                    continue
                 if event.stage == "frame":
                     self._lost(f"broke the LSP framing ({event.reason})")
                     return
@@ -374,22 +395,68 @@ class BackendProcess:
             if self._gone:
                 return
 
+    def _too_large(self, event: Malformed) -> bool:
+        """A message over max_message_size: the framing skipped its body and is still in
+        sync, so only this message is lost. What it was is read from its first bytes: an
+        answer is replaced by an error (the router's), a notification is dropped, a request
+        of the backend's is refused to it. False when its head shows none of these (an
+        answer whose id comes after a long result): a request would wait for it forever,
+        so the backend is then handled as broken, which answers every pending request."""
+        limit = self._endpoint.max_size
+        response_id = scan_response_id(event.head)
+        request_id = scan_request_id(event.head)
+        if response_id is not None and self._on_oversize is not None:
+            kind = "response"
+        elif request_id is not None:
+            kind = "request"
+        elif is_notification_head(event.head):
+            kind = "notification"
+        else:
+            return False
+        log.warning("backend_message_too_large", session=self.session, kind=kind,
+                    id=response_id if kind == "response" else request_id,
+                    size=event.size, max_message_size=limit)
+        if kind == "response":
+            assert self._on_oversize is not None and response_id is not None
+            self._on_oversize(self.session, response_id, event.size)
+        elif kind == "request":
+            self.send(jsonrpc.too_large(request_id, "the request", event.size, limit))
+        return True
+
     def _stderr(self, data: bytes) -> None:
         # Drained continuously: a full 64 KB stderr pipe would block a chatty backend (pyrefly).
-        text = self._stderr_tail + data
-        lines = text.split(b"\n")
-        self._stderr_tail = lines.pop()[-4096:]
-        for line in lines:
-            if line.strip():
-                log.debug("backend_stderr", session=self.session,
-                          line=line.decode("utf-8", "replace")[:2000])
+        for line in self._stderr_tail.feed(data):
+            log.debug("backend_stderr", session=self.session, line=line)
+
+    def _stderr_ended(self) -> None:
+        self._stderr_done = True
+        self._report_end(final=False)
 
     def _exited(self) -> None:
         assert self._transport is not None
         self.returncode = self._transport.get_returncode()
         self._exited_event.set()
         self._give_slot()
-        self._lost(f"exited with code {self.returncode}")
+        self._ended(stdout_closed=False)
+
+    def _ended(self, *, stdout_closed: bool) -> None:
+        """The stdout closed or the process exited. It is gone either way, but the report
+        waits (at most END_WAIT) for the exit code and the rest of stderr."""
+        if self._gone:
+            return
+        if self._ending is None:
+            self._stdout_closed_first = stdout_closed
+            self._ending = asyncio.get_running_loop().call_later(END_WAIT, self._report_end)
+        self._report_end(final=False)
+
+    def _report_end(self, final: bool = True) -> None:
+        if self._ending is None or self._gone:
+            return
+        if not final and (self.returncode is None or not self._stderr_done):
+            return
+        self._ending.cancel()
+        self._lost(describe_end(self._stdout_closed_first, self.returncode,
+                                self._stderr_tail.last()))
 
     def _lost(self, why: str) -> None:
         if self._gone:

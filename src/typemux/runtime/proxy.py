@@ -378,6 +378,15 @@ class Proxy:
             log.exception("backend_message_failed", session=session)
         self._execute()
 
+    def _backend_oversize(self, session: int, request_id: jsonrpc.RequestId, size: int) -> None:
+        self._batch.begin()  # ended by _settle once the backend's chunk is handled
+        try:
+            self.router.backend_oversize(session, request_id, size,
+                                         self.settings.max_message_size, time.monotonic())
+        except Exception:
+            log.exception("backend_message_failed", session=session)
+        self._execute()
+
     def _backend_gone(self, session: int, why: str) -> None:
         self.router.backend_exited(session, why, time.monotonic())
         self._execute()
@@ -442,6 +451,7 @@ class Proxy:
             action.session, action.venv,
             max_message_size=self.settings.max_message_size,
             on_message=self._backend_message, on_gone=self._backend_gone,
+            on_oversize=self._backend_oversize,
             batch=self._batch, on_settled=self._guarded_settle,
         )
         self.processes[action.session] = proc

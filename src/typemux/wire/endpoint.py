@@ -29,7 +29,13 @@ from typemux.wire.framing import (
     NeedData,
     frame_header,
 )
-from typemux.wire.messages import Incoming, Malformed, parse_body, scan_request_id
+from typemux.wire.messages import (
+    Incoming,
+    Malformed,
+    parse_body,
+    scan_request_id,
+    whole_body_request_id,
+)
 
 log = logging.getLogger("typemux.wire")
 
@@ -61,15 +67,20 @@ class Endpoint:
         if type(event) is not Frame:
             if isinstance(event, FrameError):
                 request_id = scan_request_id(event.head) if event.head else None
-                return Malformed(jsonrpc.INVALID_REQUEST, event.reason, request_id, "frame")
+                return Malformed(jsonrpc.INVALID_REQUEST, event.reason, request_id, "frame",
+                                 event.size, event.head)
             assert event is NEED_DATA or event is EOF
             return event
         item = parse_body(event.body, lazy=self._lazy)
         if type(item) is Incoming and not event.salvaged:
             return item
-        if isinstance(item, Malformed) and item.stage == "json" and not event.salvaged:
-            # Not JSON: maybe the length was wrong. The message may come back salvaged.
-            self._frames.reject()
+        if isinstance(item, Malformed) and item.stage == "json":
+            # A request that cannot be decoded (nested too deeply, say) is answered under
+            # its own id when its body looks whole: then it is not resynchronised either.
+            item.request_id = whole_body_request_id(event.body)
+            if item.request_id is None and not event.salvaged:
+                # Not JSON: maybe the length was wrong. The message may come back salvaged.
+                self._frames.reject()
         elif event.salvaged and isinstance(item, Incoming):
             log.warning("recovered a message sent with a wrong Content-Length (method %s, id %s)",
                         item.msg.get("method"), item.msg.get("id"))

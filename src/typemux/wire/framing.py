@@ -51,6 +51,9 @@ class FrameError:
     # For a body over max_size: its first bytes (at most OVERSIZE_HEAD), so that the message
     # layer can answer a request under its own id without ever buffering the body.
     head: bytes = b""
+    # For a body over max_size: its Content-Length (0 for every other error). The body is
+    # skipped and the stream stays in sync: only this message is lost.
+    size: int = 0
 
 
 class NeedData:
@@ -114,7 +117,7 @@ class FrameDecoder:
         self._skip_tail = b""  # end of the skipped bytes, for a header split across reads
         # The oversize error waits for the body's first bytes (its head), so that the event
         # is the same however the input is split: (reason, head wanted, head so far).
-        self._oversize: tuple[str, int, bytearray] | None = None
+        self._oversize: tuple[str, int, bytearray, int] | None = None
         self._skipped = 0  # bytes of the oversize body skipped so far
         # While resynchronising (all absolute offsets into _buf, -1 when unset): where to
         # search for the next header, where the bytes to salvage start, and the end of a
@@ -176,11 +179,11 @@ class FrameDecoder:
         if self._oversize is not None:
             if self._skip:
                 self._skip_buffered()
-            reason, want, head = self._oversize
+            reason, want, head, size = self._oversize
             if self._skip and len(head) < want and not self._eof:
                 return self._need_data()
             self._oversize = None
-            return FrameError(reason, bytes(head[:want]))
+            return FrameError(reason, bytes(head[:want]), size)
         if self._skip and not self._skip_buffered():
             return self._need_data()
         if self._resync_at >= 0:
@@ -234,6 +237,7 @@ class FrameDecoder:
                 f"Content-Length {length} exceeds max_message_size {self.max_size}; frame skipped",
                 min(length, OVERSIZE_HEAD),
                 bytearray(),
+                length,
             )
             return self._next_event()
         self._body_len = length

@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 from typemux import jsonrpc
 from typemux.wire import codec
+from typemux.wire.framing import OVERSIZE_HEAD, _find_header
 
 # Below this size a full decode costs about what the envelope and the checks cost (~2 µs).
 LAZY_MIN = 4096
@@ -63,6 +64,10 @@ class Malformed:
     request_id: int | str | None
     # Where it went wrong: the framing, the JSON, or the JSON-RPC shape of a JSON object.
     stage: Literal["frame", "json", "message"] = "message"
+    # A frame over max_size (stage "frame"): its Content-Length and first bytes. The stream
+    # stayed in sync, so only this message is lost (a backend is kept: runtime/backend_process).
+    size: int = 0
+    head: bytes = b""
 
 
 class LazyMessage(dict[str, Any]):
@@ -256,17 +261,19 @@ _NEXT = re.compile(rb"\s*([,}])")
 _OPEN = re.compile(rb"\s*\{")
 
 
-def scan_request_id(head: bytes) -> int | str | None:
-    """The id of the request whose body starts with `head` (an oversize body is never
-    buffered whole). Read only when the top-level members before `head` ends include both
-    "method" and an "id" (an integer or a string): a response's id, or an id that cannot be
-    read from the head, gives None, and the error then goes out with "id": null."""
+def _scan_head(head: bytes) -> tuple[int | str | None, set[bytes]]:
+    """The top-level "id" (an integer or a string) read from `head`, the first bytes of a
+    JSON object, and the names of the top-level members that start in it (the one whose
+    value runs past the end of `head` included)."""
+    names: set[bytes] = set()
     start = _OPEN.match(head)
     if start is None:
-        return None
-    pos, request_id, is_request = start.end(), None, False
+        return None, names
+    pos, request_id = start.end(), None
     while (key := _KEY.match(head, pos)) is not None:
         pos = key.end()
+        name = key.group(1)
+        names.add(name)
         value: bytes | None = None
         if head[pos : pos + 1] in (b"[", b"{"):
             depth = 0
@@ -280,18 +287,60 @@ def scan_request_id(head: bytes) -> int | str | None:
         else:
             scalar = _SCALAR.match(head, pos)
             if scalar is None or (scalar.end() == len(head) and head[pos] != 0x22):
+                names.discard(name)  # its value is not read: as if not seen
                 break  # not JSON, or cut off where a number could go on (0x22: '"')
             pos, value = scalar.end(), scalar.group()
-        name = key.group(1)
         if name == b"id" and value is not None:
             parsed = json.loads(value)
             request_id = parsed if isinstance(parsed, int | str) and not isinstance(parsed, bool) else None
-        elif name == b"method":
-            is_request = True
-        elif name in (b"result", b"error"):
-            return None
         follow = _NEXT.match(head, pos)
         if follow is None or follow.group(1) == b"}":
             break
         pos = follow.end()
-    return request_id if is_request else None
+    return request_id, names
+
+
+def scan_request_id(head: bytes) -> int | str | None:
+    """The id of the request whose body starts with `head` (an oversize body is never
+    buffered whole). Read only when the top-level members before `head` ends include both
+    "method" and an "id" (an integer or a string): a response's id, or an id that cannot be
+    read from the head, gives None, and the error then goes out with "id": null."""
+    request_id, names = _scan_head(head)
+    if b"method" not in names or b"result" in names or b"error" in names:
+        return None
+    return request_id
+
+
+def scan_response_id(head: bytes) -> int | str | None:
+    """The id of the response whose body starts with `head`: a top-level "id" read before
+    `head` ends, a "result" or "error" member, and no "method"; else None."""
+    request_id, names = _scan_head(head)
+    if b"method" in names or not (b"result" in names or b"error" in names):
+        return None
+    return request_id
+
+
+def is_notification_head(head: bytes) -> bool:
+    """`head` starts a notification as far as it shows: a top-level "method" and no "id"
+    before `head` ends (an "id" written after a long "params" is not seen)."""
+    _, names = _scan_head(head)
+    return b"method" in names and not names & {b"id", b"result", b"error"}
+
+
+def whole_body_request_id(body: bytes) -> int | str | None:
+    """The id of the request that `body`, which could not be decoded, was meant to be: read
+    from its head (`scan_request_id`) only when the body looks whole (no header line inside,
+    ends with "}", as many "{" as "}" and "[" as "]"), so that it was framed right and no
+    resynchronisation will hand the same message on again as a salvaged frame (the request
+    would then get two answers). A body nested too deeply to decode is the usual case."""
+    end = len(body) - 1
+    while end > 0 and body[end] in _TRAILING:
+        end -= 1
+    if end < 0 or body[end] != 0x7D:  # "}"
+        return None
+    brackets = body.translate(None, _NOT_BRACKETS)
+    if brackets.count(b"{") != brackets.count(b"}") or brackets.count(b"[") != brackets.count(b"]"):
+        return None
+    if _find_header(body, 0) >= 0:
+        return None
+    return scan_request_id(body[:OVERSIZE_HEAD])
