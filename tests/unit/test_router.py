@@ -118,7 +118,10 @@ def test_initialize_is_answered_with_the_clients_id_and_kind_capabilities(repo: 
     actions = h.client({"jsonrpc": "2.0", "id": 7, "method": "initialize", "params": {"capabilities": {}}})
     (answer,) = to_client(actions)
     assert answer["id"] == 7
-    assert answer["result"]["capabilities"] == {"hoverProvider": True, "referencesProvider": True}
+    assert answer["result"]["capabilities"] == {
+        "hoverProvider": True, "referencesProvider": True,
+        # typemux's own document sync, added to the kind's capabilities
+        "textDocumentSync": {"openClose": True, "change": 2, "save": {"includeText": False}}}
     assert not [a for a in actions if isinstance(a, Spawn)]
 
 

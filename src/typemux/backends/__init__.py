@@ -35,7 +35,8 @@ def get_kind(name: str, command: Sequence[str] | None = None) -> BackendKind:
 def client_capabilities(recorded: Mapping[str, Any]) -> dict[str, Any]:
     """What typemux answers the client's `initialize` with, from a backend's recorded answer.
 
-    Every backend is offered utf-16 only, so that is what the client gets. typemux offers
+    Every backend is offered utf-16 only, so that is what the client gets. Document sync is
+    typemux's own (see `own_text_document_sync`), never the backend's. typemux offers
     backends push diagnostics only (pyrefly has no pull), so a static `diagnosticProvider`
     (ty's) would invite the client to pull from a backend that is pushing. typemux routes
     text documents only, so `notebookDocumentSync` would invite notebook traffic it cannot
@@ -43,9 +44,25 @@ def client_capabilities(recorded: Mapping[str, Any]) -> dict[str, Any]:
     """
     caps = copy.deepcopy(dict(recorded))
     caps["positionEncoding"] = "utf-16"
+    caps["textDocumentSync"] = own_text_document_sync(caps.get("textDocumentSync"))
     caps.pop("diagnosticProvider", None)
     caps.pop("notebookDocumentSync", None)
     return caps
+
+
+def own_text_document_sync(declared: Any) -> dict[str, Any]:
+    """The `textDocumentSync` typemux asks the client for, whatever a backend declared.
+
+    typemux keeps every document's text itself and gives each backend the didChange its own
+    declaration asks for (core/sync_kind.py), so the client always sends open/close and
+    incremental edits. A backend's value, from a cache or a recorded table, may be stale
+    (another server behind the same command) and is not typemux's to pass on. didSave is
+    always asked for (typemux learns from it that the buffer equals the file on disk), with
+    the text only when the backend's declaration wants it.
+    """
+    save = declared.get("save") if isinstance(declared, Mapping) else None
+    include_text = isinstance(save, Mapping) and save.get("includeText") is True
+    return {"openClose": True, "change": 2, "save": {"includeText": include_text}}
 
 
 def client_entries(items: list[Any], client_result: list[Any] | None) -> list[Any]:

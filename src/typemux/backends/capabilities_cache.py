@@ -6,10 +6,13 @@ otherwise), before any backend runs, so it answers from what it knows. Recorded 
 that the 1.4.1 table lacks. So the first real handshake with each backend version is cached
 under $XDG_CACHE_HOME/typemux/capabilities/, and later sessions answer from the cache.
 
-A backend version is named by its executable: the resolved command, its real path, size and
-modification time (an upgrade replaces the file), and the same for any argument that names
-a file (a script run by an interpreter). That costs one stat at start-up, where
-asking the backend for its version would cost a process start.
+A backend version is named by its whole command line, the resolved executable's real path,
+size and modification time (an upgrade replaces the file), and the same for any argument
+that names a file (a script run by an interpreter). That costs a few stats at start-up,
+where asking the backend for its version would cost a process start. A server fetched or
+imported at run time (`uvx ty server`, `python -m pylsp`) keeps its key across versions:
+its entry is stale until the first handshake with the new version replaces it (the router
+registers what the answer lacked). The client's `textDocumentSync` never comes from here.
 """
 
 from __future__ import annotations

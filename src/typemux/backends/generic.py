@@ -12,18 +12,15 @@ from typemux.backends import client_capabilities
 from typemux.backends.base import BackendKind, ReadinessDetector, null_configuration
 
 # typemux answers the client's initialize before any backend runs (the root may not even have
-# a venv), so an unknown server cannot be asked. This is the subset nearly every Python
-# language server offers; a request the server turns out not to support is answered -32601 by
-# the server itself, which is no worse than the client never asking. Advertising more would
-# invite requests the server cannot handle; advertising less would hide core features.
+# a venv), so an unknown server cannot be asked. Until its first handshake is cached, the
+# answer claims only what nearly every language server offers: hover, go-to-definition and
+# references (docs/backends.md says so). Claiming more (symbols, completion) invited requests a server
+# may not handle. The first handshake registers what the server really offers with a client
+# that takes dynamic registrations, and caches it for the next session's answer.
 TEMPLATE_CAPABILITIES: dict[str, Any] = {
-    "textDocumentSync": {"openClose": True, "change": 2},
     "hoverProvider": True,
     "definitionProvider": True,
     "referencesProvider": True,
-    "documentSymbolProvider": True,
-    "workspaceSymbolProvider": True,
-    "completionProvider": {"triggerCharacters": ["."]},
 }
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from typemux import __version__, jsonrpc
-from typemux.backends import client_capabilities
+from typemux.backends import client_capabilities, own_text_document_sync
 from typemux.backends.base import BackendKind
 from typemux.core.actions import Action, CapabilitiesLearned, ToClient
 from typemux.core.client_caps import ClientCaps
@@ -29,6 +29,9 @@ class Capabilities:
 
     def initialize_answer(self, request_id: Any) -> Action:
         capabilities = dict(self.kind.capabilities)
+        # typemux's own: it converts edits per backend (sync_kind), whatever a cache says
+        capabilities["textDocumentSync"] = own_text_document_sync(
+            capabilities.get("textDocumentSync"))
         self._answered = dict(capabilities)
         return ToClient(jsonrpc.result(request_id, {
             "capabilities": capabilities,

@@ -1,8 +1,8 @@
 """What a backend session takes now and what it holds (sans-IO).
 
 A session with no process yet (waiting for a pool slot, or starting) holds every message in
-its creating queue, up to CREATING_QUEUE_LIMIT requests; a warming one holds the requests
-that need its index, and whatever comes later about the same document, in its warmup queue.
+its creating queue, up to CREATING_QUEUE_LIMIT requests or CREATING_QUEUE_BYTES of messages;
+a warming one holds the requests that need its index, and whatever comes later about the same document, in its warmup queue.
 Each function returns the actions to take, in order.
 """
 
@@ -36,9 +36,13 @@ INDEX_DEPENDENT = frozenset(
     }
 )
 
-# Requests one backend holds while it waits for a slot or starts: beyond it each request is
-# answered at once with an error saying so.
-CREATING_QUEUE_LIMIT = 64
+# What one backend holds while it waits for a slot or starts. A client pipelines hundreds of
+# requests right after opening a file (300 edit+hover pairs in a black-box run), so the bound
+# is far above that; past either figure each further request is answered at once with an
+# error saying so. Notifications are never refused (a lost edit would desynchronise the
+# document), but their bytes count towards the budget, so large texts stop requests sooner.
+CREATING_QUEUE_LIMIT = 1000  # requests
+CREATING_QUEUE_BYTES = 16 * 1024 * 1024  # bytes of held messages (their raw frames)
 
 
 def deliver(pool: BackendPool, backend: BackendSession, msg: jsonrpc.Message, raw: bytes | None,
@@ -47,13 +51,13 @@ def deliver(pool: BackendPool, backend: BackendSession, msg: jsonrpc.Message, ra
     and holding what comes later about the same document behind it."""
     is_request = "id" in msg
     if backend.is_waiting() or backend.is_creating():
-        if is_request and backend.queued_requests() >= CREATING_QUEUE_LIMIT:
+        full = _queue_full(backend) if is_request else None
+        if full is not None:
             why = ("waits for a slot in the pool (every one of the max_backends "
                    f"{pool.max_backends} backends is busy)" if backend.is_waiting()
                    else "is still starting")
             return [_reject(msg["id"], f"the backend for {backend.venv} {why} and "
-                            f"{CREATING_QUEUE_LIMIT} requests already wait for it; try again "
-                            "shortly", fanout, backend)]
+                            f"{full} already wait for it; try again shortly", fanout, backend)]
         backend.creating_queue.append(Queued(msg, raw, fanout))
         return []
     # Only a warming backend holds anything: becoming ready releases all of it.
@@ -97,6 +101,22 @@ def cancel_queued(pool: BackendPool, request_id: Any,
                         return backend, release_held(pool, backend, now)
                     return backend, []
     return None, []
+
+
+def _queue_full(backend: BackendSession) -> str | None:
+    """What makes `backend` refuse one more held request, or None when it can hold it."""
+    requests = 0
+    size = 0
+    for queue in (backend.creating_queue, backend.warmup_queue):
+        for item in queue:
+            requests += "id" in item.msg
+            # A message rebuilt by typemux has no raw frame: small (a rewritten request).
+            size += len(item.raw) if item.raw is not None else 0
+    if requests >= CREATING_QUEUE_LIMIT:
+        return f"{CREATING_QUEUE_LIMIT} requests"
+    if size >= CREATING_QUEUE_BYTES:
+        return f"{CREATING_QUEUE_BYTES // (1024 * 1024)} MB of messages"
+    return None
 
 
 def _reject(request_id: Any, why: str, fanout: bool, backend: BackendSession) -> Action:
