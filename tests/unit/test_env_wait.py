@@ -8,9 +8,12 @@ from typing import Any
 
 import pytest
 
+from support.venv_lookup import DictLookup
 from typemux.core.actions import Spawn, ToClient
+from typemux.core.env_wait import EnvWait
 from typemux.core.lifecycle import INIT_ID, LifecycleSettings
 from typemux.core.router import Router, RouterSettings
+from typemux.documents import DocumentStore
 from typemux.envs import Venv
 from typemux.uris import path_to_uri
 from typemux.venv import VenvResolver
@@ -161,16 +164,47 @@ def test_a_held_message_whose_handling_fails_is_answered_and_the_rest_go_on(
 
 
 def test_a_lookup_that_never_asks_a_tool_never_makes_anything_wait(repo: Path) -> None:
-    from typemux.core.env_wait import EnvWait
-    from typemux.documents import DocumentStore
-
-    class Lookup:
-        def find(self, file: Path) -> None:
-            return None
-
-    wait = EnvWait(DocumentStore(), Lookup(), log=lambda *a, **k: None, fail=lambda i: None)
+    lookup = DictLookup()  # pending_wait 0: a lookup that never asks a tool
+    lookup.asking.add(repo / "proj-a")
+    wait = EnvWait(DocumentStore(), lookup)
     msg = {"jsonrpc": "2.0", "id": 1, "method": "textDocument/hover",
            "params": hover(repo / "proj-a/pkg/main.py")}
-    assert not wait.hold(msg, None, 0.0, lambda m, r, n: None)
+    assert wait.hold(msg, None, 0.0) == (False, [])
     assert VenvResolver(ask_tools=False).pending_wait == 0.0
     assert VenvResolver().pending_wait == ASK_TIMEOUT + 1
+
+
+def _note(path: Path, n: int) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "method": "textDocument/didChange",
+            "params": {"textDocument": {"uri": path_to_uri(path), "version": n},
+                       "contentChanges": [{"text": f"x = {n}\n"}]}}
+
+
+def test_env_wait_returns_what_it_releases_in_order_and_calls_nothing(repo: Path) -> None:
+    lookup = DictLookup()
+    lookup.pending_wait = 10.0
+    lookup.add(repo / "proj-a")
+    lookup.asking.add(repo / "proj-a")
+    wait = EnvWait(DocumentStore(), lookup)
+    main, other = repo / "proj-a/pkg/main.py", repo / "proj-b/pkg/main.py"
+    first, second = _note(main, 1), _note(main, 2)
+    assert wait.hold(first, b"1", 0.0) == (True, [])
+    assert wait.hold(second, b"2", 0.5) == (True, [])
+    assert wait.hold(_note(other, 1), None, 0.5) == (False, [])  # not pending: goes on
+    assert wait.next_deadline() == 10.0
+    assert wait.release(1.0) == []  # still asking
+    lookup.asking.clear()
+    assert wait.release(1.0) == [(first, b"1"), (second, b"2")]
+    assert wait.release(1.0) == [] and wait.next_deadline() is None
+
+
+def test_env_wait_gives_everything_back_before_shutdown_and_at_the_deadline(repo: Path) -> None:
+    lookup = DictLookup()
+    lookup.pending_wait = 10.0
+    lookup.asking.update({repo / "proj-a", repo / "proj-b"})
+    wait = EnvWait(DocumentStore(), lookup)
+    a, b = _note(repo / "proj-a/pkg/main.py", 1), _note(repo / "proj-b/pkg/main.py", 1)
+    assert wait.hold(a, None, 0.0)[0] and wait.hold(b, None, 5.0)[0]
+    assert wait.release(10.0) == [(a, None)]  # a's deadline passed, b's not yet
+    shutdown = {"jsonrpc": "2.0", "id": 9, "method": "shutdown"}
+    assert wait.hold(shutdown, None, 11.0) == (False, [(b, None)])

@@ -8,10 +8,9 @@ from typing import Any
 import pytest
 
 from typemux.backends.base import BackendKind
-from typemux.core.actions import PoolChanged, ShareLost, Spawn, ToBackend, ToClient
+from typemux.core.actions import BackendReleased, PoolChanged, ShareLost, Spawn, ToBackend, ToClient
 from typemux.core.lifecycle import CREATING_QUEUE_LIMIT, INIT_ID, Lifecycle, LifecycleSettings
 from typemux.core.router import Router, RouterSettings
-from typemux.core.server_requests import ServerRequests
 from typemux.core.session import BackendSession
 from typemux.documents import DocumentStore
 from typemux.venv import VenvResolver
@@ -32,7 +31,7 @@ def make_venv(root: Path, name: str) -> Path:
 
 def lifecycle(max_backends: int = 8) -> Lifecycle:
     settings = LifecycleSettings(argv=["fake-lsp"], max_backends=max_backends, warmup_timeout=0)
-    lc = Lifecycle(settings, KIND, DocumentStore(), ServerRequests(KIND, []), _log)
+    lc = Lifecycle(settings, KIND, DocumentStore(), _log)
     lc.client_params = {"capabilities": {}}
     return lc
 
@@ -103,3 +102,25 @@ def test_the_router_consumes_share_lost_and_answers_the_fanout_once(
     assert not [a for a in actions if isinstance(a, ShareLost)]
     answers = [a.msg for a in actions if isinstance(a, ToClient) and a.msg.get("id") == 9]
     assert len(answers) == 1 and answers[0]["result"] == [{"name": "x"}]
+
+
+def test_ensure_roots_the_backend_at_the_project_it_is_given_and_remembers_it(tmp_path: Path) -> None:
+    lc = lifecycle()
+    venv, project = make_venv(tmp_path, "envs"), tmp_path / "proj"
+    target, actions = lc.ensure(venv, 1.0, project)
+    assert isinstance(target, BackendSession)
+    assert [a.cwd for a in actions if isinstance(a, Spawn)] == [project]
+    lc.evict(target, "test", 2.0)
+    _, actions = lc.ensure(venv, 3.0)  # restarted without being told again
+    assert [a.cwd for a in actions if isinstance(a, Spawn)] == [project]
+    _, actions = lc.ensure(make_venv(tmp_path, "other"), 3.0)  # never told: its parent
+    assert [a.cwd for a in actions if isinstance(a, Spawn)] == [tmp_path / "other"]
+
+
+def test_a_released_backend_is_reported_as_an_action_not_a_call(tmp_path: Path) -> None:
+    lc = lifecycle()
+    assert not hasattr(lc, "server_requests")  # the lifecycle calls into no other component
+    target, _ = lc.ensure(make_venv(tmp_path, "a"), 1.0)
+    assert isinstance(target, BackendSession)
+    actions = lc.crashed(target, "exited with code 3", 2.0)
+    assert BackendReleased(target.session) in actions

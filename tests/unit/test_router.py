@@ -9,7 +9,7 @@ import pytest
 
 from support.venv_lookup import DictLookup
 from typemux.backends.base import BackendKind, ReadinessDetector
-from typemux.core.actions import Exit, Spawn, Stop, ToBackend, ToClient
+from typemux.core.actions import BackendReleased, Exit, Spawn, Stop, ToBackend, ToClient
 from typemux.core.lifecycle import INIT_ID, SHUTDOWN_ID, LifecycleSettings
 from typemux.core.pool import PREEMPT_AFTER
 from typemux.core.ports import VenvIdentity
@@ -410,6 +410,23 @@ def test_server_requests_get_proxy_ids_and_answers_go_back_under_the_original_id
     # The client errs on a's question: typemux answers instead.
     actions = h.client({"jsonrpc": "2.0", "id": to_a["id"], "error": {"code": -32601, "message": "no"}})
     assert to_backend(actions, a) == [{"jsonrpc": "2.0", "id": 0, "result": [None]}]
+
+
+def test_a_backend_gone_takes_its_server_requests_along_and_the_late_answer_is_dropped(
+        repo: Path) -> None:
+    h = Harness(repo)
+    h.initialize({"workspace": {"configuration": True}})
+    a = h.start_backend(repo / "proj-a/pkg/main.py")
+    ask = {"jsonrpc": "2.0", "id": 0, "method": "workspace/configuration",
+           "params": {"items": [{"section": "x"}]}}
+    (to_a,) = to_client(h.backend(a, ask))
+    backend = h.router.pool.by_session(a)
+    assert backend is not None and backend.server_requests == 1
+    h.router.backend_exited(a, "exited with code 3", h.now)
+    actions = h.router.take_actions()
+    assert not [x for x in actions if isinstance(x, BackendReleased)]  # core-internal
+    assert backend.server_requests == 0 and h.router.server_requests.next_deadline() is None
+    assert h.client({"jsonrpc": "2.0", "id": to_a["id"], "result": [{"a": 1}]}) == []
 
 
 def test_progress_tokens_are_namespaced_per_session(repo: Path) -> None:

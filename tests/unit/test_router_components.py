@@ -29,7 +29,7 @@ def _log(event: str, **fields: Any) -> None:
 def parts() -> tuple[DocumentStore, Lifecycle, DocumentRouting, DictLookup]:
     documents = DocumentStore()
     lifecycle = Lifecycle(LifecycleSettings(argv=["fake-lsp"], warmup_timeout=0.0), KIND,
-                          documents, ServerRequests(KIND), _log)
+                          documents, _log)
     lifecycle.client_params = {"capabilities": {}}
     lookup = DictLookup()
     lookup.add(ROOT / "a")
@@ -107,3 +107,14 @@ def test_cancels_answer_a_fanout_whose_every_share_is_lost() -> None:
     (answer,) = cancels.share_lost(backend.session, 5)
     assert isinstance(answer, ToClient) and answer.msg["id"] == 5 and "error" in answer.msg
     assert cancels.fanouts == {}
+
+
+def test_document_routing_gives_the_lifecycle_each_venvs_project_as_data() -> None:
+    _, lifecycle, docs, lookup = parts()
+    lookup.add(ROOT / "b", ROOT / "envs/b")  # a venv outside its project (poetry, conda)
+    found = docs.find(ROOT / "b/m.py")
+    assert found is not None and (found.path, found.project) == (ROOT / "envs/b", ROOT / "b")
+    assert lifecycle.projects == {}  # looking a venv up changes nothing in the lifecycle
+    params, msg = did_open(ROOT / "b/m.py")
+    (spawn,) = [a for a in docs.did_open(params, msg, None, 1.0) if isinstance(a, Spawn)]
+    assert (spawn.venv, spawn.cwd) == (ROOT / "envs/b", ROOT / "b")

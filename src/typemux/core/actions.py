@@ -71,4 +71,14 @@ class ShareLost:
     request_id: Any
 
 
-Action = ToClient | ToBackend | Spawn | Stop | Exit | PoolChanged | CapabilitiesLearned | ShareLost
+@dataclass(slots=True)
+class BackendReleased:
+    """Core-internal, never given to the runtime: backend `session` left the pool (its
+    requests were answered). The router has server_requests forget it: the client's later
+    answers to its questions are dropped."""
+
+    session: int
+
+
+Action = (ToClient | ToBackend | Spawn | Stop | Exit | PoolChanged | CapabilitiesLearned
+          | ShareLost | BackendReleased)

@@ -18,7 +18,7 @@ from typemux import jsonrpc
 from typemux.core import sync_kind
 from typemux.core.actions import Action, ToClient
 from typemux.core.lifecycle import Lifecycle
-from typemux.core.ports import VenvLookup
+from typemux.core.ports import FoundVenv, VenvLookup
 from typemux.core.session import BackendSession
 from typemux.documents import DocumentStore, TextDocument
 from typemux.uris import uri_to_path
@@ -29,13 +29,18 @@ NO_VENV_HELP = ("create one in the project (python -m venv .venv, uv sync, poetr
 
 
 class DocumentRouting:
+    """Each venv goes to the lifecycle with its project as the lookup found it (`ensure(venv,
+    now, project)`): the lifecycle roots a backend at its project and remembers it."""
+
     def __init__(self, documents: DocumentStore, lookup: VenvLookup, lifecycle: Lifecycle,
-                 log: Callable[..., None], fallback_venv: Path | None = None) -> None:
+                 log: Callable[..., None], fallback_venv: Path | None = None,
+                 fallback_project: Path | None = None) -> None:
         self.documents = documents
         self.lookup = lookup
         self.lifecycle = lifecycle
         self.pool = lifecycle.pool
         self.fallback_venv = fallback_venv
+        self.fallback_project = fallback_project  # None: the lifecycle's default
         self._log = log
 
     def did_open(self, params: dict[str, Any], msg: jsonrpc.Message, raw: bytes | None,
@@ -49,12 +54,12 @@ class DocumentRouting:
         doc = self.documents.open(
             item["uri"], str(item.get("languageId") or "python"),
             version if isinstance(version, int) else 0, text if isinstance(text, str) else "")
-        venv = self.venv_of(doc.uri, None)
+        venv, project = self.locate(doc.uri, None)
         if venv is None:
             return []
         # Started before the document joins its venv: a backend created now must not both
         # replay it and get this didOpen.
-        target, out = self.lifecycle.ensure(venv, now)
+        target, out = self.lifecycle.ensure(venv, now, project)
         doc.venv = venv
         if isinstance(target, BackendSession):
             out += self.lifecycle.deliver(target, msg, raw, now)
@@ -100,47 +105,54 @@ class DocumentRouting:
         backend = self.pool.get(doc.venv)
         return self.lifecycle.deliver(backend, msg, raw, now) if backend is not None else []
 
-    def find_venv(self, path: Path | None) -> Path | None:
-        if path is None:
-            return None
-        venv = self.lookup.find(path)
-        if venv is None:
+    def find(self, path: Path) -> FoundVenv | None:
+        """The environment of the file `path` and its project, as the lookup finds it."""
+        found = self.lookup.find(path)
+        if found is None:
             # A cached "no venv" must not hide a venv created since: look again, uncached.
             self.lookup.invalidate()
-            venv = self.lookup.find(path)
-        if venv is None:
-            return None
-        self.lifecycle.projects[venv.path] = venv.project
-        return venv.path
+            found = self.lookup.find(path)
+        return found
+
+    def find_venv(self, path: Path | None) -> Path | None:
+        found = self.find(path) if path is not None else None
+        return found.path if found is not None else None
 
     def venv_of(self, uri: str, doc: TextDocument | None) -> Path | None:
-        """The venv whose backend serves `uri`: the nearest venv of a project file. A
-        document that is no project's (untitled:, a library or typeshed file a backend
-        pointed to) is served by the backend it was given, else by the most recently used
-        one, else by the fallback venv's."""
+        return self.locate(uri, doc)[0]
+
+    def locate(self, uri: str, doc: TextDocument | None) -> tuple[Path | None, Path | None]:
+        """The venv whose backend serves `uri`, and its project when known (None: the
+        lifecycle's own knowledge). The nearest venv of a project file. A document that is
+        no project's (untitled:, a library or typeshed file a backend pointed to) is served
+        by the backend it was given, else by the most recently used one, else by the
+        fallback venv's."""
         path = uri_to_path(uri)
         if path is not None:
-            venv = self.find_venv(path)
-            if venv is not None or not _outside_projects(path):
-                return venv
+            found = self.find(path)
+            if found is not None:
+                return found.path, found.project
+            if not _outside_projects(path):
+                return None, None
         if doc is not None and doc.venv is not None and self.pool.get(doc.venv) is not None:
-            return doc.venv
+            return doc.venv, None
         recent = self.pool.most_recent()
         if recent is not None:
-            return recent.venv
+            return recent.venv, None
         if doc is not None and doc.venv is not None:
-            return doc.venv
-        return self.fallback_venv
+            return doc.venv, None
+        return self.fallback_venv, self.fallback_project
 
     def target_for_uri(self, uri: str, now: float) -> tuple[BackendSession | str, list[Action]]:
         """The backend serving `uri` (started if needed), or why none can; with the actions
         of getting there (a document whose venv changed moves first)."""
         doc = self.documents.get(uri)
-        venv = self.venv_of(uri, doc)
-        out = self._move(doc, venv, now) if doc is not None and doc.venv != venv else []
+        venv, project = self.locate(uri, doc)
+        out = (self._move(doc, venv, project, now) if doc is not None and doc.venv != venv
+               else [])
         if venv is None:
             return self._no_venv(uri), out
-        target, actions = self.lifecycle.ensure(venv, now)
+        target, actions = self.lifecycle.ensure(venv, now, project)
         return target, out + actions
 
     def _no_venv(self, uri: str) -> str:
@@ -156,7 +168,8 @@ class DocumentRouting:
         return (f"no .venv found for {path}, nor an environment by any other rule "
                 f"(searched up to its git root: {', '.join(self.lookup.rule_names)}); {NO_VENV_HELP}")
 
-    def _move(self, doc: TextDocument, new: Path | None, now: float) -> list[Action]:
+    def _move(self, doc: TextDocument, new: Path | None, project: Path | None,
+              now: float) -> list[Action]:
         """A document's venv changed (one appeared closer, or its venv vanished). The old
         backend only loses the document: if its venv is gone, the runtime's identity check
         of that venv stops it."""
@@ -170,7 +183,7 @@ class DocumentRouting:
                     "textDocument/didClose", {"textDocument": {"uri": doc.uri}}), None, now)
         if new is None:
             return out
-        target, actions = self.lifecycle.ensure(new, now)
+        target, actions = self.lifecycle.ensure(new, now, project)
         out += actions
         doc.venv = new
         if isinstance(target, BackendSession):

@@ -20,6 +20,7 @@ from typemux.backends.base import BackendKind
 from typemux.core import delivery, sync_kind
 from typemux.core.actions import (
     Action,
+    BackendReleased,
     PoolChanged,
     ShareLost,
     Spawn,
@@ -32,7 +33,6 @@ from typemux.core.delivery import CREATING_QUEUE_LIMIT
 from typemux.core.failures import Failures
 from typemux.core.pool import BackendPool
 from typemux.core.ports import VenvIdentity
-from typemux.core.server_requests import ServerRequests
 from typemux.core.session import BackendSession, State
 from typemux.core.stopping import SHUTDOWN_ID, Stopping
 from typemux.documents import DocumentStore
@@ -57,19 +57,17 @@ class Lifecycle:
         settings: LifecycleSettings,
         kind: BackendKind,
         documents: DocumentStore,
-        server_requests: ServerRequests,
         log: Callable[..., None],
     ) -> None:
         self.settings = settings
         self.kind = kind
         self.documents = documents
-        self.server_requests = server_requests
         self.pool = BackendPool(settings.max_backends, settings.backend_ttl)
         self.client_params: dict[str, Any] | None = None
         self.configuration: Any = None  # last workspace/didChangeConfiguration params
         self.failures = Failures()
-        # venv -> its project folder, told by document routing (the resolver knows it);
-        # a venv not in here is taken to sit in its project, as `.venv` does.
+        # venv -> its project folder, as given to `ensure` (document routing has it from
+        # the lookup); a venv not in here is taken to sit in its project, as `.venv` does.
         self.projects: dict[Path, Path] = {}
         # URIs the client has open whose diagnostics stand with no backend behind them
         # (cleared when the client closes them, their file is deleted, or a backend publishes).
@@ -121,9 +119,13 @@ class Lifecycle:
         return self._apply(now)
 
     # ----- creation -------------------------------------------------------------------
-    def ensure(self, venv: Path, now: float) -> tuple[BackendSession | str, list[Action]]:
+    def ensure(self, venv: Path, now: float,
+               project: Path | None = None) -> tuple[BackendSession | str, list[Action]]:
         """The session for `venv` (started, or waiting for a slot), created if needed, or
-        why none can serve now; and the actions that took."""
+        why none can serve now; and the actions that took. `project`: the folder the venv
+        serves, kept for every later backend of it (None: as known, else its parent)."""
+        if project is not None:
+            self.projects[venv] = project
         if self.closed:
             return "typemux is shutting down; no backend is started any more", []
         backend = self.pool.get(venv)
@@ -338,8 +340,8 @@ class Lifecycle:
     def _release(self, backend: BackendSession, code: int, message: str) -> list[Action]:
         """Answer everything of this backend's that the client still waits for; clear its
         diagnostics of documents the client does not have open (those of open documents
-        stand until a backend republishes: no false "clean"); forget its server→client
-        requests."""
+        stand until a backend republishes: no false "clean"); its server→client requests
+        are forgotten by the router (BackendReleased)."""
         out: list[Action] = []
         self.pool.remove(backend)
         for key, flight in list(backend.in_flight.items()):
@@ -357,7 +359,7 @@ class Lifecycle:
                 else:
                     out.append(ToClient(jsonrpc.error(item.msg["id"], code, "typemux: " + message)))
             queue.clear()
-        self.server_requests.forget(backend)
+        out.append(BackendReleased(backend.session))  # the router forgets its server requests
         for uri in sorted(backend.published):
             if uri in self.documents:
                 self.standing.add(uri)

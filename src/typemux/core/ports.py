@@ -2,7 +2,8 @@
 
 The core never reads a file, stats a path or looks at a clock: finding a document's
 environment does all three (`typemux.venv.VenvResolver` implements `VenvLookup`), so the
-router is given a lookup and unit tests give it an in-memory one. Reading a file's text is
+router is given a lookup and unit tests give it an in-memory one
+(`tests/support/venv_lookup.DictLookup`). Reading a file's text is
 likewise a `SourceReader` the runtime sets (`router.sync.reader`).
 """
 
@@ -55,4 +56,16 @@ class VenvLookup(Protocol):
 
     def mapping_miss(self, path: Path) -> str | None:
         """Why an explicit mapping for `path` found nothing (a mapping is final), or None."""
+        ...
+
+    def pending(self, path: Path) -> bool:
+        """Whether the last `find(path)` found nothing only because a tool asked about its
+        project (`poetry env info -p`) has not answered yet (core.env_wait holds the
+        messages about such a file; the runtime tells the router when a tool answers)."""
+        ...
+
+    @property
+    def pending_wait(self) -> float:
+        """How long, in seconds, a message about a pending file may wait for the tool's
+        answer; 0 for a lookup that never asks a tool (nothing ever waits)."""
         ...

@@ -26,14 +26,14 @@ from typing import Any
 from typemux import jsonrpc
 from typemux.backends.base import BackendKind
 from typemux.core import idle_policy, resolve_tags, tokens
-from typemux.core.actions import Action, Exit, ShareLost, ToBackend, ToClient
+from typemux.core.actions import Action, BackendReleased, Exit, ShareLost, ToBackend, ToClient
 from typemux.core.backend_messages import BackendMessages
 from typemux.core.cancels import CANCEL_GRACE, FANOUT_METHODS, Cancels
 from typemux.core.capabilities import Capabilities
 from typemux.core.client_caps import ClientCaps
 from typemux.core.document_routing import DocumentRouting
 from typemux.core.document_sync import DocumentSync
-from typemux.core.env_wait import EnvWait
+from typemux.core.env_wait import EnvWait, Held
 from typemux.core.fanout import Fanout
 from typemux.core.lifecycle import Lifecycle, LifecycleSettings
 from typemux.core.owed import OwedAnswers
@@ -77,13 +77,12 @@ class Router:
         self._out: list[Action] = []
         self.documents = DocumentStore()
         self.server_requests = ServerRequests(kind, settings.backend_settings)
-        self.lifecycle = Lifecycle(settings.lifecycle, kind, self.documents,
-                                   self.server_requests, log)
+        self.lifecycle = Lifecycle(settings.lifecycle, kind, self.documents, log)
         self.pool = self.lifecycle.pool
         self.docs = DocumentRouting(self.documents, lookup, self.lifecycle, log)
         self.sync = DocumentSync(self.documents, self.lifecycle, settings.document_idle_close, log)
         self.sync.idle_mode = settings.document_idle_close_clients
-        self.env_wait = EnvWait(self.documents, lookup, log=log, fail=self.internal_failure)
+        self.env_wait = EnvWait(self.documents, lookup)
         self.targets = RequestTargets(self.docs, self.lifecycle)
         self.cancels = Cancels(self.lifecycle, settings.fanout_timeout, log)
         self.capabilities = Capabilities(kind, log)
@@ -99,8 +98,7 @@ class Router:
     def set_fallback(self, venv: Path | None, project: Path | None = None) -> None:
         """The startup venv (found by the runtime): it serves what no project claims."""
         self.docs.fallback_venv = venv
-        if venv is not None and project is not None:
-            self.lifecycle.projects[venv] = project
+        self.docs.fallback_project = project
 
     @property
     def fanouts(self) -> dict[tuple[bool, object], Fanout]:
@@ -118,11 +116,14 @@ class Router:
 
     def _emit(self, actions: list[Action]) -> None:
         """Queue actions in order; the core-internal ShareLost becomes, where it stands,
-        its fan-out's bookkeeping (never given to the runtime)."""
+        its fan-out's bookkeeping, and BackendReleased drops the backend's server→client
+        requests (neither is given to the runtime)."""
         out = self._out
         for action in actions:
             if isinstance(action, ShareLost):
                 out.extend(self.cancels.share_lost(action.session, action.request_id))
+            elif isinstance(action, BackendReleased):
+                self.server_requests.forget(action.session)
             else:
                 out.append(action)
 
@@ -144,7 +145,9 @@ class Router:
             else:
                 self._emit(answer)
             return
-        if self.env_wait.hold(msg, raw, now, self.client_message):
+        held, released = self.env_wait.hold(msg, raw, now)
+        self._feed(released, now)
+        if held:
             return  # its document's environment is being asked (poetry): see core.env_wait
         if "id" in msg:
             self._client_request(method, msg, raw, now)
@@ -173,15 +176,23 @@ class Router:
     def environments_answered(self, now: float) -> None:
         """A tool asked about a project's environment has answered (see core.env_wait)."""
         self.env_wait.answered()
-        self.env_wait.release(now, self.client_message)
+        self._feed(self.env_wait.release(now), now)
+
+    def _feed(self, released: list[Held], now: float) -> None:
+        """Messages core.env_wait held go on, in order, as if the client sent them now; one
+        whose handling raises is answered as the runtime does for a message it read."""
+        for msg, raw in released:
+            try:
+                self.client_message(msg, raw, now)
+            except Exception as exc:
+                self._log("client_message_failed", error=repr(exc), method=msg.get("method"))
+                if "id" in msg:
+                    self.internal_failure(msg["id"])
 
     def prewarm(self, venv: Path, now: float, project: Path | None = None) -> None:
         """Start `venv`'s backend before anyone asks (its handshake waits for initialize).
         The runtime calls this only for a venv it found on disk."""
-        if project is not None:
-            self.lifecycle.projects[venv] = project
-        if self.pool.get(venv) is None:
-            self._emit(self.lifecycle.ensure(venv, now)[1])
+        self._emit(self.lifecycle.ensure(venv, now, project)[1])
 
     def internal_failure(self, request_id: Any) -> None:
         """Handling a client request raised: answer it (the proxy logged the failure)."""
@@ -253,7 +264,7 @@ class Router:
             if backend.is_creating() and not backend.initialize_sent:
                 self._emit(self.lifecycle.send_initialize(backend, now))
         if self.docs.fallback_venv is not None:
-            self.prewarm(self.docs.fallback_venv, now)
+            self.prewarm(self.docs.fallback_venv, now, self.docs.fallback_project)
 
     def _client_notification(self, method: str, msg: jsonrpc.Message, raw: bytes | None, now: float) -> None:
         if (self.shutdown_requested or self.exited) and method != "exit":
@@ -382,7 +393,7 @@ class Router:
 
     # ----- time ----------------------------------------------------------------------------
     def timer(self, now: float) -> None:
-        self.env_wait.release(now, self.client_message)
+        self._feed(self.env_wait.release(now), now)
         self._emit(self.sync.timer(now))
         self._emit(self.cancels.expire_cancels(now))
         self._emit(self.lifecycle.expire(now))

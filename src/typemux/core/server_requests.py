@@ -130,11 +130,10 @@ class ServerRequests:
             actions.append(self._answer_self(entry))
         return actions
 
-    def forget(self, backend: BackendSession) -> None:
-        """The backend is gone: the client's later answers to it are dropped."""
-        for key in [k for k, e in self._outstanding.items() if e.session is backend]:
-            del self._outstanding[key]
-        backend.server_requests = 0
+    def forget(self, session: int) -> None:
+        """Backend `session` is gone: the client's later answers to it are dropped."""
+        for key in [k for k, e in self._outstanding.items() if e.session.session == session]:
+            self._outstanding.pop(key).session.server_requests = 0
 
     def _forward(
         self, backend: BackendSession, msg: jsonrpc.Message, now: float, timeout: float | None

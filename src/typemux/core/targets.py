@@ -76,7 +76,7 @@ class RequestTargets:
             return backend, []
         fallback = self.docs.fallback_venv
         if fallback is not None:
-            return self.lifecycle.ensure(fallback, now)
+            return self.lifecycle.ensure(fallback, now, self.docs.fallback_project)
         return (f"no backend is running and no .venv was found for this workspace; "
                 f"{NO_VENV_HELP}"), []
 

@@ -147,7 +147,8 @@ class EnvResolver:
 
     def pending(self, file: Path) -> bool:
         """Whether the last `find(file)` found no environment because a tool asked about
-        its project (`poetry env info -p`) has not answered yet."""
+        its project (`poetry env info -p`) has not answered yet (the `VenvLookup` port's
+        `pending`: core.env_wait holds the messages about such a file)."""
         return file in self._pending
 
     def _walk(self, directory: str, now: float) -> tuple[Venv | None, bool]:
