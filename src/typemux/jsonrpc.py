@@ -99,3 +99,13 @@ def validate(msg: object) -> str | None:
 
 def _valid_id(value: object) -> bool:
     return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def text_document_uri(params: Any) -> str | None:
+    """params.textDocument.uri, when it is a string."""
+    if isinstance(params, dict):
+        doc = params.get("textDocument")
+        uri = doc.get("uri") if isinstance(doc, dict) else None
+        if isinstance(uri, str):
+            return uri
+    return None

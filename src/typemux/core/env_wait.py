@@ -13,11 +13,9 @@ hands it on through its usual path.
 
 from __future__ import annotations
 
-from typing import Any
-
 from typemux.core.ports import VenvLookup
 from typemux.documents import DocumentStore
-from typemux.jsonrpc import Message
+from typemux.jsonrpc import Message, text_document_uri
 from typemux.uris import uri_to_path
 
 Held = tuple[Message, bytes | None]  # a client message and its raw body
@@ -39,7 +37,7 @@ class EnvWait:
         held messages that go on before it: before shutdown or exit, all of them."""
         if msg.get("method") in ("shutdown", "exit"):
             return False, self.release(now, everything=True)
-        uri = _uri(msg.get("params"))
+        uri = text_document_uri(msg.get("params"))
         if uri is None:
             return False, []
         if uri not in self._deadlines:
@@ -89,12 +87,3 @@ class EnvWait:
     def answered(self) -> None:
         """A tool answered: a later question about the same document may be waited for."""
         self._expired.clear()
-
-
-def _uri(params: Any) -> str | None:
-    if isinstance(params, dict):
-        doc = params.get("textDocument")
-        uri = doc.get("uri") if isinstance(doc, dict) else None
-        if isinstance(uri, str):
-            return uri
-    return None

@@ -40,9 +40,10 @@ from typemux.core.owed import OwedAnswers
 from typemux.core.ports import VenvIdentity, VenvLookup
 from typemux.core.server_requests import ServerRequests
 from typemux.core.session import BackendSession
-from typemux.core.targets import RequestTargets, text_document_uri
+from typemux.core.targets import RequestTargets
 from typemux.core.workspace import Workspace
 from typemux.documents import DocumentStore
+from typemux.jsonrpc import text_document_uri
 
 __all__ = ["CANCEL_GRACE", "Router", "RouterSettings"]
 

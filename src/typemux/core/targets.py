@@ -14,6 +14,7 @@ from typemux.core.actions import Action, ToClient
 from typemux.core.document_routing import NO_VENV_HELP, DocumentRouting
 from typemux.core.lifecycle import Lifecycle
 from typemux.core.session import BackendSession
+from typemux.jsonrpc import text_document_uri
 
 # A `*/resolve` goes to the backend that answered the request that produced the item.
 RESOLVE_PRODUCERS = {
@@ -95,11 +96,3 @@ def request_uri(method: str, params: dict[str, Any]) -> str | None:
             uri = first.get("oldUri") or first.get("uri")
     return uri if isinstance(uri, str) else None
 
-
-def text_document_uri(params: Any) -> str | None:
-    if isinstance(params, dict):
-        doc = params.get("textDocument")
-        uri = doc.get("uri") if isinstance(doc, dict) else None
-        if isinstance(uri, str):
-            return uri
-    return None
