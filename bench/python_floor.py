@@ -1,0 +1,144 @@
+"""The floor of any Python proxy on the pipelined bench: a proxy that does nothing.
+
+Issue 11 asks for 10,000 pipelined hovers through typemux at >= 0.7x the rate of talking to
+bench/fast_backend.py directly. This measures, side by side in one run, direct, a *null
+proxy* written the way typemux's short path is (asyncio pipe Protocols, the same
+Content-Length fast-path regex, one write per stream per input chunk) that only cuts frames
+and copies them across, without decoding JSON, routing or keeping any state, and typemux.
+Whatever the null proxy cannot reach, no Python proxy on this interpreter and machine can.
+
+    .venv/bin/python bench/python_floor.py [--rounds 3] [-n 10000]
+
+With `--serve BACKEND...` the script *is* the null proxy (the bench starts it that way).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import run as bench  # bench/run.py: its client, projects and fast backend
+
+_HEADER = re.compile(rb"Content-Length: ([0-9]{1,19})\r\n\r\n")
+
+
+class _Cutter:
+    """Whole frames out of a byte stream (the null proxy's only work)."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+
+    def frames(self, data: bytes) -> bytes:
+        self.buf += data
+        pos, out = 0, []
+        buf = self.buf
+        while (m := _HEADER.match(buf, pos)) is not None:
+            end = m.end() + int(m.group(1))
+            if end > len(buf):
+                break
+            out.append(bytes(buf[pos:end]))
+            pos = end
+        del buf[:pos]
+        return b"".join(out)
+
+
+class _Reader(asyncio.Protocol):
+    def __init__(self, sink: asyncio.WriteTransport, done: asyncio.Future[None]) -> None:
+        self.sink = sink
+        self.cutter = _Cutter()
+        self.done = done
+
+    def data_received(self, data: bytes) -> None:
+        frames = self.cutter.frames(data)
+        if frames:
+            self.sink.write(frames)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+
+
+async def _serve(argv: list[str]) -> None:
+    loop = asyncio.get_running_loop()
+    to_backend_r, to_backend_w = os.pipe()
+    from_backend_r, from_backend_w = os.pipe()
+    proc = subprocess.Popen(argv, stdin=to_backend_r, stdout=from_backend_w)
+    os.close(to_backend_r)
+    os.close(from_backend_w)
+    done: asyncio.Future[None] = loop.create_future()
+    backend_in, _ = await loop.connect_write_pipe(asyncio.Protocol, os.fdopen(to_backend_w, "wb"))
+    client_out, _ = await loop.connect_write_pipe(asyncio.Protocol, os.fdopen(1, "wb"))
+    await loop.connect_read_pipe(lambda: _Reader(client_out, done), os.fdopen(0, "rb"))
+    await loop.connect_read_pipe(lambda: _Reader(backend_in, done),
+                                 os.fdopen(from_backend_r, "rb"))
+    await done
+    proc.kill()
+
+
+async def _measure(rounds: int, n: int) -> None:
+    null = [bench.PY, str(Path(__file__).resolve()), "--serve", *bench.FAST]
+    results: dict[str, list[tuple[float, int, float]]] = {"direct": [], "null": [], "typemux": []}
+    with tempfile.TemporaryDirectory(prefix="typemux-floor-") as tmp:
+        base = Path(tmp)
+        for i in range(rounds):
+            for mode in ("direct", "null", "typemux") if i % 2 == 0 else ("typemux", "null", "direct"):
+                if mode == "null":
+                    root, projects = bench.make_root(base, 1)
+                    env = dict(os.environ, VIRTUAL_ENV=str(projects[0] / ".venv"))
+                    client = await bench.Client.start(null, cwd=projects[0], env=env)
+                    await client.initialize(root)
+                    results[mode].append(await _pipelined(client, projects[0], n))
+                else:
+                    results[mode].append(await bench.throughput(base, mode, n))
+    direct = max(r[0] for r in results["direct"])
+    print(f"pipelined {n} hovers, best of {rounds} rounds, load {os.getloadavg()[0]:.1f}")
+    print(f"{'':28}{'req/s':>10}{'x direct':>10}{'answered':>10}{'CPU/req':>10}")
+    for mode, label in (("direct", "direct"), ("null", "null Python proxy"),
+                        ("typemux", "typemux")):
+        best = max(results[mode])
+        cpu = statistics.median(r[2] for r in results[mode])
+        print(f"{label:28}{best[0]:>10,.0f}{best[0] / direct:>10.2f}{best[1]:>10}"
+              f"{cpu * 1e6:>8.1f}µs")
+
+
+async def _pipelined(client: bench.Client, project: Path, n: int) -> tuple[float, int, float]:
+    import time
+
+    doc = project / "main.py"
+    bench.did_open(client, doc, doc.read_text())
+    params = {"textDocument": bench.text_doc(doc), "position": {"line": 0, "character": 4}}
+    await client.request("textDocument/hover", params)
+    cpu = bench.cpu_seconds(client.pid)
+    start = time.perf_counter()
+    futures = [client.send("textDocument/hover", params) for _ in range(n)]
+    results = await asyncio.wait_for(asyncio.gather(*futures), 120)
+    elapsed = time.perf_counter() - start
+    cpu = bench.cpu_seconds(client.pid) - cpu
+    answered = sum(1 for r in results if "result" in r)
+    await client.close()
+    return n / elapsed, answered, cpu / n
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("-n", type=int, default=10_000)
+    parser.add_argument("--serve", nargs=argparse.REMAINDER)
+    ns = parser.parse_args()
+    if ns.serve:
+        asyncio.run(_serve(ns.serve))
+    else:
+        asyncio.run(_measure(ns.rounds, ns.n))
+
+
+if __name__ == "__main__":
+    main()
