@@ -105,13 +105,8 @@ def cancel_queued(pool: BackendPool, request_id: Any,
 
 def _queue_full(backend: BackendSession) -> str | None:
     """What makes `backend` refuse one more held request, or None when it can hold it."""
-    requests = 0
-    size = 0
-    for queue in (backend.creating_queue, backend.warmup_queue):
-        for item in queue:
-            requests += "id" in item.msg
-            # A message rebuilt by typemux has no raw frame: small (a rewritten request).
-            size += len(item.raw) if item.raw is not None else 0
+    requests = backend.creating_queue.requests + backend.warmup_queue.requests
+    size = backend.creating_queue.size + backend.warmup_queue.size
     if requests >= CREATING_QUEUE_LIMIT:
         return f"{CREATING_QUEUE_LIMIT} requests"
     if size >= CREATING_QUEUE_BYTES:

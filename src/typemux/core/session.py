@@ -27,6 +27,38 @@ class Queued:
     fanout: bool = False  # this backend's share of a workspace/symbol fan-out
 
 
+class HeldQueue(deque[Queued]):
+    """Messages held for a backend, in order, with running counts of the requests among
+    them and of their raw bytes: the queue's bound is checked on every held request, and a
+    walk over up to 1,000 held messages each time made a burst quadratic. Only append,
+    remove and clear change it (the others are refused, so the counts cannot drift)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests = 0
+        self.size = 0  # raw bytes; a message rebuilt by typemux has none (and is small)
+
+    def append(self, item: Queued) -> None:
+        super().append(item)
+        self.requests += "id" in item.msg
+        self.size += len(item.raw) if item.raw is not None else 0
+
+    def remove(self, item: Queued) -> None:
+        super().remove(item)
+        self.requests -= "id" in item.msg
+        self.size -= len(item.raw) if item.raw is not None else 0
+
+    def clear(self) -> None:
+        super().clear()
+        self.requests = 0
+        self.size = 0
+
+    def _refused(self, *args: object) -> None:
+        raise TypeError("a HeldQueue changes only by append, remove and clear")
+
+    appendleft = extend = extendleft = insert = pop = popleft = rotate = _refused  # type: ignore[assignment]
+
+
 @dataclass(slots=True)
 class InFlight:
     """A client request forwarded to a backend (the backend sees the client's own id)."""
@@ -76,8 +108,8 @@ class BackendSession:
         self.capabilities: dict[str, Any] = {}
         self.in_flight: dict[tuple[bool, object], InFlight] = {}
         self.server_requests = 0  # backend→client requests awaiting the client's answer
-        self.creating_queue: deque[Queued] = deque()
-        self.warmup_queue: deque[Queued] = deque()
+        self.creating_queue = HeldQueue()
+        self.warmup_queue = HeldQueue()
         # Scopes (document URIs, or "*" for all) a message in warmup_queue holds back.
         self.held_scopes: set[str] = set()
         # Requests sent while it warms up, by id, with their scopes: a backend still
@@ -159,8 +191,7 @@ class BackendSession:
         return max(self.last_output_at, oldest) + hang_timeout
 
     def queued_requests(self) -> int:
-        return sum(1 for q in self.creating_queue if "id" in q.msg) + sum(
-            1 for q in self.warmup_queue if "id" in q.msg)
+        return self.creating_queue.requests + self.warmup_queue.requests
 
     def __repr__(self) -> str:
         return (
