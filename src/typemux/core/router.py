@@ -39,7 +39,7 @@ from typemux.core.lifecycle import Lifecycle, LifecycleSettings
 from typemux.core.owed import OwedAnswers
 from typemux.core.ports import VenvIdentity, VenvLookup
 from typemux.core.server_requests import ServerRequests
-from typemux.core.session import BackendSession
+from typemux.core.session import BackendSession, InFlight
 from typemux.core.targets import RequestTargets
 from typemux.core.workspace import Workspace
 from typemux.documents import DocumentStore
@@ -221,10 +221,14 @@ class Router:
         backend = self.docs.settled(uri)
         if backend is None or not self.sync.touch_open(uri, now):
             return False
-        if self.owed.owe(msg["id"]):
-            self._out.extend(self.lifecycle.deliver(backend, msg, raw, now))
+        request_id = msg["id"]
+        if self.owed.owe(request_id):
+            # core.delivery's way for a ready backend: nothing is held
+            backend.in_flight[jsonrpc.id_key(request_id)] = InFlight(method, now, False)
+            self.pool.touch(backend, now)
+            self._out.append(ToBackend(backend.session, msg, raw))
         else:
-            self._refuse_duplicate(msg["id"])
+            self._refuse_duplicate(request_id)
         return True
 
     def _refuse_duplicate(self, request_id: Any) -> None:
