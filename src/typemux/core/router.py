@@ -321,7 +321,12 @@ class Router:
             if self.server_requests.caps.watch_files:
                 self._out.append(self.workspace.register_watchers())
         elif method == "$/cancelRequest":
-            self._emit(self.cancels.cancel(params.get("id"), msg, raw, now))
+            request_id = params.get("id")
+            if request_id is not None and self.env_wait.withdraw(request_id):
+                self._out.append(ToClient(jsonrpc.cancelled(request_id,
+                                                            "request cancelled by the client")))
+            else:
+                self._emit(self.cancels.cancel(request_id, msg, raw, now))
         elif method == "textDocument/didOpen":
             self._emit(self.docs.did_open(params, msg, raw, now))
         elif method == "textDocument/didChange":
