@@ -26,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -97,40 +98,56 @@ async def _serve(argv: list[str], decode: bool) -> None:
     proc.kill()
 
 
-async def _measure(rounds: int, n: int) -> None:
+async def _start(mode: str, base: Path, commands: dict[str, list[str]]) -> tuple[bench.Client, Path]:
+    if mode not in commands:
+        return await bench.open_pair(base, mode)
+    root, projects = bench.make_root(base, 1)
+    env = dict(os.environ, VIRTUAL_ENV=str(projects[0] / ".venv"))
+    client = await bench.Client.start(commands[mode], cwd=projects[0], env=env)
+    await client.initialize(root)
+    return client, projects[0]
+
+
+async def _measure(rounds: int, n: int, sequential: int) -> None:
     null = [bench.PY, str(Path(__file__).resolve()), "--serve", *bench.FAST]
     commands = {"null": null, "decoding": [null[0], null[1], "--decode", *null[2:]]}
     modes = ("direct", "null", "decoding", "typemux")
     results: dict[str, list[tuple[float, int, float]]] = {mode: [] for mode in modes}
+    latencies: dict[str, list[float]] = {mode: [] for mode in modes}
     with tempfile.TemporaryDirectory(prefix="typemux-floor-") as tmp:
         base = Path(tmp)
         for i in range(rounds):
             for mode in modes if i % 2 == 0 else modes[::-1]:
-                if mode in commands:
-                    root, projects = bench.make_root(base, 1)
-                    env = dict(os.environ, VIRTUAL_ENV=str(projects[0] / ".venv"))
-                    client = await bench.Client.start(commands[mode], cwd=projects[0], env=env)
-                    await client.initialize(root)
-                    results[mode].append(await _pipelined(client, projects[0], n))
-                else:
-                    results[mode].append(await bench.throughput(base, mode, n))
+                client, project = await _start(mode, base, commands)
+                try:
+                    results[mode].append(await _pipelined(client, project, n))
+                    latencies[mode].append(await _sequential(client, project, sequential))
+                finally:
+                    await client.close()
     direct = max(r[0] for r in results["direct"])
-    print(f"pipelined {n} hovers, best of {rounds} rounds, load {os.getloadavg()[0]:.1f}")
-    print(f"{'':28}{'req/s':>10}{'x direct':>10}{'answered':>10}{'CPU/req':>10}")
+    direct_p50 = min(latencies["direct"])
+    print(f"pipelined {n} hovers (best of {rounds} rounds) and {sequential} sequential hovers "
+          f"(p50, best round), load {os.getloadavg()[0]:.1f}")
+    print(f"{'':24}{'req/s':>10}{'x direct':>10}{'answered':>10}{'CPU/req':>10}"
+          f"{'p50':>9}{'added':>9}")
     for mode, label in (("direct", "direct"), ("null", "null Python proxy"),
                         ("decoding", "null proxy, decoding"), ("typemux", "typemux")):
         best = max(results[mode])
         cpu = statistics.median(r[2] for r in results[mode])
-        print(f"{label:28}{best[0]:>10,.0f}{best[0] / direct:>10.2f}{best[1]:>10}"
-              f"{cpu * 1e6:>8.1f}µs")
+        p50 = min(latencies[mode])
+        added = "" if mode == "direct" else f"+{(p50 - direct_p50) * 1e6:.0f}µs"
+        print(f"{label:24}{best[0]:>10,.0f}{best[0] / direct:>10.2f}{best[1]:>10}"
+              f"{cpu * 1e6:>8.1f}µs{p50 * 1e6:>7.0f}µs{added:>9}")
+
+
+def _hover(client: bench.Client, project: Path) -> dict[str, object]:
+    doc = project / "main.py"
+    bench.did_open(client, doc, doc.read_text())
+    return {"textDocument": bench.text_doc(doc), "position": {"line": 0, "character": 4}}
 
 
 async def _pipelined(client: bench.Client, project: Path, n: int) -> tuple[float, int, float]:
-    import time
-
-    doc = project / "main.py"
-    bench.did_open(client, doc, doc.read_text())
-    params = {"textDocument": bench.text_doc(doc), "position": {"line": 0, "character": 4}}
+    params = _hover(client, project)
     await client.request("textDocument/hover", params)
     cpu = bench.cpu_seconds(client.pid)
     start = time.perf_counter()
@@ -139,21 +156,35 @@ async def _pipelined(client: bench.Client, project: Path, n: int) -> tuple[float
     elapsed = time.perf_counter() - start
     cpu = bench.cpu_seconds(client.pid) - cpu
     answered = sum(1 for r in results if "result" in r)
-    await client.close()
     return n / elapsed, answered, cpu / n
+
+
+async def _sequential(client: bench.Client, project: Path, n: int) -> float:
+    """The p50 of `n` hovers, one at a time (after 200 to warm up)."""
+    params = {"textDocument": bench.text_doc(project / "main.py"),
+              "position": {"line": 0, "character": 4}}
+    for _ in range(200):
+        await client.request("textDocument/hover", params)
+    samples = []
+    for _ in range(n):
+        start = time.perf_counter()
+        await client.request("textDocument/hover", params)
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("-n", type=int, default=10_000)
+    parser.add_argument("--sequential", type=int, default=2000, help="hovers for the p50")
     parser.add_argument("--decode", action="store_true", help="with --serve: decode bodies")
     parser.add_argument("--serve", nargs=argparse.REMAINDER)
     ns = parser.parse_args()
     if ns.serve:
         asyncio.run(_serve(ns.serve, ns.decode))
     else:
-        asyncio.run(_measure(ns.rounds, ns.n))
+        asyncio.run(_measure(ns.rounds, ns.n, ns.sequential))
 
 
 if __name__ == "__main__":

@@ -180,6 +180,10 @@ class FrameDecoder:
         body = self.next_body()
         if body is not None:
             return Frame(body)
+        if (self._pos == len(self._buf) and self._body_len < 0 and self._resync_at < 0
+                and not self._skip and self._oversize is None):
+            self._scanned = 0
+            return self._need_data()  # the common end of a chunk: all of it was taken
         return self._next_event()
 
     def _next_event(self) -> Event:
@@ -347,10 +351,12 @@ class FrameDecoder:
             # offset), and this runs once per chunk, not once per frame.
             del self._buf[:shift]
             self._pos = 0
-            for name in ("_resync_at", "_salvage_at", "_rejected_end"):
-                value = getattr(self, name)
-                if value >= 0:
-                    setattr(self, name, value - shift)
+            if self._resync_at >= 0:
+                self._resync_at -= shift
+            if self._salvage_at >= 0:
+                self._salvage_at -= shift
+            if self._rejected_end >= 0:
+                self._rejected_end -= shift
         if not self._buf:
             self._buf = bytearray()  # give a large emptied buffer's memory back
         return NEED_DATA
