@@ -272,7 +272,7 @@ class Proxy:
         try:
             found = self.resolver.fallback(self.cwd)
             fallback = found.path if found is not None else None
-            self.router.set_fallback(fallback)
+            self.router.set_fallback(fallback, found.project if found is not None else None)
             self._open_state_file()
             if found is not None:
                 self.router.prewarm(found.path, now, found.project)
