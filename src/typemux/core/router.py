@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from typemux import jsonrpc
-from typemux.backends.base import BackendKind
+from typemux.backends.base import BackendKind, ProjectConfig
 from typemux.core import idle_policy, resolve_tags, tokens
 from typemux.core.actions import Action, BackendReleased, Exit, ShareLost, ToBackend, ToClient
 from typemux.core.backend_messages import BackendMessages
@@ -391,6 +391,10 @@ class Router:
     def venv_checked(self, venv: Path, identity: VenvIdentity | None, now: float) -> None:
         """The runtime looked at a pooled venv (None: its pyvenv.cfg is gone)."""
         self._emit(self.lifecycle.venv_checked(venv, identity, now))
+
+    def project_config_read(self, ticket: int, config: ProjectConfig, now: float) -> None:
+        """The runtime read a project's config files, as `ReadProjectConfig(ticket)` asked."""
+        self._emit(self.server_requests.project_config_read(ticket, config))
 
     # ----- time ----------------------------------------------------------------------------
     def timer(self, now: float) -> None:

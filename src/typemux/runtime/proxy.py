@@ -32,6 +32,7 @@ from typemux.core.actions import (
     CapabilitiesLearned,
     Exit,
     PoolChanged,
+    ReadProjectConfig,
     Spawn,
     Stop,
     ToBackend,
@@ -40,6 +41,7 @@ from typemux.core.actions import (
 from typemux.core.lifecycle import LifecycleSettings
 from typemux.core.router import Router, RouterSettings
 from typemux.log import get_logger
+from typemux.runtime import project_config
 from typemux.runtime.backend_process import BackendProcess, kill_marked, owner_prefix
 from typemux.runtime.identity import IdentityChecks
 from typemux.runtime.memory import group_rss
@@ -440,6 +442,10 @@ class Proxy:
                 self._background(asyncio.to_thread(
                     capabilities_cache.store, key, self.kind.name, argv,
                     action.capabilities, action.server_info))
+        elif isinstance(action, ReadProjectConfig):
+            config = project_config.read(self.kind.name, action.project)
+            self.router.project_config_read(action.ticket, config, time.monotonic())
+            self._execute()  # its answer goes now, in this action's place
         elif isinstance(action, PoolChanged):
             self._schedule_state()
             if self._watcher is not None:
