@@ -21,7 +21,8 @@ class ReadinessDetector:
     `observe` is called with every message the backend sends (notifications and requests,
     after typemux has decoded them, before any rewriting). It returns a short reason string
     (logged, e.g. "log: Found 12 source files") the first time the backend is known to be
-    ready, else None. The generic `$/progress` rule lives in the router, not here.
+    ready, else None. The generic `$/progress` rule lives in the lifecycle (`Lifecycle.observe`),
+    not here.
     """
 
     def observe(self, msg: Mapping[str, Any]) -> str | None:

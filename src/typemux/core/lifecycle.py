@@ -235,6 +235,17 @@ class Lifecycle:
             out.extend(self._apply(now))
         return backend, out
 
+    def observe(self, backend: BackendSession, msg: jsonrpc.Message, now: float) -> list[Action]:
+        """A notification from `backend`: while it warms up, its kind's detector may say it
+        is ready, or the end of the first progress it started (the generic rule, unless the
+        kind's start-up progress means nothing: `progress_readiness`)."""
+        if not backend.is_warming():
+            return []
+        reason = backend.readiness.observe(msg)
+        if reason is None and self.kind.progress_readiness and _ends_warm_progress(backend, msg):
+            reason = "progress end"
+        return [] if reason is None else self.mark_ready(backend, reason, now)
+
     def mark_ready(self, backend: BackendSession, reason: str, now: float) -> list[Action]:
         if not backend.is_warming():
             return []
@@ -409,6 +420,15 @@ class Lifecycle:
         if leaving:
             out.extend(self.stopping.finish_all())
         return out
+
+
+def _ends_warm_progress(backend: BackendSession, msg: jsonrpc.Message) -> bool:
+    params = msg.get("params")
+    if msg.get("method") != "$/progress" or not isinstance(params, dict):
+        return False
+    token, value = params.get("token"), params.get("value")
+    return (token in backend.progress_tokens and token == backend.warm_token
+            and isinstance(value, dict) and value.get("kind") == "end")
 
 
 def _earliest(a: float | None, b: float | None) -> float | None:

@@ -31,6 +31,7 @@ from typemux.core.backend_messages import BackendMessages
 from typemux.core.cancels import CANCEL_GRACE, FANOUT_METHODS, Cancels
 from typemux.core.capabilities import Capabilities
 from typemux.core.client_caps import ClientCaps
+from typemux.core.diagnostics import Diagnostics
 from typemux.core.document_routing import DocumentRouting
 from typemux.core.document_sync import DocumentSync
 from typemux.core.env_wait import EnvWait, Held
@@ -88,8 +89,8 @@ class Router:
         self.cancels = Cancels(self.lifecycle, settings.fanout_timeout, log)
         self.capabilities = Capabilities(kind, log)
         self.from_backends = BackendMessages(
-            kind, self.documents, self.lifecycle, self.server_requests, self.sync,
-            self.cancels, self.targets, self.capabilities, log)
+            self.lifecycle, self.server_requests, self.cancels, self.targets, self.capabilities,
+            Diagnostics(self.documents, self.sync), log)
         self.workspace = Workspace(self.documents, self.lifecycle, log)
         self.set_fallback(settings.fallback_venv, settings.fallback_project)
         self.shutdown_requested = False

@@ -108,6 +108,18 @@ class ServerRequests:
             return [self._answer(backend, msg["id"], {"success": False})]
         return [self._forward(backend, msg, now, None)]
 
+    def progress(self, backend: BackendSession, msg: jsonrpc.Message) -> list[Action] | None:
+        """A `$/progress` of a token `backend` created (window/workDoneProgress/create, above):
+        to the client under its proxy-unique token, or nothing when the client takes no
+        progress; None for a token it did not create (the caller forwards it as it is)."""
+        params = msg.get("params")
+        if not isinstance(params, dict) or params.get("token") not in backend.progress_tokens:
+            return None
+        if not self.caps.work_done_progress:
+            return []
+        token = tokens.encode(backend.session, params["token"])
+        return [ToClient({**msg, "params": {**params, "token": token}})]
+
     def from_client(self, response: jsonrpc.Message, now: float) -> list[Action] | None:
         """Route the client's answer back: what to send; None when it answers nothing of ours."""
         entry = self._outstanding.pop(jsonrpc.id_key(response.get("id")), None)
