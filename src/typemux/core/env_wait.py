@@ -47,6 +47,10 @@ class EnvWait:
         self._held.append((uri, msg, raw))
         return True, []
 
+    def holds(self, uri: str) -> bool:
+        """Whether messages about `uri` are held (a later one must wait behind them)."""
+        return uri in self._deadlines
+
     def _pending(self, uri: str) -> bool:
         if self.wait <= 0 or uri in self._expired:
             return False
