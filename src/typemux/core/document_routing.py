@@ -166,8 +166,12 @@ class DocumentRouting:
             return None
         path = uri_to_path(uri)
         found = self.lookup.find(path) if path is not None else None
-        if found is None or (found.path is not doc.venv and found.path != doc.venv):
+        if found is None:
             return None
+        if found.path is not doc.venv:
+            if found.path != doc.venv:
+                return None
+            doc.venv = found.path  # the lookup's own object: the next check is `is`
         backend = self.pool.get(doc.venv)
         return backend if backend is not None and backend.is_ready() else None
 

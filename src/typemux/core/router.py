@@ -40,7 +40,7 @@ from typemux.core.lifecycle import Lifecycle, LifecycleSettings
 from typemux.core.owed import OwedAnswers
 from typemux.core.ports import VenvIdentity, VenvLookup
 from typemux.core.server_requests import ServerRequests
-from typemux.core.session import BackendSession
+from typemux.core.session import BackendSession, InFlight
 from typemux.core.targets import RequestTargets
 from typemux.core.workspace import Workspace
 from typemux.documents import DocumentStore
@@ -222,10 +222,14 @@ class Router:
         backend = self.docs.settled(uri)
         if backend is None or not self.sync.touch_open(uri, now):
             return False
-        if self.owed.owe(msg["id"]):
-            self._out.extend(self.lifecycle.deliver(backend, msg, raw, now))
+        request_id = msg["id"]
+        if self.owed.owe(request_id):
+            # core.delivery's way for a ready backend: nothing is held
+            backend.in_flight[jsonrpc.id_key(request_id)] = InFlight(method, now, False)
+            self.pool.touch(backend, now)
+            self._out.append(ToBackend(backend.session, msg, raw))
         else:
-            self._refuse_duplicate(msg["id"])
+            self._refuse_duplicate(request_id)
         return True
 
     def _refuse_duplicate(self, request_id: Any) -> None:
@@ -318,7 +322,12 @@ class Router:
             if self.server_requests.caps.watch_files:
                 self._out.append(self.workspace.register_watchers())
         elif method == "$/cancelRequest":
-            self._emit(self.cancels.cancel(params.get("id"), msg, raw, now))
+            request_id = params.get("id")
+            if request_id is not None and self.env_wait.withdraw(request_id):
+                self._out.append(ToClient(jsonrpc.cancelled(request_id,
+                                                            "request cancelled by the client")))
+            else:
+                self._emit(self.cancels.cancel(request_id, msg, raw, now))
         elif method == "textDocument/didOpen":
             self._emit(self.docs.did_open(params, msg, raw, now))
         elif method == "textDocument/didChange":
