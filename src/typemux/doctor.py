@@ -26,6 +26,7 @@ from typemux.backends.locate import CommandNotFound, install_hint, locate_comman
 from typemux.backends.settings import type_errors_hidden
 from typemux.config import FIELDS, LoadedSettings
 from typemux.envs.resolver import mapping_miss
+from typemux.runtime import project_config
 from typemux.venv import VenvResolver, git_toplevel
 from typemux.wire.endpoint import EOF, NEED_DATA, Endpoint, Incoming, Malformed
 from typemux.wire.framing import DEFAULT_MAX_SIZE
@@ -108,7 +109,8 @@ class _Peer:
     def _answer(self, msg: jsonrpc.Message) -> Any:
         if msg["method"] == "workspace/configuration":
             items = (msg.get("params") or {}).get("items") or []
-            return self.kind.configuration(list(items), self.venv, None, self.project)
+            return self.kind.configuration(list(items), self.venv, None,
+                                           project_config.read(self.kind.name, self.project))
         return None
 
 
@@ -275,7 +277,9 @@ def collect(loaded: LoadedSettings, cwd: Path) -> dict[str, Any]:
 
     if fallback is not None:
         hidden = type_errors_hidden(kind.name, fallback.path,
-                                    settings.backend_settings.get(kind.name, {}), fallback.project)
+                                    settings.backend_settings.get(kind.name, {}),
+                                    project_config.read(kind.name, fallback.project),
+                                    fallback.project)
         checks.append(Check("type errors", "warn" if hidden else "ok",
                             f"{hidden}; see docs/backends.md" if hidden else
                             f"{kind.name} reports type errors for {fallback.project}"))

@@ -201,6 +201,7 @@ class TextDocument:
     text: str
     desynced: bool = False
     venv: Path | None = None
+    project: Path | None = None  # the project `venv` serves (None: the venv's parent)
 
 
 class DocumentStore:

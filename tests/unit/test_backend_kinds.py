@@ -13,6 +13,7 @@ import pytest
 
 from typemux.backends import KIND_NAMES, get_kind
 from typemux.backends.base import BackendKind, ReadinessDetector
+from typemux.runtime import project_config
 
 REAL_KINDS = ("pyright", "basedpyright", "ty", "pyrefly")
 PYTHON_SECTION_KINDS = ("pyright", "basedpyright", "pyrefly")
@@ -349,7 +350,9 @@ def ty_config(tmp_path: Path, client_result: list[Any] | None = None) -> list[An
     if not venv.exists():
         make_venv(tmp_path)
     items = [{"section": "ty", "scopeUri": tmp_path.as_uri()}, {"section": "python"}]
-    return get_kind("ty").configuration(items, venv, client_result)
+    # the runtime reads the project's files; the kind answers from what it read
+    return get_kind("ty").configuration(items, venv, client_result,
+                                        project_config.read("ty", tmp_path))
 
 
 def test_ty_gets_the_venv_injected_without_project_config(tmp_path: Path) -> None:
@@ -451,14 +454,16 @@ def test_pyrefly_is_asked_for_type_errors_in_an_unconfigured_project(tmp_path: P
 def test_pyrefly_config_of_the_project_is_left_to_decide(tmp_path: Path, config: str) -> None:
     venv = make_venv(tmp_path)
     (tmp_path / config).write_text("[tool.pyrefly]\n" if config == "pyproject.toml" else "")
-    (answer,) = get_kind("pyrefly").configuration([PY], venv, None)
+    (answer,) = get_kind("pyrefly").configuration([PY], venv, None,
+                                                  project_config.read("pyrefly", tmp_path))
     assert "pyrefly" not in answer
 
 
 def test_pyrefly_keeps_its_migration_of_a_pyright_config(tmp_path: Path) -> None:
     venv = make_venv(tmp_path)
     (tmp_path / "pyrightconfig.json").write_text("{}")
-    (answer,) = get_kind("pyrefly").configuration([PY], venv, None)
+    (answer,) = get_kind("pyrefly").configuration([PY], venv, None,
+                                                  project_config.read("pyrefly", tmp_path))
     assert answer["pyrefly"] == {"displayTypeErrors": "force-on"}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,7 +13,9 @@ from typemux.config import ConfigError, load_settings
 from typemux.core.lifecycle import LifecycleSettings
 from typemux.core.router import Router, RouterSettings
 from typemux.core.session import BackendSession
+from typemux.runtime import project_config
 from typemux.venv import VenvResolver
+from unit.test_config_project_folder import answer_reads
 from unit.test_router import make_project, to_backend
 
 
@@ -45,9 +48,10 @@ def test_settings_from_the_config_file_reach_the_backends_answer(tmp_path: Path)
                                    backend_settings=settings.backend_settings["pyrefly"]),
                     get_kind("pyrefly"), VenvResolver(cache_seconds=0))
     backend = BackendSession(1, (project / ".venv").resolve(), None, get_kind("pyrefly").readiness(), 0.0)
-    (answer,) = to_backend(router.server_requests.from_backend(backend, {
+    (answer,) = to_backend(answer_reads(router.server_requests, "pyrefly",
+                                        router.server_requests.from_backend(backend, {
         "jsonrpc": "2.0", "id": 3, "method": "workspace/configuration",
-        "params": {"items": [{"section": "python"}]}}, 0.0))
+        "params": {"items": [{"section": "python"}]}}, 0.0)))
     assert answer["result"][0]["pyrefly"] == {"displayTypeErrors": "force-on", "typeCheckingMode": "strict"}
 
 
@@ -59,9 +63,13 @@ def test_backend_settings_from_the_environment_are_json(tmp_path: Path) -> None:
 
 
 def test_doctor_knows_when_pyrefly_will_show_no_type_errors(tmp_path: Path) -> None:
-    from typemux.backends.settings import type_errors_hidden
+    from typemux.backends.settings import type_errors_hidden as hidden_for
 
     venv = make_project(tmp_path, "proj") / ".venv"
+
+    def type_errors_hidden(kind: str, venv: Path, user: dict[str, Any]) -> str | None:
+        return hidden_for(kind, venv, user, project_config.read(kind, venv.parent))
+
     assert type_errors_hidden("pyrefly", venv, {}) is None  # typemux asks for them
     off = {"python": {"pyrefly": {"displayTypeErrors": "force-off"}}}
     assert "off" in (type_errors_hidden("pyrefly", venv, off) or "")

@@ -104,14 +104,15 @@ def test_the_router_consumes_share_lost_and_answers_the_fanout_once(
     assert len(answers) == 1 and answers[0]["result"] == [{"name": "x"}]
 
 
-def test_ensure_roots_the_backend_at_the_project_it_is_given_and_remembers_it(tmp_path: Path) -> None:
+def test_ensure_roots_the_backend_at_the_project_it_is_given(tmp_path: Path) -> None:
     lc = lifecycle()
     venv, project = make_venv(tmp_path, "envs"), tmp_path / "proj"
     target, actions = lc.ensure(venv, 1.0, project)
-    assert isinstance(target, BackendSession)
+    assert isinstance(target, BackendSession) and target.project == project
     assert [a.cwd for a in actions if isinstance(a, Spawn)] == [project]
     lc.evict(target, "test", 2.0)
-    _, actions = lc.ensure(venv, 3.0)  # restarted without being told again
+    # restarted: the caller passes the project its data holds (test_project_travels.py)
+    _, actions = lc.ensure(venv, 3.0, project)
     assert [a.cwd for a in actions if isinstance(a, Spawn)] == [project]
     _, actions = lc.ensure(make_venv(tmp_path, "other"), 3.0)  # never told: its parent
     assert [a.cwd for a in actions if isinstance(a, Spawn)] == [tmp_path / "other"]

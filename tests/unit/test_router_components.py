@@ -114,7 +114,7 @@ def test_document_routing_gives_the_lifecycle_each_venvs_project_as_data() -> No
     lookup.add(ROOT / "b", ROOT / "envs/b")  # a venv outside its project (poetry, conda)
     found = docs.find(ROOT / "b/m.py")
     assert found is not None and (found.path, found.project) == (ROOT / "envs/b", ROOT / "b")
-    assert lifecycle.projects == {}  # looking a venv up changes nothing in the lifecycle
+    assert len(lifecycle.pool) == 0  # looking a venv up changes nothing in the lifecycle
     params, msg = did_open(ROOT / "b/m.py")
     (spawn,) = [a for a in docs.did_open(params, msg, None, 1.0) if isinstance(a, Spawn)]
     assert (spawn.venv, spawn.cwd) == (ROOT / "envs/b", ROOT / "b")

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from typemux.backends.base import BackendKind
+from typemux.backends.base import NO_PROJECT_CONFIG, BackendKind, ProjectConfig
 
 KIND_NAMES = ("pyright", "basedpyright", "ty", "pyrefly", "generic")
 
@@ -82,7 +82,8 @@ def interpreter(venv: Path) -> str:
 
 
 def python_section_configuration(
-    items: list[Any], venv: Path, client_result: list[Any] | None, project: Path | None = None, /
+    items: list[Any], venv: Path, client_result: list[Any] | None,
+    project_config: ProjectConfig = NO_PROJECT_CONFIG, /,
 ) -> list[Any]:
     """Set `python.pythonPath` to the venv's interpreter in every answer.
 

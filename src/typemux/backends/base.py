@@ -21,27 +21,50 @@ class ReadinessDetector:
     `observe` is called with every message the backend sends (notifications and requests,
     after typemux has decoded them, before any rewriting). It returns a short reason string
     (logged, e.g. "log: Found 12 source files") the first time the backend is known to be
-    ready, else None. The generic `$/progress` rule lives in the router, not here.
+    ready, else None. The generic `$/progress` rule lives in the lifecycle (`Lifecycle.observe`),
+    not here.
     """
 
     def observe(self, msg: Mapping[str, Any]) -> str | None:
         return None
 
 
-class ConfigurationAnswer(Protocol):
-    """(items, venv, client's answer or None, project folder) -> one answer per item.
+@dataclass(frozen=True, slots=True)
+class ProjectConfig:
+    """What the project's own config files say about the checker, as data.
 
-    `project` is the backend's project folder, where the project's own config files are;
-    None means the venv's parent (a `.venv` inside its project). An environment in a tool's
-    cache has no project beside it, so kinds that read project configs must use `project`.
+    The runtime reads the files (`typemux.runtime.project_config.read`, in the backend's
+    project folder, not beside its venv: an environment in a tool's cache has no project
+    next to it) and hands the result to the core; configuration answers are computed from
+    it and never read a file themselves.
+    """
+
+    # The project configures this checker itself (ty: ty.toml or [tool.ty]; pyrefly:
+    # pyrefly.toml or [tool.pyrefly], up to the repository root).
+    own: bool = False
+    # pyrefly: no config of its own, but a mypy/pyright one it migrates into its own preset.
+    migrated: bool = False
+    # pyright and basedpyright: the typeCheckingMode of the project's pyrightconfig.json
+    # (for `typemux doctor` only; the backend reads that file itself).
+    type_checking_mode: str | None = None
+
+
+NO_PROJECT_CONFIG = ProjectConfig()
+
+
+class ConfigurationAnswer(Protocol):
+    """(items, venv, client's answer or None, project config) -> one answer per item.
+
+    Pure: `project_config` is what the runtime read of the project's files (for a kind with
+    `reads_project_config`); the function reads nothing.
     """
 
     def __call__(self, items: list[Any], venv: Path, client_result: list[Any] | None,
-                 project: Path | None = None, /) -> list[Any]: ...
+                 project_config: ProjectConfig = NO_PROJECT_CONFIG, /) -> list[Any]: ...
 
 
 def null_configuration(items: list[Any], venv: Path, client_result: list[Any] | None,
-                       project: Path | None = None, /) -> list[Any]:
+                       project_config: ProjectConfig = NO_PROJECT_CONFIG, /) -> list[Any]:
     if client_result is not None and len(client_result) == len(items):
         return client_result
     return [None] * len(items)
@@ -60,9 +83,12 @@ class BackendKind:
     # backend is ready once its handshake is done, with no warm-up gate.
     ready_at_once: bool = False
     readiness: Callable[[], ReadinessDetector] = ReadinessDetector
-    # (items, venv, client's answer or None, project) -> one answer per item, keeping the
-    # backend on `venv` where the client left the interpreter unset.
+    # (items, venv, client's answer or None, project config) -> one answer per item,
+    # keeping the backend on `venv` where the client left the interpreter unset.
     configuration: ConfigurationAnswer = null_configuration
+    # Whether `configuration` depends on the project's own config files: the core then has
+    # the runtime read them (`ReadProjectConfig`) before each answer.
+    reads_project_config: bool = False
     # Whether the end of the first work-done progress a Warming backend starts means it is
     # ready (the generic rule). False for kinds whose start-up progress says nothing about
     # their index (pyrefly's instant "Rechecking 0/0").

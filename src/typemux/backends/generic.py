@@ -1,6 +1,6 @@
 """Any other LSP server, given by its command (`backend_command`).
 
-Nothing is known about it: no readiness signal (the router's `$/progress` rule and warm-up
+Nothing is known about it: no readiness signal (the lifecycle's `$/progress` rule and warm-up
 timeout apply), and configuration questions get the client's answer or nulls.
 """
 

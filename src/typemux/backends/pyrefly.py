@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from typemux.backends import client_capabilities, item_section, python_section_configuration
-from typemux.backends.base import BackendKind, ReadinessDetector
+from typemux.backends.base import NO_PROJECT_CONFIG, BackendKind, ProjectConfig, ReadinessDetector
 
 COMMAND = ("pyrefly", "lsp")
 VERSION_COMMAND = ("pyrefly", "--version")
@@ -99,50 +99,19 @@ class PyreflyReadiness(ReadinessDetector):
         return None
 
 
-PYREFLY_CONFIGS = ("pyrefly.toml",)
-# Configs of other checkers that pyrefly's "auto" mode migrates (it then picks a preset itself).
-MIGRATED_CONFIGS = ("mypy.ini", ".mypy.ini", "pyrightconfig.json")
-MAX_CONFIG_DEPTH = 32
-
-
-def _pyproject_tools(directory: Path) -> set[str]:
-    try:
-        text = (directory / "pyproject.toml").read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return set()
-    return {tool for tool in ("pyrefly", "mypy", "pyright", "basedpyright")
-            if f"[tool.{tool}" in text}
-
-
-def project_configs(project: Path) -> tuple[bool, bool]:
-    """(a pyrefly config covers `project`, another checker's config pyrefly migrates does),
-    looking in `project` and its parents up to the repository root."""
-    directory = project
-    for _ in range(MAX_CONFIG_DEPTH):
-        tools = _pyproject_tools(directory)
-        if "pyrefly" in tools or any((directory / n).is_file() for n in PYREFLY_CONFIGS):
-            return True, False
-        if tools or any((directory / n).is_file() for n in MIGRATED_CONFIGS):
-            return False, True
-        if (directory / ".git").exists() or directory.parent == directory:
-            break
-        directory = directory.parent
-    return False, False
-
-
 def configuration(items: list[Any], venv: Path, client_result: list[Any] | None,
-                  project: Path | None = None, /) -> list[Any]:
+                  project_config: ProjectConfig = NO_PROJECT_CONFIG, /) -> list[Any]:
     """The interpreter (python.pythonPath), and type errors shown without a pyrefly config.
 
     Without a pyrefly.toml or [tool.pyrefly], pyrefly shows no type errors (1.4: only with
     `displayTypeErrors: "force-on"`; newer versions: a "basic" preset of syntax and import
     errors). A client that cannot pass settings (Claude Code) would hear "clean" for files
     full of type errors, so typemux asks for them, unless the project configures pyrefly or
-    has a mypy/pyright config that pyrefly migrates into its own preset.
+    has a mypy/pyright config that pyrefly migrates into its own preset (what the project's
+    files say is read by the runtime: runtime/project_config.py).
     """
     answers = python_section_configuration(items, venv, client_result)
-    own, migrated = project_configs(venv.parent if project is None else project)
-    if own:
+    if project_config.own:
         return answers
     for index, item in enumerate(items):
         entry = answers[index]
@@ -150,7 +119,7 @@ def configuration(items: list[Any], venv: Path, client_result: list[Any] | None,
             continue
         pyrefly = dict(entry.get("pyrefly") or {})
         pyrefly.setdefault("displayTypeErrors", "force-on")
-        if not migrated:
+        if not project_config.migrated:
             pyrefly.setdefault("typeCheckingMode", "default")
         answers[index] = {**entry, "pyrefly": pyrefly}
     return answers
@@ -164,6 +133,7 @@ def build(command: tuple[str, ...] | None = None) -> BackendKind:
         capabilities=client_capabilities(RECORDED_CAPABILITIES),
         readiness=PyreflyReadiness,
         configuration=configuration,
+        reads_project_config=True,
         # Its first progress, "Pyrefly: Rechecking 0/0", begins and ends within a millisecond
         # of start-up, long before the background index that references need.
         progress_readiness=False,

@@ -15,12 +15,12 @@ merged over it; where an editor answered the question itself, the editor's value
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from typemux.backends import item_section
+from typemux.backends.base import NO_PROJECT_CONFIG, ProjectConfig
 
 
 def deep_merge(base: Any, over: Any) -> Any:
@@ -65,10 +65,12 @@ def apply_user_settings(items: list[Any], answers: list[Any], user: Mapping[str,
 
 
 def type_errors_hidden(kind_name: str, venv: Path, user: Mapping[str, Any],
+                       project_config: ProjectConfig = NO_PROJECT_CONFIG,
                        project: Path | None = None) -> str | None:
-    """Why `kind_name` will report no type errors for the project of `venv` (`project`, by
-    default the venv's parent) with typemux's answers and the user's settings, or None when
-    it will report them (as far as known)."""
+    """Why `kind_name` will report no type errors for the project of `venv` with typemux's
+    answers and the user's settings, or None when it will report them (as far as known).
+    `project_config` is what the runtime read of the project's files (`project`, by default
+    the venv's parent, names them in the reason)."""
     from typemux.backends import get_kind
 
     project = venv.parent if project is None else project
@@ -76,11 +78,10 @@ def type_errors_hidden(kind_name: str, venv: Path, user: Mapping[str, Any],
         return None
     items = [{"section": "python"}, {"section": "python.analysis"}]
     kind = get_kind(kind_name)
-    python, analysis = apply_user_settings(items, kind.configuration(items, venv, None, project), user, False)
+    python, analysis = apply_user_settings(
+        items, kind.configuration(items, venv, None, project_config), user, False)
     if kind_name == "pyrefly":
-        from typemux.backends.pyrefly import project_configs
-
-        own, _ = project_configs(project)
+        own = project_config.own
         pyrefly = python.get("pyrefly") if isinstance(python, Mapping) else None
         pyrefly = pyrefly if isinstance(pyrefly, Mapping) else {}
         if pyrefly.get("disableTypeErrors") is True or pyrefly.get("displayTypeErrors") == "force-off":
@@ -94,10 +95,6 @@ def type_errors_hidden(kind_name: str, venv: Path, user: Mapping[str, Any],
     mode = analysis.get("typeCheckingMode") if isinstance(analysis, Mapping) else None
     if mode == "off":
         return f"{kind_name}'s python.analysis.typeCheckingMode is 'off' in backend_settings"
-    try:
-        config = json.loads((project / "pyrightconfig.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        config = None
-    if isinstance(config, dict) and config.get("typeCheckingMode") == "off":
+    if project_config.type_checking_mode == "off":
         return f"{project / 'pyrightconfig.json'} sets typeCheckingMode 'off'"
     return None

@@ -7,13 +7,12 @@ Reference: /work/shared/reference/backends.md (ty 0.0.105).
 from __future__ import annotations
 
 import copy
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from typemux.backends import client_capabilities, client_entries, item_section
-from typemux.backends.base import BackendKind
+from typemux.backends.base import NO_PROJECT_CONFIG, BackendKind, ProjectConfig
 
 COMMAND = ("ty", "server")
 VERSION_COMMAND = ("ty", "--version")
@@ -93,23 +92,6 @@ RECORDED_CAPABILITIES: dict[str, Any] = {
 SERVER_INFO: dict[str, Any] | None = {"name": "ty", "version": "0.0.105"}
 
 
-def has_project_config(project: Path) -> bool:
-    """Whether the project configures ty itself (ty.toml, or [tool.ty] in pyproject.toml)."""
-    if (project / "ty.toml").is_file():
-        return True
-    pyproject = project / "pyproject.toml"
-    try:
-        text = pyproject.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return False
-    try:
-        tool = tomllib.loads(text).get("tool")
-    except tomllib.TOMLDecodeError:
-        # ty will complain about the file itself; err on the side of not overriding it.
-        return "[tool.ty" in text
-    return isinstance(tool, dict) and "ty" in tool
-
-
 def _with_environment(entry: Any, venv: Path) -> dict[str, Any]:
     """`entry` with configuration.environment.python = venv, unless the client set one."""
     merged = copy.deepcopy(dict(entry)) if isinstance(entry, Mapping) else {}
@@ -124,15 +106,16 @@ def _with_environment(entry: Any, venv: Path) -> dict[str, Any]:
 
 
 def configuration(items: list[Any], venv: Path, client_result: list[Any] | None,
-                  project: Path | None = None, /) -> list[Any]:
+                  project_config: ProjectConfig = NO_PROJECT_CONFIG, /) -> list[Any]:
     """Point ty at `venv` through its `ty` section, unless the project configures ty.
 
     ty ranks this editor setting above the project's ty.toml / [tool.ty], so injecting it
     there would override the project's own choice. VIRTUAL_ENV + PATH already select the venv
-    when nothing else does; the injection guards against ty's other discovery paths.
+    when nothing else does; the injection guards against ty's other discovery paths. Whether
+    the project configures ty is read by the runtime (runtime/project_config.py).
     """
     answers = client_entries(items, client_result)
-    if has_project_config(venv.parent if project is None else project):
+    if project_config.own:
         return answers
     for index, item in enumerate(items):
         if item_section(item) == "ty":
@@ -148,4 +131,5 @@ def build(command: tuple[str, ...] | None = None) -> BackendKind:
         capabilities=client_capabilities(RECORDED_CAPABILITIES),
         ready_at_once=True,
         configuration=configuration,
+        reads_project_config=True,
     )

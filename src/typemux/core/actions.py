@@ -62,6 +62,16 @@ class CapabilitiesLearned:
 
 
 @dataclass(slots=True)
+class ReadProjectConfig:
+    """Read what the files of `project` say about the checker (runtime/project_config.py)
+    and hand it back with `Router.project_config_read(ticket, ...)`: a configuration answer
+    waits for it, since the core reads no file."""
+
+    ticket: int
+    project: Path
+
+
+@dataclass(slots=True)
 class ShareLost:
     """Core-internal, never given to the runtime: the share of fan-out request
     `request_id` sent to backend `session` will never be answered (its backend stopped, or
@@ -81,4 +91,4 @@ class BackendReleased:
 
 
 Action = (ToClient | ToBackend | Spawn | Stop | Exit | PoolChanged | CapabilitiesLearned
-          | ShareLost | BackendReleased)
+          | ReadProjectConfig | ShareLost | BackendReleased)

@@ -1,10 +1,23 @@
 """Backend → client: answers, notifications and the backends' own requests (sans-IO).
 
-An answer settles its request (and releases what waited behind it), goes into its fan-out,
-or goes to the client with its items tagged for their resolve; the first handshake teaches
-typemux the backend's capabilities. Notifications drive readiness; progress tokens are made
-proxy-unique; diagnostics go through document sync (version shifts, idle closes) and only
-from the backend of the document's venv.
+The shape: this module handles answers itself (its one job) and hands every other step to
+the component that owns its data, each given here for exactly that step:
+
+- `lifecycle`: the handshake answer, a settled request (what waited behind it goes), and the
+  warm-up signals in notifications (`Lifecycle.observe`: the kind's detector and the
+  generic end-of-progress rule, with the kind the lifecycle already holds);
+- `server_requests`: the backends' requests, and `$/progress` of the tokens they created
+  there (made proxy-unique, dropped when the client takes no progress);
+- `cancels` and `targets`: an answer ends a cancel deadline or fills a fan-out share, and
+  names the backend whose items a later `*/resolve` goes to;
+- `capabilities`: what the first handshake teaches;
+- `diagnostics` (core/diagnostics.py): publishDiagnostics, from the document's own venv's
+  backend only, through document sync.
+
+It reads no kind flag and no document store; the one piece of another component's data
+read here is the client's capabilities that `server_requests` keeps, for the first
+handshake's learning. No new aggregate holds the others: the router builds these parts
+and passes each one.
 """
 
 from __future__ import annotations
@@ -12,32 +25,27 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from typemux import jsonrpc
-from typemux.backends.base import BackendKind
-from typemux.core import resolve_tags, tokens
+from typemux.core import resolve_tags
 from typemux.core.actions import Action, ToClient
 from typemux.core.cancels import Cancels
 from typemux.core.capabilities import Capabilities
-from typemux.core.document_sync import DocumentSync
+from typemux.core.diagnostics import Diagnostics
 from typemux.core.lifecycle import INIT_ID, Lifecycle
 from typemux.core.server_requests import ServerRequests
 from typemux.core.session import BackendSession
 from typemux.core.targets import RequestTargets
-from typemux.documents import DocumentStore
 
 
 class BackendMessages:
-    def __init__(self, kind: BackendKind, documents: DocumentStore, lifecycle: Lifecycle,
-                 server_requests: ServerRequests, sync: DocumentSync, cancels: Cancels,
-                 targets: RequestTargets, capabilities: Capabilities,
+    def __init__(self, lifecycle: Lifecycle, server_requests: ServerRequests, cancels: Cancels,
+                 targets: RequestTargets, capabilities: Capabilities, diagnostics: Diagnostics,
                  log: Callable[..., None]) -> None:
-        self.kind = kind
-        self.documents = documents
         self.lifecycle = lifecycle
         self.server_requests = server_requests
-        self.sync = sync
         self.cancels = cancels
         self.targets = targets
         self.capabilities = capabilities
+        self.diagnostics = diagnostics
         self._log = log
 
     def message(self, backend: BackendSession, msg: jsonrpc.Message, raw: bytes | None,
@@ -50,7 +58,15 @@ class BackendMessages:
             return self._response(backend, msg, raw, now)
         if "id" in msg:
             return self.server_requests.from_backend(backend, msg, now)
-        return self._notification(backend, method, msg, raw, now)
+        out = self.lifecycle.observe(backend, msg, now)
+        if method == "$/progress":
+            progress = self.server_requests.progress(backend, msg)
+            if progress is not None:
+                return out + progress
+        elif method == "textDocument/publishDiagnostics":
+            return out + self.diagnostics.publish(backend, msg, raw)
+        out.append(ToClient(msg, raw))
+        return out
 
     def _response(self, backend: BackendSession, msg: jsonrpc.Message, raw: bytes | None,
                   now: float) -> list[Action]:
@@ -71,44 +87,5 @@ class BackendMessages:
             tagged = resolve_tags.tag_result(flight.method, msg["result"], backend.session)
             if tagged is not msg["result"]:
                 msg, raw = {**msg, "result": tagged}, None
-        out.append(ToClient(msg, raw))
-        return out
-
-    def _notification(self, backend: BackendSession, method: str, msg: jsonrpc.Message,
-                      raw: bytes | None, now: float) -> list[Action]:
-        params = msg.get("params")
-        params = params if isinstance(params, dict) else {}
-        out: list[Action] = []
-        if backend.is_warming():
-            reason = backend.readiness.observe(msg)
-            if reason is not None:
-                out += self.lifecycle.mark_ready(backend, reason, now)
-        if method == "$/progress":
-            token = params.get("token")
-            if token in backend.progress_tokens:
-                value = params.get("value")
-                if (self.kind.progress_readiness and backend.is_warming()
-                        and token == backend.warm_token
-                        and isinstance(value, dict) and value.get("kind") == "end"):
-                    out += self.lifecycle.mark_ready(backend, "progress end", now)
-                if self.server_requests.caps.work_done_progress:
-                    fwd = {**msg, "params": {**params, "token": tokens.encode(backend.session, token)}}
-                    out.append(ToClient(fwd))
-                return out
-        elif method == "textDocument/publishDiagnostics":
-            uri = params.get("uri")
-            doc = self.documents.get(uri) if isinstance(uri, str) else None
-            if doc is not None and doc.venv is not None and doc.venv != backend.venv:
-                return out  # another venv's backend owns this document
-            forward, replaced = self.sync.on_publish(backend, msg, params)
-            if not forward:
-                return out
-            if replaced is not None:
-                msg, raw = replaced, None
-            if isinstance(uri, str):
-                if params.get("diagnostics"):
-                    backend.published.add(uri)
-                else:
-                    backend.published.discard(uri)
         out.append(ToClient(msg, raw))
         return out

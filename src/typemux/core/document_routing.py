@@ -30,7 +30,9 @@ NO_VENV_HELP = ("create one in the project (python -m venv .venv, uv sync, poetr
 
 class DocumentRouting:
     """Each venv goes to the lifecycle with its project as the lookup found it (`ensure(venv,
-    now, project)`): the lifecycle roots a backend at its project and remembers it."""
+    now, project)`): the lifecycle roots a backend at its project. The project travels with
+    the data: each document keeps its venv's project beside its venv (`doc.project`), so a
+    backend restarted by a later edit is rooted there again."""
 
     def __init__(self, documents: DocumentStore, lookup: VenvLookup, lifecycle: Lifecycle,
                  log: Callable[..., None], fallback_venv: Path | None = None,
@@ -40,7 +42,7 @@ class DocumentRouting:
         self.lifecycle = lifecycle
         self.pool = lifecycle.pool
         self.fallback_venv = fallback_venv
-        self.fallback_project = fallback_project  # None: the lifecycle's default
+        self.fallback_project = fallback_project  # None: the venv's parent
         self._log = log
 
     def did_open(self, params: dict[str, Any], msg: jsonrpc.Message, raw: bytes | None,
@@ -60,7 +62,7 @@ class DocumentRouting:
         # Started before the document joins its venv: a backend created now must not both
         # replay it and get this didOpen.
         target, out = self.lifecycle.ensure(venv, now, project)
-        doc.venv = venv
+        doc.venv, doc.project = venv, project
         if isinstance(target, BackendSession):
             out += self.lifecycle.deliver(target, msg, raw, now)
         return out
@@ -75,7 +77,7 @@ class DocumentRouting:
             return []
         # Started before the edit is applied: a backend created now replays the text before
         # this edit, then gets the edit itself.
-        target, out = (self.lifecycle.ensure(doc.venv, now) if doc.venv is not None
+        target, out = (self.lifecycle.ensure(doc.venv, now, doc.project) if doc.venv is not None
                        else (None, []))
         changes = params.get("contentChanges")
         version = item.get("version")
@@ -122,8 +124,8 @@ class DocumentRouting:
         return self.locate(uri, doc)[0]
 
     def locate(self, uri: str, doc: TextDocument | None) -> tuple[Path | None, Path | None]:
-        """The venv whose backend serves `uri`, and its project when known (None: the
-        lifecycle's own knowledge). The nearest venv of a project file. A document that is
+        """The venv whose backend serves `uri`, and its project (None: the venv's
+        parent). The nearest venv of a project file. A document that is
         no project's (untitled:, a library or typeshed file a backend pointed to) is served
         by the backend it was given, else by the most recently used one, else by the
         fallback venv's."""
@@ -135,10 +137,10 @@ class DocumentRouting:
             if not _outside_projects(path):
                 return None, None
         if doc is not None and doc.venv is not None and self.pool.get(doc.venv) is not None:
-            return doc.venv, None
+            return doc.venv, doc.project
         recent = self.pool.most_recent()
         if recent is not None:
-            return recent.venv, None
+            return recent.venv, recent.project
         if doc is not None and doc.venv is not None:
             return doc.venv, None
         return self.fallback_venv, self.fallback_project
@@ -192,7 +194,7 @@ class DocumentRouting:
         backend only loses the document: if its venv is gone, the runtime's identity check
         of that venv stops it."""
         old = doc.venv
-        doc.venv = None
+        doc.venv = doc.project = None
         out: list[Action] = []
         if old is not None:
             backend = self.pool.get(old)
@@ -203,7 +205,7 @@ class DocumentRouting:
             return out
         target, actions = self.lifecycle.ensure(new, now, project)
         out += actions
-        doc.venv = new
+        doc.venv, doc.project = new, project
         if isinstance(target, BackendSession):
             item = {"uri": doc.uri, "languageId": doc.language_id, "version": doc.version,
                     "text": doc.text}

@@ -204,7 +204,7 @@ class DocumentSync:
 
     def _send_disk_text(self, doc: TextDocument, venv: Path, now: float) -> list[Action]:
         # The next message about a document restarts its backend: this is one.
-        target, out = self.lifecycle.ensure(venv, now)
+        target, out = self.lifecycle.ensure(venv, now, doc.project)
         if not isinstance(target, BackendSession) or target.is_creating():
             return out  # its replay carries the new text
         if self.idle.closed_in(doc.uri) == target.session:

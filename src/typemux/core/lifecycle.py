@@ -66,9 +66,6 @@ class Lifecycle:
         self.client_params: dict[str, Any] | None = None
         self.configuration: Any = None  # last workspace/didChangeConfiguration params
         self.failures = Failures()
-        # venv -> its project folder, as given to `ensure` (document routing has it from
-        # the lookup); a venv not in here is taken to sit in its project, as `.venv` does.
-        self.projects: dict[Path, Path] = {}
         # URIs the client has open whose diagnostics stand with no backend behind them
         # (cleared when the client closes them, their file is deleted, or a backend publishes).
         self.standing: set[str] = set()
@@ -123,9 +120,9 @@ class Lifecycle:
                project: Path | None = None) -> tuple[BackendSession | str, list[Action]]:
         """The session for `venv` (started, or waiting for a slot), created if needed, or
         why none can serve now; and the actions that took. `project`: the folder the venv
-        serves, kept for every later backend of it (None: as known, else its parent)."""
-        if project is not None:
-            self.projects[venv] = project
+        serves (None: the venv's parent, as for a `.venv`); callers pass what their data
+        holds (a document's project, the session being restarted), so nothing is remembered
+        here for a venv whose backend is gone."""
         if self.closed:
             return "typemux is shutting down; no backend is started any more", []
         backend = self.pool.get(venv)
@@ -134,14 +131,17 @@ class Lifecycle:
         refusal = self.failures.refusal(venv, now)
         if refusal is not None:
             return refusal, []
-        return self.create(venv, now)
+        return self.create(venv, now, project)
 
-    def create(self, venv: Path, now: float) -> tuple[BackendSession, list[Action]]:
-        """A new session for `venv`: it waits for a slot (WAITING) unless the pool's
+    def create(self, venv: Path, now: float,
+               project: Path | None = None) -> tuple[BackendSession, list[Action]]:
+        """A new session for `venv` rooted at `project` (None: the venv's parent): it
+        waits for a slot (WAITING, the project kept on the session) unless the pool's
         decision starts it at once."""
         self._next_session += 1
         backend = BackendSession(self._next_session, venv, None, self.kind.readiness(), now)
-        backend.project = self.projects.get(venv, venv.parent)
+        if project is not None:
+            backend.project = project
         # The replay is the text as of now; every later document message waits in its
         # creating_queue, so the backend sees each document's edits in the client's order.
         backend.replay = [
@@ -235,6 +235,17 @@ class Lifecycle:
             out.extend(self._apply(now))
         return backend, out
 
+    def observe(self, backend: BackendSession, msg: jsonrpc.Message, now: float) -> list[Action]:
+        """A notification from `backend`: while it warms up, its kind's detector may say it
+        is ready, or the end of the first progress it started (the generic rule, unless the
+        kind's start-up progress means nothing: `progress_readiness`)."""
+        if not backend.is_warming():
+            return []
+        reason = backend.readiness.observe(msg)
+        if reason is None and self.kind.progress_readiness and _ends_warm_progress(backend, msg):
+            reason = "progress end"
+        return [] if reason is None else self.mark_ready(backend, reason, now)
+
     def mark_ready(self, backend: BackendSession, reason: str, now: float) -> list[Action]:
         if not backend.is_warming():
             return []
@@ -326,7 +337,7 @@ class Lifecycle:
         out.append(ToClient(jsonrpc.show_message(2, (
             f"typemux: restarted the backend for {backend.venv}: it {why}"))))
         out.append(PoolChanged())
-        out.extend(self.ensure(backend.venv, now)[1])
+        out.extend(self.ensure(backend.venv, now, backend.project)[1])
         return out
 
     def stopped_message(self, session: int, msg: jsonrpc.Message) -> list[Action]:
@@ -409,6 +420,15 @@ class Lifecycle:
         if leaving:
             out.extend(self.stopping.finish_all())
         return out
+
+
+def _ends_warm_progress(backend: BackendSession, msg: jsonrpc.Message) -> bool:
+    params = msg.get("params")
+    if msg.get("method") != "$/progress" or not isinstance(params, dict):
+        return False
+    token, value = params.get("token"), params.get("value")
+    return (token in backend.progress_tokens and token == backend.warm_token
+            and isinstance(value, dict) and value.get("kind") == "end")
 
 
 def _earliest(a: float | None, b: float | None) -> float | None:

@@ -24,13 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from typemux import jsonrpc
-from typemux.backends.base import BackendKind
+from typemux.backends.base import BackendKind, ProjectConfig
 from typemux.core import idle_policy, resolve_tags, tokens
 from typemux.core.actions import Action, BackendReleased, Exit, ShareLost, ToBackend, ToClient
 from typemux.core.backend_messages import BackendMessages
 from typemux.core.cancels import CANCEL_GRACE, FANOUT_METHODS, Cancels
 from typemux.core.capabilities import Capabilities
 from typemux.core.client_caps import ClientCaps
+from typemux.core.diagnostics import Diagnostics
 from typemux.core.document_routing import DocumentRouting
 from typemux.core.document_sync import DocumentSync
 from typemux.core.env_wait import EnvWait, Held
@@ -92,8 +93,8 @@ class Router:
         self.cancels = Cancels(self.lifecycle, settings.fanout_timeout, log)
         self.capabilities = Capabilities(kind, log)
         self.from_backends = BackendMessages(
-            kind, self.documents, self.lifecycle, self.server_requests, self.sync,
-            self.cancels, self.targets, self.capabilities, log)
+            self.lifecycle, self.server_requests, self.cancels, self.targets, self.capabilities,
+            Diagnostics(self.documents, self.sync), log)
         self.workspace = Workspace(self.documents, self.lifecycle, log)
         self.set_fallback(settings.fallback_venv, settings.fallback_project)
         self.shutdown_requested = False
@@ -430,6 +431,10 @@ class Router:
     def venv_checked(self, venv: Path, identity: VenvIdentity | None, now: float) -> None:
         """The runtime looked at a pooled venv (None: its pyvenv.cfg is gone)."""
         self._emit(self.lifecycle.venv_checked(venv, identity, now))
+
+    def project_config_read(self, ticket: int, config: ProjectConfig, now: float) -> None:
+        """The runtime read a project's config files, as `ReadProjectConfig(ticket)` asked."""
+        self._emit(self.server_requests.project_config_read(ticket, config))
 
     # ----- time ----------------------------------------------------------------------------
     def timer(self, now: float) -> None:

@@ -4,7 +4,10 @@ Each backend numbers its requests from 0 or 1, so the client sees proxy-unique i
 answer goes back under the backend's own id. What the client did not declare support for,
 typemux answers itself, because real backends stall without an answer (workspace/
 configuration blocks pyright and ty; an unanswered progress create blocks references).
-Sans-IO: every method returns the actions it decides, in order.
+Sans-IO: every method returns the actions it decides, in order. A configuration answer that
+depends on the project's own config files (ty, pyrefly) waits for them: it is parked under a
+ticket, the runtime is asked to read them (`ReadProjectConfig`), and `project_config_read`
+answers from the data it hands back. They are read for every answer, as the files may change.
 """
 
 from __future__ import annotations
@@ -13,10 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from typemux import jsonrpc
-from typemux.backends.base import BackendKind
+from typemux.backends.base import NO_PROJECT_CONFIG, BackendKind, ProjectConfig
 from typemux.backends.settings import apply_user_settings
 from typemux.core import tokens
-from typemux.core.actions import Action, ToBackend, ToClient
+from typemux.core.actions import Action, ReadProjectConfig, ToBackend, ToClient
 from typemux.core.client_caps import ClientCaps
 from typemux.core.registrations import ForwardedRegistrations
 from typemux.core.session import BackendSession
@@ -37,12 +40,24 @@ class Outstanding:
     deadline: float | None
 
 
+@dataclass(slots=True)
+class Configuring:
+    """A configuration answer waiting for the project's config files to be read."""
+
+    session: BackendSession
+    request_id: Any
+    params: Any
+    client_result: list[Any] | None
+
+
 class ServerRequests:
     def __init__(self, kind: BackendKind, user_settings: dict[str, Any] | None = None) -> None:
         self.kind = kind
         self.caps = ClientCaps({})
         self._next_id = 0
         self._outstanding: dict[tuple[bool, object], Outstanding] = {}
+        self._configuring: dict[int, Configuring] = {}  # ticket -> the answer it waits for
+        self._next_ticket = 0
         self.forwarded = ForwardedRegistrations()
         # The user's backend_settings for this kind (merged into configuration answers).
         self.user_settings: dict[str, Any] = dict(user_settings or {})
@@ -56,7 +71,7 @@ class ServerRequests:
         if method == "workspace/configuration":
             if self.caps.configuration:
                 return [self._forward(backend, msg, now, CLIENT_ANSWER_TIMEOUT)]
-            return [self._answer(backend, msg["id"], self._configuration(backend, params, None))]
+            return [self._configure(backend, msg["id"], params, None)]
         if method == "window/workDoneProgress/create":
             params = params if isinstance(params, dict) else {}
             token = params.get("token")
@@ -93,6 +108,18 @@ class ServerRequests:
             return [self._answer(backend, msg["id"], {"success": False})]
         return [self._forward(backend, msg, now, None)]
 
+    def progress(self, backend: BackendSession, msg: jsonrpc.Message) -> list[Action] | None:
+        """A `$/progress` of a token `backend` created (window/workDoneProgress/create, above):
+        to the client under its proxy-unique token, or nothing when the client takes no
+        progress; None for a token it did not create (the caller forwards it as it is)."""
+        params = msg.get("params")
+        if not isinstance(params, dict) or params.get("token") not in backend.progress_tokens:
+            return None
+        if not self.caps.work_done_progress:
+            return []
+        token = tokens.encode(backend.session, params["token"])
+        return [ToClient({**msg, "params": {**params, "token": token}})]
+
     def from_client(self, response: jsonrpc.Message, now: float) -> list[Action] | None:
         """Route the client's answer back: what to send; None when it answers nothing of ours."""
         entry = self._outstanding.pop(jsonrpc.id_key(response.get("id")), None)
@@ -107,9 +134,7 @@ class ServerRequests:
         if entry.method == "workspace/configuration" and "result" in response:
             value = response["result"]
             client_result = value if isinstance(value, list) else None
-            return [self._answer(
-                backend, entry.original_id, self._configuration(backend, entry.params, client_result)
-            )]
+            return [self._configure(backend, entry.original_id, entry.params, client_result)]
         answer = {k: v for k, v in response.items() if k != "id"}
         answer["id"] = entry.original_id
         return [ToBackend(backend.session, answer)]
@@ -134,6 +159,16 @@ class ServerRequests:
         """Backend `session` is gone: the client's later answers to it are dropped."""
         for key in [k for k, e in self._outstanding.items() if e.session.session == session]:
             self._outstanding.pop(key).session.server_requests = 0
+        for ticket in [t for t, c in self._configuring.items() if c.session.session == session]:
+            del self._configuring[ticket]
+
+    def project_config_read(self, ticket: int, config: ProjectConfig) -> list[Action]:
+        """The runtime read the project's config files for `ticket`: answer from them."""
+        entry = self._configuring.pop(ticket, None)
+        if entry is None or entry.session.is_stopping():
+            return []
+        value = self._configuration(entry.session, entry.params, entry.client_result, config)
+        return [self._answer(entry.session, entry.request_id, value)]
 
     def _forward(
         self, backend: BackendSession, msg: jsonrpc.Message, now: float, timeout: float | None
@@ -151,22 +186,31 @@ class ServerRequests:
 
     def _answer_self(self, entry: Outstanding) -> Action:
         if entry.method == "workspace/configuration":
-            value: Any = self._configuration(entry.session, entry.params, None)
-        else:
-            value = None
-        return self._answer(entry.session, entry.original_id, value)
+            return self._configure(entry.session, entry.original_id, entry.params, None)
+        return self._answer(entry.session, entry.original_id, None)
+
+    def _configure(self, backend: BackendSession, request_id: Any, params: Any,
+                   client_result: list[Any] | None) -> Action:
+        """The configuration answer: at once when the kind's answer does not depend on the
+        project's files, else once the runtime has read them (see the module docstring)."""
+        if not self.kind.reads_project_config:
+            value = self._configuration(backend, params, client_result, NO_PROJECT_CONFIG)
+            return self._answer(backend, request_id, value)
+        self._next_ticket += 1
+        self._configuring[self._next_ticket] = Configuring(backend, request_id, params,
+                                                           client_result)
+        return ReadProjectConfig(self._next_ticket, backend.project)
 
     @staticmethod
     def _answer(backend: BackendSession, request_id: Any, value: Any) -> Action:
         return ToBackend(backend.session, jsonrpc.result(request_id, value))
 
-    def _configuration(
-        self, backend: BackendSession, params: Any, client_result: list[Any] | None
-    ) -> list[Any]:
+    def _configuration(self, backend: BackendSession, params: Any,
+                       client_result: list[Any] | None, config: ProjectConfig) -> list[Any]:
         items = params.get("items") if isinstance(params, dict) else None
         if not isinstance(items, list):
             items = []
         if client_result is not None and len(client_result) != len(items):
             client_result = None
-        answers = self.kind.configuration(items, backend.venv, client_result, backend.project)
+        answers = self.kind.configuration(items, backend.venv, client_result, config)
         return apply_user_settings(items, answers, self.user_settings, client_result is not None)

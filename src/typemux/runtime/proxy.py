@@ -32,6 +32,7 @@ from typemux.core.actions import (
     CapabilitiesLearned,
     Exit,
     PoolChanged,
+    ReadProjectConfig,
     Spawn,
     Stop,
     ToBackend,
@@ -40,6 +41,7 @@ from typemux.core.actions import (
 from typemux.core.lifecycle import LifecycleSettings
 from typemux.core.router import Router, RouterSettings
 from typemux.log import get_logger
+from typemux.runtime import project_config
 from typemux.runtime.backend_process import BackendProcess, kill_marked, owner_prefix
 from typemux.runtime.identity import IdentityChecks
 from typemux.runtime.memory import group_rss
@@ -275,7 +277,7 @@ class Proxy:
         try:
             found = self.resolver.fallback(self.cwd)
             fallback = found.path if found is not None else None
-            self.router.set_fallback(fallback)
+            self.router.set_fallback(fallback, found.project if found is not None else None)
             self._open_state_file()
             if found is not None:
                 self.router.prewarm(found.path, now, found.project)
@@ -447,6 +449,10 @@ class Proxy:
                 self._background(asyncio.to_thread(
                     capabilities_cache.store, key, self.kind.name, argv,
                     action.capabilities, action.server_info))
+        elif isinstance(action, ReadProjectConfig):
+            config = project_config.read(self.kind.name, action.project)
+            self.router.project_config_read(action.ticket, config, time.monotonic())
+            self._execute()  # its answer goes now, in this action's place
         elif isinstance(action, PoolChanged):
             self._schedule_state()
             if self._watcher is not None:
