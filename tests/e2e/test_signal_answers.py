@@ -88,10 +88,12 @@ async def test_every_request_read_before_a_signal_gets_one_answer(
     assert len(read) >= IN_FLIGHT / 2, "the load did not reach typemux"
     unanswered = sorted(read - answers.keys())
     assert not unanswered, f"{len(unanswered)} requests read by typemux got no answer: {unanswered[:20]}"
-    # None of them could have been answered by the backend: each says why it ends.
+    # None of them could have been answered by the backend: each says why it ends, the
+    # signal, unless it was refused earlier (more than 1,000 waiting for a starting backend).
     assert all("error" in a for a in answers.values())
-    assert all(sig.name in a["error"]["message"] for a in answers.values()), \
-        {a["error"]["message"] for a in answers.values()}
+    messages = {a["error"]["message"] for a in answers.values()}
+    assert {m for m in messages if sig.name not in m and "already wait" not in m} == set()
+    assert any(sig.name in m for m in messages)
     # Exactly one answer each: a second one is a protocol error (checked by the fixture).
 
 
@@ -107,10 +109,10 @@ async def test_requests_waiting_in_the_pipe_at_a_signal_are_answered(
     await client._drain()
     client.process.send_signal(signal.SIGSTOP)
     try:
-        ids = [client.send_request("textDocument/hover", td(doc)) for _ in range(200)]
+        ids = [client.send_request("textDocument/hover", td(doc)) for _ in range(150)]
         stdin = client.process.stdin
         assert stdin is not None
-        # All of it in the pipe (200 small requests fit its 64 KiB), none in our buffer.
+        # All of it in the pipe (150 small requests fit its 64 KiB), none in our buffer.
         for _ in range(600):
             if stdin.transport.get_write_buffer_size() == 0:
                 break
