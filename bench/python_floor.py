@@ -6,6 +6,10 @@ proxy* written the way typemux's short path is (asyncio pipe Protocols, the same
 Content-Length fast-path regex, one write per stream per input chunk) that only cuts frames
 and copies them across, without decoding JSON, routing or keeping any state, and typemux.
 Whatever the null proxy cannot reach, no Python proxy on this interpreter and machine can.
+A second null proxy, *decoding*, also reads every message as typemux must (typemux's own
+`wire.messages.parse_body`: the JSON decoded and checked, a backend's answer envelope first)
+and still routes nothing: the floor of a Python proxy that never forwards what it has not
+understood.
 
     .venv/bin/python bench/python_floor.py [--rounds 3] [-n 10000]
 
@@ -28,14 +32,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import run as bench  # bench/run.py: its client, projects and fast backend
 
+from typemux.wire.messages import parse_body
+
 _HEADER = re.compile(rb"Content-Length: ([0-9]{1,19})\r\n\r\n")
 
 
 class _Cutter:
-    """Whole frames out of a byte stream (the null proxy's only work)."""
+    """Whole frames out of a byte stream (the null proxy's only work); with `decode`, each
+    body is also read as typemux reads it (`lazy`: as a backend's answers are)."""
 
-    def __init__(self) -> None:
+    def __init__(self, decode: bool = False, lazy: bool = False) -> None:
         self.buf = bytearray()
+        self.decode = decode
+        self.lazy = lazy
 
     def frames(self, data: bytes) -> bytes:
         self.buf += data
@@ -46,15 +55,18 @@ class _Cutter:
             if end > len(buf):
                 break
             out.append(bytes(buf[pos:end]))
+            if self.decode:
+                parse_body(out[-1][m.end() - pos:], lazy=self.lazy)
             pos = end
         del buf[:pos]
         return b"".join(out)
 
 
 class _Reader(asyncio.Protocol):
-    def __init__(self, sink: asyncio.WriteTransport, done: asyncio.Future[None]) -> None:
+    def __init__(self, sink: asyncio.WriteTransport, done: asyncio.Future[None],
+                 cutter: _Cutter) -> None:
         self.sink = sink
-        self.cutter = _Cutter()
+        self.cutter = cutter
         self.done = done
 
     def data_received(self, data: bytes) -> None:
@@ -67,7 +79,7 @@ class _Reader(asyncio.Protocol):
             self.done.set_result(None)
 
 
-async def _serve(argv: list[str]) -> None:
+async def _serve(argv: list[str], decode: bool) -> None:
     loop = asyncio.get_running_loop()
     to_backend_r, to_backend_w = os.pipe()
     from_backend_r, from_backend_w = os.pipe()
@@ -77,8 +89,9 @@ async def _serve(argv: list[str]) -> None:
     done: asyncio.Future[None] = loop.create_future()
     backend_in, _ = await loop.connect_write_pipe(asyncio.Protocol, os.fdopen(to_backend_w, "wb"))
     client_out, _ = await loop.connect_write_pipe(asyncio.Protocol, os.fdopen(1, "wb"))
-    await loop.connect_read_pipe(lambda: _Reader(client_out, done), os.fdopen(0, "rb"))
-    await loop.connect_read_pipe(lambda: _Reader(backend_in, done),
+    await loop.connect_read_pipe(lambda: _Reader(client_out, done, _Cutter(decode)),
+                                 os.fdopen(0, "rb"))
+    await loop.connect_read_pipe(lambda: _Reader(backend_in, done, _Cutter(decode, lazy=True)),
                                  os.fdopen(from_backend_r, "rb"))
     await done
     proc.kill()
@@ -86,15 +99,17 @@ async def _serve(argv: list[str]) -> None:
 
 async def _measure(rounds: int, n: int) -> None:
     null = [bench.PY, str(Path(__file__).resolve()), "--serve", *bench.FAST]
-    results: dict[str, list[tuple[float, int, float]]] = {"direct": [], "null": [], "typemux": []}
+    commands = {"null": null, "decoding": [null[0], null[1], "--decode", *null[2:]]}
+    modes = ("direct", "null", "decoding", "typemux")
+    results: dict[str, list[tuple[float, int, float]]] = {mode: [] for mode in modes}
     with tempfile.TemporaryDirectory(prefix="typemux-floor-") as tmp:
         base = Path(tmp)
         for i in range(rounds):
-            for mode in ("direct", "null", "typemux") if i % 2 == 0 else ("typemux", "null", "direct"):
-                if mode == "null":
+            for mode in modes if i % 2 == 0 else modes[::-1]:
+                if mode in commands:
                     root, projects = bench.make_root(base, 1)
                     env = dict(os.environ, VIRTUAL_ENV=str(projects[0] / ".venv"))
-                    client = await bench.Client.start(null, cwd=projects[0], env=env)
+                    client = await bench.Client.start(commands[mode], cwd=projects[0], env=env)
                     await client.initialize(root)
                     results[mode].append(await _pipelined(client, projects[0], n))
                 else:
@@ -103,7 +118,7 @@ async def _measure(rounds: int, n: int) -> None:
     print(f"pipelined {n} hovers, best of {rounds} rounds, load {os.getloadavg()[0]:.1f}")
     print(f"{'':28}{'req/s':>10}{'x direct':>10}{'answered':>10}{'CPU/req':>10}")
     for mode, label in (("direct", "direct"), ("null", "null Python proxy"),
-                        ("typemux", "typemux")):
+                        ("decoding", "null proxy, decoding"), ("typemux", "typemux")):
         best = max(results[mode])
         cpu = statistics.median(r[2] for r in results[mode])
         print(f"{label:28}{best[0]:>10,.0f}{best[0] / direct:>10.2f}{best[1]:>10}"
@@ -132,10 +147,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("-n", type=int, default=10_000)
+    parser.add_argument("--decode", action="store_true", help="with --serve: decode bodies")
     parser.add_argument("--serve", nargs=argparse.REMAINDER)
     ns = parser.parse_args()
     if ns.serve:
-        asyncio.run(_serve(ns.serve))
+        asyncio.run(_serve(ns.serve, ns.decode))
     else:
         asyncio.run(_measure(ns.rounds, ns.n))
 

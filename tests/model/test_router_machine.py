@@ -20,6 +20,7 @@ rules as an LSP server), and checks:
 
 from __future__ import annotations
 
+import copy
 import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,6 +95,37 @@ class BackendModel:
     requests: list[Any] = field(default_factory=list)  # client ids received, not answered yet
 
 
+class Twin:
+    """The router under test, and a twin with the short path off fed the same events (deep
+    copies): each batch of actions the two take must be the same, so the short path decides
+    only what the long way would. Anything else is read from the router under test."""
+
+    EVENTS = frozenset({"client_message", "backend_message", "backend_spawned",
+                        "backend_spawn_failed", "backend_exited", "venv_checked",
+                        "memory_sample", "timer"})
+
+    def __init__(self, router: Router, twin: Router) -> None:
+        twin.short_path = False
+        self._router = router
+        self._twin = twin
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._router, name)
+        if name not in self.EVENTS:
+            return value
+
+        def both(*args: Any) -> None:
+            copies = copy.deepcopy(args)
+            value(*args)
+            getattr(self._twin, name)(*copies)
+        return both
+
+    def take_actions(self) -> list[Any]:
+        actions = self._router.take_actions()
+        assert actions == self._twin.take_actions(), "the short path decided otherwise"
+        return actions
+
+
 class RouterMachine(RuleBasedStateMachine):
     MAX_BACKENDS = 2
     WARMUP_TIMEOUT = 2.0
@@ -110,8 +142,9 @@ class RouterMachine(RuleBasedStateMachine):
         for name in ("a", "b", "c"):
             self.venv_ids[self.lookup.add(ROOT / name)] = VenvIdentity(1, next(self.inodes), 0, 0)
         self.checked_at: dict[Path, float] = {}
-        self.router = Router(RouterSettings(lifecycle, fanout_timeout=5.0, fallback_venv=FALLBACK),
-                             KIND, self.lookup)
+        router_settings = RouterSettings(lifecycle, fanout_timeout=5.0, fallback_venv=FALLBACK)
+        self.router = Twin(Router(router_settings, KIND, self.lookup),
+                           Router(router_settings, KIND, self.lookup))
         self.now = 1000.0
         self.seq = itertools.count()
         self.ids = itertools.count(1)
@@ -307,6 +340,13 @@ class RouterMachine(RuleBasedStateMachine):
         self.client_send({"jsonrpc": "2.0", "id": next(self.ids), "method": method, "params": {
             "textDocument": {"uri": uri}, "position": {"line": 0, "character": 0}}})
 
+    @precondition(lambda self: bool(self.client_docs))
+    @rule(data=st.data(), method=st.sampled_from(METHODS))
+    def request_open_document(self, data: st.DataObject, method: str) -> None:
+        """Most requests are about a document the client has open (the router's short path
+        serves them once its backend is ready)."""
+        self.request(data.draw(st.sampled_from(sorted(self.client_docs))), method)
+
     @rule()
     def workspace_symbol(self) -> None:
         self.client_send({"jsonrpc": "2.0", "id": next(self.ids), "method": "workspace/symbol",
@@ -369,6 +409,22 @@ class RouterMachine(RuleBasedStateMachine):
         self.router.backend_spawned(session, 10000 + session)
         self.router.backend_message(session, {"jsonrpc": "2.0", "id": INIT_ID,
                                               "result": {"capabilities": {}}}, None, self.now)
+        self.drain()
+
+    @precondition(lambda self: any(b.init_sent and not b.handshaken for b in self.backends.values()))
+    @rule()
+    def backends_come_up(self) -> None:
+        """Every backend that was sent initialize answers it and reports ready (the common
+        case, which lets most requests meet a ready backend)."""
+        for session in sorted(s for s, b in self.backends.items()
+                              if b.init_sent and not b.handshaken and not b.stopped):
+            self.backends[session].handshaken = True
+            self.router.backend_spawned(session, 10000 + session)
+            self.router.backend_message(session, {"jsonrpc": "2.0", "id": INIT_ID,
+                                                  "result": {"capabilities": {}}}, None, self.now)
+            self.router.backend_message(session, {"jsonrpc": "2.0", "method": "window/logMessage",
+                                                  "params": {"type": 3, "message": "ready"}},
+                                        None, self.now)
         self.drain()
 
     @precondition(lambda self: bool(self.live()))

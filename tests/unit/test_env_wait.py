@@ -208,3 +208,21 @@ def test_env_wait_gives_everything_back_before_shutdown_and_at_the_deadline(repo
     assert wait.release(10.0) == [(a, None)]  # a's deadline passed, b's not yet
     shutdown = {"jsonrpc": "2.0", "id": 9, "method": "shutdown"}
     assert wait.hold(shutdown, None, 11.0) == (False, [(b, None)])
+
+
+def test_a_request_cancelled_while_it_waits_is_answered_cancelled_at_once(repo: Path) -> None:
+    h = WaitHarness(repo)
+    h.initialize()
+    h.resolver.waiting.add(repo / "proj-a")
+    main = repo / "proj-a/pkg/main.py"
+    h.open(main)
+    request_id, _ = h.request("textDocument/hover", hover(main))
+    actions = h.client({"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": request_id}})
+    (answer,) = to_client(actions)
+    assert answer["id"] == request_id and answer["error"]["code"] == -32800
+    actions = h.answered()
+    (spawn,) = [a for a in actions if isinstance(a, Spawn)]
+    assert to_client(actions) == []  # answered once: it does not go on when the tool answers
+    sent = to_backend(h.backend(spawn.session, {"jsonrpc": "2.0", "id": INIT_ID,
+                                                "result": {"capabilities": {}}}))
+    assert [m["method"] for m in sent] == ["initialized", "textDocument/didOpen"]

@@ -155,6 +155,24 @@ class DocumentRouting:
         target, actions = self.lifecycle.ensure(venv, now, project)
         return target, out + actions
 
+    def settled(self, uri: str) -> BackendSession | None:
+        """The ready backend of open document `uri` when routing it again would change
+        nothing: the lookup still finds the venv the document is in (`target_for_uri` would
+        neither move it nor start anything). None: route it the long way."""
+        doc = self.documents.get(uri)
+        if doc is None or doc.venv is None:
+            return None
+        path = uri_to_path(uri)
+        found = self.lookup.find(path) if path is not None else None
+        if found is None:
+            return None
+        if found.path is not doc.venv:
+            if found.path != doc.venv:
+                return None
+            doc.venv = found.path  # the lookup's own object: the next check is `is`
+        backend = self.pool.get(doc.venv)
+        return backend if backend is not None and backend.is_ready() else None
+
     def _no_venv(self, uri: str) -> str:
         path = uri_to_path(uri)
         if path is None:

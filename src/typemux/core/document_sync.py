@@ -105,6 +105,17 @@ class DocumentSync:
             self.idle.touch(uri, now)
         return out
 
+    def touch_open(self, uri: str, now: float) -> bool:
+        """`before_request` for a document the client has open, when it has nothing to do
+        but note the use: False when typemux closed the document in its backend (the
+        request must go the long way, which re-opens it first)."""
+        idle = self.idle
+        if idle.enabled:
+            if idle.closed_in(uri) is not None:
+                return False
+            idle.touch(uri, now)
+        return True
+
     def _open_own(self, uri: str, find_venv: Callable[[Path], Path | None]) -> list[Action]:
         """Open a Python file the client asks about without having opened it. It gets no
         venv here: routing the request moves it to its venv, which sends the didOpen."""

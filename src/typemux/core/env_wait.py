@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typemux.core.ports import VenvLookup
 from typemux.documents import DocumentStore
-from typemux.jsonrpc import Message, text_document_uri
+from typemux.jsonrpc import Message, id_key, text_document_uri
 from typemux.uris import uri_to_path
 
 Held = tuple[Message, bytes | None]  # a client message and its raw body
@@ -46,6 +46,20 @@ class EnvWait:
             self._deadlines[uri] = now + self.wait
         self._held.append((uri, msg, raw))
         return True, []
+
+    def withdraw(self, request_id: object) -> bool:
+        """The client cancelled request `request_id`: True when it was held here (it is
+        dropped, and the caller answers it as cancelled); the messages held with it stay."""
+        key = id_key(request_id)
+        for index, (_, msg, _) in enumerate(self._held):
+            if "method" in msg and "id" in msg and id_key(msg["id"]) == key:
+                del self._held[index]
+                return True
+        return False
+
+    def holds(self, uri: str) -> bool:
+        """Whether messages about `uri` are held (a later one must wait behind them)."""
+        return uri in self._deadlines
 
     def _pending(self, uri: str) -> bool:
         if self.wait <= 0 or uri in self._expired:

@@ -44,7 +44,7 @@ from typemux.runtime.backend_process import BackendProcess, kill_marked, owner_p
 from typemux.runtime.identity import IdentityChecks
 from typemux.runtime.memory import group_rss
 from typemux.runtime.statefile import StateDirError, StateFile, proxy_state, state_dir
-from typemux.runtime.trace import open_trace
+from typemux.runtime.trace import NoTrace, open_trace
 from typemux.runtime.watcher import Change, ProjectWatcher, read_source
 from typemux.settings_table import ServeSettings as Settings
 from typemux.venv import VenvResolver
@@ -154,6 +154,7 @@ class Proxy:
         self._state_timer: asyncio.TimerHandle | None = None
         self._started_up = False
         self.trace = open_trace(settings.trace_dir)
+        self._tracing = not isinstance(self.trace, NoTrace)  # no call per message when off
         self._watcher: ProjectWatcher | None = None
 
     def _log_event(self, event: str, **fields: Any) -> None:
@@ -333,7 +334,8 @@ class Proxy:
             self._fatal("the stdin reader failed", exc)
 
     def _client_item(self, item: Incoming | Malformed) -> None:
-        self.trace.from_client(item)
+        if self._tracing:
+            self.trace.from_client(item)
         try:
             if isinstance(item, Incoming):
                 if self._debug:
@@ -378,7 +380,8 @@ class Proxy:
     # ----- events from backends --------------------------------------------------------------
     def _backend_message(self, session: int, msg: jsonrpc.Message, raw: bytes) -> None:
         self._batch.begin()  # ended by _settle once the backend's chunk is handled
-        self.trace.from_backend(session, msg, raw)
+        if self._tracing:
+            self.trace.from_backend(session, msg, raw)
         if self._debug:
             log.debug("backend_to_proxy", session=session, method=msg.get("method"), id=msg.get("id"))
         try:
@@ -403,7 +406,8 @@ class Proxy:
     # ----- actions -----------------------------------------------------------------------------
     def _send_client(self, msg: jsonrpc.Message, raw: bytes | None = None) -> None:
         assert self._client is not None
-        self.trace.to_client(msg, raw)
+        if self._tracing:
+            self.trace.to_client(msg, raw)
         self._client.send(msg, raw=raw)
 
     def _execute(self) -> None:
@@ -431,7 +435,8 @@ class Proxy:
                 if self._debug:
                     log.debug("proxy_to_backend", session=action.session,
                               method=action.msg.get("method"), id=action.msg.get("id"))
-                self.trace.to_backend(action.session, proc.venv, action.msg, action.raw)
+                if self._tracing:
+                    self.trace.to_backend(action.session, proc.venv, action.msg, action.raw)
                 proc.send(action.msg, action.raw)
         elif isinstance(action, Spawn):
             self._spawn(action)

@@ -63,6 +63,10 @@ class Endpoint:
         self._frames.receive_data(data)
 
     def next_event(self) -> Incoming | Malformed | NeedData | Eof:
+        body = self._frames.next_body()  # the common case: no Frame object
+        if body is not None:
+            item = parse_body(body, lazy=self._lazy)
+            return item if type(item) is Incoming else self._body_item(item, body, False)
         event = self._frames.next_event()
         if type(event) is not Frame:
             if isinstance(event, FrameError):
@@ -74,14 +78,19 @@ class Endpoint:
         item = parse_body(event.body, lazy=self._lazy)
         if type(item) is Incoming and not event.salvaged:
             return item
+        return self._body_item(item, event.body, event.salvaged)
+
+    def _body_item(self, item: Incoming | Malformed, body: bytes,
+                   salvaged: bool) -> Incoming | Malformed:
+        """What a body that is not a plain message (or came salvaged) gives."""
         if isinstance(item, Malformed) and item.stage == "json":
             # A request that cannot be decoded (nested too deeply, say) is answered under
             # its own id when its body looks whole: then it is not resynchronised either.
-            item.request_id = whole_body_request_id(event.body)
-            if item.request_id is None and not event.salvaged:
+            item.request_id = whole_body_request_id(body)
+            if item.request_id is None and not salvaged:
                 # Not JSON: maybe the length was wrong. The message may come back salvaged.
                 self._frames.reject()
-        elif event.salvaged and isinstance(item, Incoming):
+        elif salvaged and isinstance(item, Incoming):
             log.warning("recovered a message sent with a wrong Content-Length (method %s, id %s)",
                         item.msg.get("method"), item.msg.get("id"))
         return item

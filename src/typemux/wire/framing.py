@@ -160,9 +160,10 @@ class FrameDecoder:
         self._pos = self._resync_at = self._salvage_at = start
         self._rejected_end = end
 
-    def next_event(self) -> Event:
+    def next_body(self) -> bytes | None:
+        """The common case in one step: the next body when a plain header and all of its
+        body are buffered (no Frame is built). None: ask `next_event()`."""
         if self._body_len < 0 and self._resync_at < 0 and not self._skip and self._oversize is None:
-            # The common case, in one step: a plain header and its whole body are buffered.
             buf = self._buf
             fast = _FAST_HEADER.match(buf, self._pos)
             if fast is not None:
@@ -172,7 +173,13 @@ class FrameDecoder:
                     self._pos = end
                     self._scanned = 0
                     self._last_body = (start, end)
-                    return Frame(bytes(buf[start:end]))
+                    return bytes(buf[start:end])
+        return None
+
+    def next_event(self) -> Event:
+        body = self.next_body()
+        if body is not None:
+            return Frame(body)
         return self._next_event()
 
     def _next_event(self) -> Event:

@@ -224,6 +224,9 @@ def _envelope(body: bytes) -> LazyMessage | None:
     return LazyMessage(request_id, match.group(3).decode("ascii"), body)
 
 
+_PARAMS_TYPES = (dict, list, type(None))  # "params" absent reads as None: also fine
+
+
 def parse_body(body: bytes, *, lazy: bool = False) -> Incoming | Malformed:
     if lazy and len(body) >= LAZY_MIN:
         envelope = _envelope(body)
@@ -233,6 +236,18 @@ def parse_body(body: bytes, *, lazy: bool = False) -> Incoming | Malformed:
         msg, raw = codec.decode(body)
     except codec.DecodeError as exc:
         return Malformed(jsonrpc.PARSE_ERROR, str(exc), None, "json")
+    if type(msg) is dict and msg.get("jsonrpc") == "2.0":
+        # The common shapes, checked as jsonrpc.validate does, without its calls: a request
+        # or notification (string method, integer or string id, object/array params) and
+        # a response (an integer or string id).
+        method = msg.get("method")
+        request_id = msg.get("id")
+        id_ok = (type(request_id) is int or type(request_id) is str
+                 or (request_id is None and "id" not in msg))
+        if id_ok and ((type(method) is str and type(msg.get("params")) in _PARAMS_TYPES) or (
+                method is None and "method" not in msg and "id" in msg
+                and ("result" in msg or "error" in msg))):
+            return Incoming(msg, raw)
     problem = jsonrpc.validate(msg)
     if problem is not None:
         return Malformed(jsonrpc.INVALID_REQUEST, problem, _readable_id(msg))

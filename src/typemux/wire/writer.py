@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from typemux.wire.endpoint import Endpoint
+from typemux.wire.framing import frame_header
 from typemux.wire.outbox import DEFAULT_LIMIT, Outbox
 
 log = logging.getLogger("typemux.wire")
@@ -130,17 +131,21 @@ class FrameWriter:
     def send(self, msg: Any = None, raw: bytes | None = None) -> None:
         """Write one message now (or hold it for the batch, or queue it while the pipe is
         full); `raw` is its encoded body, sent unchanged."""
-        if self._closing or self.closed:
+        if self._closing or self._closed or (self.transport is not None
+                                             and self.transport.is_closing()):
             log.debug("%s: stream closed, message dropped", self.name)
             return
-        if raw is None and msg is None:
-            raise TypeError("send() needs a message or raw bytes")
-        try:
-            header, body = Endpoint.frame(msg, raw)
-        except (TypeError, ValueError):
-            # A bug in whoever built the message; the stream itself stays usable.
-            log.exception("%s: message cannot be encoded, dropped", self.name)
-            return
+        if raw is not None:
+            header, body = frame_header(raw), raw
+        else:
+            if msg is None:
+                raise TypeError("send() needs a message or raw bytes")
+            try:
+                header, body = Endpoint.frame(msg)
+            except (TypeError, ValueError):
+                # A bug in whoever built the message; the stream itself stays usable.
+                log.exception("%s: message cannot be encoded, dropped", self.name)
+                return
         # Without the message we cannot tell a notification: keep it like a response.
         droppable = self._droppable and msg is not None and "id" not in msg
         entry = (header, body, droppable, msg)
