@@ -102,7 +102,7 @@ class Twin:
 
     EVENTS = frozenset({"client_message", "backend_message", "backend_spawned",
                         "backend_spawn_failed", "backend_exited", "venv_checked",
-                        "memory_sample", "timer"})
+                        "memory_sample", "timer", "terminate"})
 
     def __init__(self, router: Router, twin: Router) -> None:
         twin.short_path = False
