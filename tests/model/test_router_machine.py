@@ -102,7 +102,7 @@ class Twin:
 
     EVENTS = frozenset({"client_message", "backend_message", "backend_spawned",
                         "backend_spawn_failed", "backend_exited", "venv_checked",
-                        "memory_sample", "timer"})
+                        "memory_sample", "timer", "terminate"})
 
     def __init__(self, router: Router, twin: Router) -> None:
         twin.short_path = False
@@ -155,6 +155,7 @@ class RouterMachine(RuleBasedStateMachine):
         self.sent: list[Any] = []  # keeps client messages alive, so their id()s stay unique
         self.request_text: dict[Any, str | None] = {}
         self.shut_down = False
+        self.terminated = self.ending = False
         self.items: list[Any] = []
         self.request_method: dict[Any, str] = {}  # completion items the client received
         self.client_send({"jsonrpc": "2.0", "id": 0, "method": "initialize",
@@ -236,7 +237,9 @@ class RouterMachine(RuleBasedStateMachine):
             return
         if method == "exit":
             assert model.shutdown_at is not None, f"session {session} got exit before shutdown"
-            assert model.shutdown_answered or self.now >= model.shutdown_at + SHUTDOWN_ANSWER_GRACE, \
+            # when typemux itself ends, exit goes at once: it cannot wait for answers then
+            assert (model.shutdown_answered or self.ending
+                    or self.now >= model.shutdown_at + SHUTDOWN_ANSWER_GRACE), \
                 f"session {session} got exit before its shutdown answer or the grace"
             return
         if method is None or method == "initialized":
@@ -460,6 +463,17 @@ class RouterMachine(RuleBasedStateMachine):
         self.shut_down = True
         assert not self.live(), "a backend outlived shutdown"
 
+    @precondition(lambda self: len(self.sent) > 25)  # late in a run: it ends the session
+    @rule(signal_name=st.sampled_from(["SIGTERM", "SIGINT", "SIGHUP"]))
+    def signal(self, signal_name: str) -> None:
+        """typemux is signalled: every request it has read is answered at once, and so is
+        every one it reads later (the invariant below), each exactly once (to_client)."""
+        self.ending = True
+        self.router.terminate(self.now, signal_name)
+        self.drain()
+        self.shut_down = self.terminated = True
+        assert not self.pending, f"requests unanswered at {signal_name}: {sorted(self.pending)}"
+
     @precondition(lambda self: len(self.live()) > 1)
     @rule()
     def memory_pressure(self) -> None:
@@ -476,6 +490,9 @@ class RouterMachine(RuleBasedStateMachine):
     # ----- invariants --------------------------------------------------------------------
     @invariant()
     def every_request_is_answered_or_legitimately_pending(self) -> None:
+        if self.terminated:
+            assert not self.pending, f"requests unanswered after the signal: {sorted(self.pending)}"
+            return
         waiting: set[Any] = set()
         for backend in self.router.pool:
             waiting.update(key[1] for key in backend.in_flight)

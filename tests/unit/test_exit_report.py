@@ -21,3 +21,21 @@ def test_the_end_names_the_exit_code_or_the_signal() -> None:
         "closed its stdout and exited with code 3; its last stderr lines: bad venv")
     assert describe_end(False, -11, []) == "was killed by SIGSEGV"
     assert describe_end(True, None, []) == "closed its stdout (the process was still running)"
+
+
+def test_an_exit_code_that_stands_for_a_signal_says_which_keeping_the_code() -> None:
+    # pyright's Python wrapper exits with node's returncode -9: 256 - 9
+    assert describe_end(False, 247, []) == (
+        "exited with code 247 (likely a wrapper reporting signal 9, SIGKILL)")
+    # a shell exits 128 + N
+    assert describe_end(True, 137, ["Killed"]) == (
+        "closed its stdout and exited with code 137 (likely a wrapper reporting signal 9, "
+        "SIGKILL); its last stderr lines: Killed")
+    assert describe_end(False, 139, []).endswith("(likely a wrapper reporting signal 11, SIGSEGV)")
+    assert describe_end(False, 241, []).endswith("(likely a wrapper reporting signal 15, SIGTERM)")
+
+
+def test_an_ordinary_exit_code_names_no_signal() -> None:
+    # plain failures; 255 is exit(-1); 145 would be SIGCHLD, which ends no process
+    for code in (0, 1, 2, 3, 127, 128, 145, 192, 255):
+        assert describe_end(False, code, []) == f"exited with code {code}"

@@ -147,7 +147,7 @@ class DocumentSync:
         doc = self.documents.get(uri)
         backend = self.pool.get(doc.venv) if doc is not None and doc.venv is not None else None
         closed_by_idle = self.idle.closed_in(uri)
-        if backend is not None and backend.state in LIVE and closed_by_idle != backend.session:
+        if backend is not None and _opens(backend) and closed_by_idle != backend.session:
             return [ToBackend(backend.session, _did_close(uri))]
         return []
 
@@ -159,7 +159,7 @@ class DocumentSync:
         self.idle.reopened(uri)
         doc = self.documents.get(uri)
         backend = self.pool.get(doc.venv) if doc is not None and doc.venv is not None else None
-        if doc is None or backend is None or backend.session != session or backend.state not in LIVE:
+        if doc is None or backend is None or backend.session != session or not _opens(backend):
             return []  # a newer backend got it in its replay
         return [ToBackend(session, _did_open(doc))]
 
@@ -238,6 +238,9 @@ class DocumentSync:
             backend = self.pool.get(doc.venv) if doc.venv is not None else None
             if backend is None or backend.state not in LIVE:
                 continue  # nothing holds it open; a new backend's replay opens it afresh
+            if not sync_kind.open_close(backend.capabilities):
+                self.idle.forget(uri)  # it never had it open (it takes no didOpen/didClose)
+                continue
             if self.idle.closed_in(uri) == backend.session:
                 continue
             if not self.disk.is_clean(uri, doc.text):
@@ -259,9 +262,14 @@ class DocumentSync:
         self.disk.closed(uri)
         self.documents.close(uri)
         backend = self.pool.get(doc.venv) if doc.venv is not None else None
-        if backend is not None and backend.state in LIVE:
+        if backend is not None and _opens(backend):
             return [ToBackend(backend.session, _did_close(uri))]
         return []
+
+
+def _opens(backend: BackendSession) -> bool:
+    """A live backend that takes didOpen/didClose (not sync None, nor openClose false)."""
+    return backend.state in LIVE and sync_kind.open_close(backend.capabilities)
 
 
 def _uri(params: dict[str, Any]) -> str | None:

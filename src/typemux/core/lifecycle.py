@@ -199,7 +199,8 @@ class Lifecycle:
                 )
             )
         replay, backend.replay = backend.replay, []
-        for opened in replay:
+        opens = sync_kind.open_close(backend.capabilities)  # not for sync None / openClose false
+        for opened in replay if opens else ():
             out.append(
                 ToBackend(backend.session, jsonrpc.notification("textDocument/didOpen", {"textDocument": opened}))
             )
@@ -223,7 +224,10 @@ class Lifecycle:
     # ----- delivery and warmup --------------------------------------------------------
     def deliver(self, backend: BackendSession, msg: jsonrpc.Message, raw: bytes | None,
                 now: float, *, fanout: bool = False) -> list[Action]:
-        """Hand a client message to a backend, or hold it (see core/delivery.py)."""
+        """Hand a client message to a backend, or hold it (see core/delivery.py); a
+        didOpen/didClose it declared it does not take is dropped (core/sync_kind.py)."""
+        if not sync_kind.takes(backend, msg):
+            return []
         return delivery.deliver(self.pool, backend, msg, raw, now, fanout=fanout)
 
     def cancel_queued(self, request_id: Any, now: float) -> tuple[BackendSession | None, list[Action]]:

@@ -38,3 +38,32 @@ class OwedAnswers:
                     owed[key] = left
                 else:
                     owed.pop(key, None)
+
+    def unanswered(self, actions: list[Action]) -> list[Any]:
+        """The ids still owed once `actions` are given (an id twice when two answers are
+        owed under it)."""
+        left = dict(self._owed)
+        for action in actions:
+            if isinstance(action, ToClient) and "method" not in action.msg:
+                key = jsonrpc.id_key(action.msg.get("id"))
+                if key in left:
+                    left[key] -= 1
+        return [key[1] for key, count in left.items() for _ in range(count)]
+
+    def settle_owed(self, actions: list[Action]) -> list[Action]:
+        """Like `settle`, leaving out the answers no longer owed (after the end, every
+        owed answer was given: a late one, a fan-out's or a cancel's, would be a second)."""
+        kept: list[Action] = []
+        owed = self._owed
+        for action in actions:
+            if isinstance(action, ToClient) and "method" not in action.msg:
+                key = jsonrpc.id_key(action.msg.get("id"))
+                left = owed.get(key, 0)
+                if left <= 0:
+                    continue
+                if left > 1:
+                    owed[key] = left - 1
+                else:
+                    del owed[key]
+            kept.append(action)
+        return kept

@@ -99,6 +99,7 @@ class Router:
         self.set_fallback(settings.fallback_venv, settings.fallback_project)
         self.shutdown_requested = False
         self.exited = False
+        self._ended = ""  # why requests are answered once typemux ends (see _finish)
         self.owed = OwedAnswers()
 
     def set_fallback(self, venv: Path | None, project: Path | None = None) -> None:
@@ -117,6 +118,8 @@ class Router:
     # ----- outputs ---------------------------------------------------------------------
     def take_actions(self) -> list[Action]:
         actions, self._out = self._out, []
+        if self.exited:  # every request was answered at the end: a later answer is a second one
+            return self.owed.settle_owed(actions)
         self.owed.settle(actions)
         return actions
 
@@ -153,7 +156,7 @@ class Router:
             return
         if "id" in msg and self.short_path and self._short_request(method, msg, raw, now):
             return
-        held, released = self.env_wait.hold(msg, raw, now)
+        held, released = (False, []) if self.exited else self.env_wait.hold(msg, raw, now)
         self._feed(released, now)
         if held:
             return  # its document's environment is being asked (poetry): see core.env_wait
@@ -171,14 +174,21 @@ class Router:
     def client_eof(self, now: float) -> None:
         self._finish(now, 0 if self.shutdown_requested else 1, "the client closed stdin")
 
-    def terminate(self, now: float) -> None:
-        self._finish(now, 0, "typemux received SIGTERM")
+    def terminate(self, now: float, signal_name: str = "SIGTERM") -> None:
+        self._finish(now, 0, f"typemux received {signal_name}")
 
     def _finish(self, now: float, code: int, why: str) -> None:
+        """typemux ends: every request read so far is answered now (the backends' own with
+        -32800 as they stop; those queued, held or fanned out, here), and so is every one
+        read later, at once (see _client_request)."""
         if self.exited:
             return
         self.exited = True
+        self._ended = f"request cancelled: the server is terminating ({why})"
+        self._feed(self.env_wait.release(now, everything=True), now)
         self._emit(self.lifecycle.stop_all(now, why))
+        for request_id in self.owed.unanswered(self._out):
+            self._out.append(ToClient(jsonrpc.cancelled(request_id, self._ended)))
         self._out.append(Exit(code))
 
     def environments_answered(self, now: float) -> None:
@@ -213,7 +223,7 @@ class Router:
         venv is still the document's, handled in one step; False: it goes the long way.
         Only what the long way would do for it is done here (tests/model checks that both
         ways answer alike)."""
-        if (not method.startswith("textDocument/") or self.shutdown_requested
+        if (not method.startswith("textDocument/") or self.shutdown_requested or self.exited
                 or self.lifecycle.client_params is None):
             return False
         uri = text_document_uri(msg.get("params"))
@@ -255,6 +265,9 @@ class Router:
         if self.shutdown_requested:
             self._out.append(ToClient(jsonrpc.error(
                 request_id, jsonrpc.INVALID_REQUEST, "typemux: the server is shutting down")))
+            return
+        if self.exited:
+            self._out.append(ToClient(jsonrpc.cancelled(request_id, self._ended)))
             return
         if method == "shutdown":
             self.shutdown_requested = True

@@ -10,9 +10,17 @@ incremental edits (typemux advertises sync kind 2) even to a backend that declar
   on unchanged, as raw bytes. A change without a range is valid under every sync kind, and
   typemux has always forwarded edits to such backends; dropping them would be worse.
 
+didOpen and didClose go to a backend only when it takes them (`open_close`): not to one that
+declared None (0), nor to one whose options object says `openClose: false` (or omits it:
+LSP's "if omitted open close notifications should not be sent"); its didChange is still
+governed by `change`. That covers every didOpen/didClose typemux sends: the client's, the
+documents typemux opens itself, a move between venvs, a new backend's replay, idle close.
+
 A backend that is still starting has not said yet what it wants: its held didChange
 messages are rewritten when its `initialize` answer arrives (`adapt_held`), by replaying
-the held edits onto the texts it is about to be given.
+the held edits onto the texts it is about to be given (or would be: with no didOpen
+taken, the replayed texts still tell what each whole-text didChange must say); its held
+didOpen/didClose are dropped as they are delivered, its capabilities known by then.
 """
 
 from __future__ import annotations
@@ -26,6 +34,8 @@ from typemux.jsonrpc import Message
 
 NONE, FULL, INCREMENTAL = 0, 1, 2
 DID_CHANGE = "textDocument/didChange"
+DID_OPEN, DID_CLOSE = "textDocument/didOpen", "textDocument/didClose"
+OPEN_CLOSE = frozenset((DID_OPEN, DID_CLOSE))
 
 
 def change_kind(capabilities: Mapping[str, Any]) -> int | None:
@@ -41,6 +51,27 @@ def change_kind(capabilities: Mapping[str, Any]) -> int | None:
             return None
         return change if change in (NONE, FULL, INCREMENTAL) else None
     return None
+
+
+def open_close(capabilities: Mapping[str, Any]) -> bool:
+    """Whether a backend takes didOpen and didClose: not with sync None (0), nor with an
+    options object whose `openClose` is not true. A backend that declared nothing (or
+    something unreadable) gets them, as it always did (see the module's docstring)."""
+    sync = capabilities.get("textDocumentSync")
+    if isinstance(sync, bool):
+        return True
+    if isinstance(sync, int):
+        return sync != NONE
+    if isinstance(sync, Mapping):
+        return sync.get("openClose") is True
+    return True
+
+
+def takes(backend: BackendSession, msg: Message) -> bool:
+    """Whether `backend` is to get the client-side notification `msg` (False only for a
+    didOpen or didClose it declared it does not take). A starting backend has declared
+    nothing yet: it holds it, and it is looked at again as it is delivered."""
+    return msg.get("method") not in OPEN_CLOSE or open_close(backend.capabilities)
 
 
 def for_backend(backend: BackendSession, msg: Message, raw: bytes | None,
@@ -73,7 +104,8 @@ def adapt_held(kind: int | None, opened: Iterable[Mapping[str, Any]],
                held: list[Queued]) -> list[Queued]:
     """`held` (client messages a starting backend holds, in order) rewritten for sync
     `kind`, now that the backend has said it. `opened` are the documents it is given first
-    (uri and text); the text after each held didChange is found by applying its edits."""
+    (uri and text); the text after each held didChange is found by applying its edits.
+    (A held didOpen/didClose it takes none of is dropped as it is delivered.)"""
     if kind is None or kind == INCREMENTAL:
         return held
     texts: dict[str, str | None] = {}
@@ -88,11 +120,11 @@ def adapt_held(kind: int | None, opened: Iterable[Mapping[str, Any]],
         params = msg.get("params")
         doc = params.get("textDocument") if isinstance(params, dict) else None
         uri = doc.get("uri") if isinstance(doc, dict) else None
-        if not isinstance(uri, str) or method not in ("textDocument/didOpen", DID_CHANGE):
+        if not isinstance(uri, str) or method not in (DID_OPEN, DID_CHANGE):
             out.append(queued)
             continue
         assert isinstance(params, dict) and isinstance(doc, dict)
-        if method == "textDocument/didOpen":
+        if method == DID_OPEN:
             text = doc.get("text")
             texts[uri] = text if isinstance(text, str) else None
             out.append(queued)

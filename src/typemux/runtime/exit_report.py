@@ -42,6 +42,32 @@ def _text(line: bytes) -> str:
     return text if len(text) <= STDERR_LINE_MAX else text[: STDERR_LINE_MAX - 3] + "..."
 
 
+# Signals whose default action ends a process: only these can be what a wrapper reports.
+_ENDING = frozenset(
+    sig for name in ("SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS",
+                     "SIGFPE", "SIGKILL", "SIGUSR1", "SIGSEGV", "SIGUSR2", "SIGPIPE", "SIGALRM",
+                     "SIGTERM", "SIGSTKFLT", "SIGXCPU", "SIGXFSZ", "SIGVTALRM", "SIGPROF",
+                     "SIGIO", "SIGPWR", "SIGSYS")
+    if (sig := getattr(signal, name, None)) is not None)
+
+
+def wrapped_signal(code: int) -> signal.Signals | None:
+    """The signal an exit `code` likely stands for, when a wrapper ended with its child's
+    fate: a shell exits 128+N for a child killed by signal N; a Python wrapper such as
+    pyright's, exiting with its child's returncode -N, exits 256-N (SIGKILL: 247). 255 is
+    left alone: exit(-1) makes it, far more often than a SIGHUP does."""
+    if code == 255:
+        return None
+    for number in (code - 128, 256 - code):
+        try:
+            sig = signal.Signals(number)
+        except ValueError:
+            continue
+        if sig in _ENDING:
+            return sig
+    return None
+
+
 def describe_end(stdout_closed_first: bool, returncode: int | None, stderr: list[str]) -> str:
     """How the backend ended: its stdout closed first or the process exited first, with the
     exit code or the signal once known, and its last stderr lines."""
@@ -55,6 +81,10 @@ def describe_end(stdout_closed_first: bool, returncode: int | None, stderr: list
                 how = f"was killed by signal {-returncode}"
         else:
             how = f"exited with code {returncode}"
+            killed_by = wrapped_signal(returncode)
+            if killed_by is not None:
+                how += (f" (likely a wrapper reporting signal {killed_by.value}, "
+                        f"{killed_by.name})")
         text = f"closed its stdout and {how}" if stdout_closed_first else how
     if stderr:
         text += "; its last stderr lines: " + " | ".join(stderr)

@@ -51,7 +51,7 @@ from typemux.runtime.watcher import Change, ProjectWatcher, read_source
 from typemux.settings_table import ServeSettings as Settings
 from typemux.venv import VenvResolver
 from typemux.wire.endpoint import EOF, NEED_DATA, Endpoint, Incoming, Malformed
-from typemux.wire.streams import open_stdio
+from typemux.wire.streams import InputReader, connect_stdio
 from typemux.wire.writer import Batch, FrameWriter
 
 log = get_logger("typemux.proxy")
@@ -86,6 +86,13 @@ def prewarm_target(entry: Path, resolver: VenvResolver) -> tuple[Path, Path | No
         return venv, None
     found = resolver.at(entry.expanduser())
     return None if found is None else (found.path, found.project)
+
+
+# At the end, what already waits in stdin is read and answered up to this much: a pipe
+# holds 64 KiB by default (1 MiB at most unless root raises it), so this covers a full
+# pipe and what a client keeps writing meanwhile, and ends even if it never stops.
+FINAL_READ_BYTES = 4 * 2**20
+FINAL_READ_SECONDS = 5.0
 
 
 class Proxy:
@@ -143,6 +150,7 @@ class Proxy:
         self._arm_due = 0.0  # the next deadline is computed again from then on (_arm_now)
         self._exit: asyncio.Future[int] | None = None
         self._client: FrameWriter | None = None
+        self._input: InputReader | None = None
         self._stdin = Endpoint(settings.max_message_size)
         self._batch = Batch()  # the frames of the chunk being handled (see _settle)
         self._debug = settings.log_level == "debug"
@@ -162,11 +170,11 @@ class Proxy:
         loop = asyncio.get_running_loop()
         self._exit = loop.create_future()
         loop.set_exception_handler(self._loop_exception)
-        self._client = await open_stdio(self._stdin_data, batch=self._batch,
-                                        on_lost=self._client_lost)
+        self._client, self._input = await connect_stdio(
+            self._stdin_data, batch=self._batch, on_lost=self._client_lost)
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, self._terminate)
+                loop.add_signal_handler(sig, self._terminate, sig)
         if self.resolver.asker is not None:  # a tool's answer releases what waits for it
             self.resolver.asker.on_answer = functools.partial(
                 _threadsafe, loop, self._guarded, self._environments_answered)
@@ -365,8 +373,8 @@ class Proxy:
             log.exception("files_changed_failed")
         self._execute()
 
-    def _terminate(self) -> None:
-        self.router.terminate(time.monotonic())
+    def _terminate(self, sig: signal.Signals) -> None:
+        self.router.terminate(time.monotonic(), sig.name)
         self._execute()
 
     def _environments_answered(self) -> None:
@@ -548,8 +556,21 @@ class Proxy:
         killed = await asyncio.to_thread(kill_marked, owner_prefix())
         if killed:
             log.info("descendants_killed", count=killed)
+        self._answer_waiting_input()
         if self._client is not None:
-            await self._client.aclose()
+            await self._client.aclose()  # flushes every answer (CLOSE_TIMEOUT at most)
+
+    def _answer_waiting_input(self) -> None:
+        """The last read of the client: stop reading, then answer (as the router answers
+        after the end) the requests already in the pipe, without waiting for more and
+        within FINAL_READ_BYTES / FINAL_READ_SECONDS. Nothing is read after this, so every
+        request typemux read is answered before stdout is closed."""
+        if self._input is None or self._input.stopped:
+            return
+        self._input.stop()
+        read = self._input.read_waiting(FINAL_READ_BYTES, time.monotonic() + FINAL_READ_SECONDS)
+        if read:
+            log.info("client_input_drained", bytes=read)
 
 
 def _threadsafe(loop: asyncio.AbstractEventLoop, *call: Any) -> None:

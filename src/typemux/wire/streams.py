@@ -14,13 +14,15 @@ import selectors
 import stat
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable
 
 from typemux.wire.messages import Incoming, Malformed
 from typemux.wire.outbox import DEFAULT_LIMIT
 from typemux.wire.writer import Batch, FrameWriter, WriteProtocol
 
-__all__ = ["Incoming", "Malformed", "connect_read_fd", "connect_write_fd", "open_stdio"]
+__all__ = ["Incoming", "InputReader", "Malformed", "connect_read_fd", "connect_stdio",
+           "connect_write_fd", "open_stdio"]
 
 READ_CHUNK = 65536
 OnData = Callable[[bytes], None]  # b"" once: the input ended
@@ -36,7 +38,21 @@ async def open_stdio(
     queue_limit: int = DEFAULT_LIMIT,
     on_lost: Callable[[str], None] | None = None,
 ) -> FrameWriter:
-    """Read this process's stdin into `on_data`; returns the writer for its stdout.
+    """Read this process's stdin into `on_data`; returns the writer for its stdout."""
+    writer, _ = await connect_stdio(on_data, batch=batch, queue_limit=queue_limit,
+                                    on_lost=on_lost)
+    return writer
+
+
+async def connect_stdio(
+    on_data: OnData,
+    *,
+    batch: Batch | None = None,
+    queue_limit: int = DEFAULT_LIMIT,
+    on_lost: Callable[[str], None] | None = None,
+) -> tuple[FrameWriter, InputReader]:
+    """Read this process's stdin into `on_data`; returns the writer for its stdout and the
+    reader of its stdin (to stop it and take what waits in the pipe, at the end).
 
     The writer keeps a private duplicate of stdout, and fd 1 is pointed at stderr: a stray
     print, a library banner or a child process inheriting fd 1 can then never corrupt the
@@ -55,8 +71,8 @@ async def open_stdio(
         os.close(null)
     writer = await connect_write_fd(out_fd, name="client", batch=batch,
                                     queue_limit=queue_limit, on_lost=on_lost)
-    await connect_read_fd(0, on_data)
-    return writer
+    reader = await connect_read_fd(0, on_data)
+    return writer, reader
 
 
 class _ReadProtocol(asyncio.Protocol):
@@ -80,18 +96,61 @@ class _ReadProtocol(asyncio.Protocol):
             self.on_data(b"")
 
 
-async def connect_read_fd(fd: int, on_data: OnData) -> None:
+class InputReader:
+    """The reading end of a stream: stopped at the end, and what already waits in its pipe
+    then taken without blocking (see `read_waiting`)."""
+
+    def __init__(self, fd: int, protocol: _ReadProtocol,
+                 transport: asyncio.ReadTransport | None) -> None:
+        self._fd = fd
+        self._protocol = protocol
+        self._transport = transport  # None: a thread reads (a regular file, /dev/null)
+        self.stopped = False
+
+    def stop(self) -> None:
+        """Read nothing more from the event loop (what waits stays in the pipe)."""
+        self.stopped = True
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.pause_reading()
+
+    def read_waiting(self, max_bytes: int, deadline: float) -> int:
+        """Hand to `on_data` what is in the pipe now, never waiting for more: until it is
+        empty, has ended (b"" is handed on), `max_bytes` were read or the monotonic clock
+        passed `deadline`. Returns the bytes read. Call after `stop`.
+
+        A thread-read input (a file, not a client) is read by its thread alone: 0."""
+        if self._transport is None or self._protocol.ended:
+            return 0
+        total = 0
+        while total < max_bytes and time.monotonic() < deadline:
+            try:
+                data = os.read(self._fd, min(READ_CHUNK, max_bytes - total))
+            except (BlockingIOError, InterruptedError):
+                break  # empty: what the peer writes from now on is not read
+            except OSError:
+                data = b""
+            if not data:
+                self._protocol.eof_received()
+                break
+            total += len(data)
+            self._protocol.data_received(data)
+        return total
+
+
+async def connect_read_fd(fd: int, on_data: OnData) -> InputReader:
     """Hand every chunk read from `fd` to `on_data` (b"" at the end); a thread reads when
     epoll cannot watch `fd`."""
     loop = asyncio.get_running_loop()
+    protocol = _ReadProtocol(on_data)
     if _pollable(fd):
         pipe = open(fd, "rb", buffering=0, closefd=False)  # noqa: SIM115 - the transport owns it
-        await loop.connect_read_pipe(lambda: _ReadProtocol(on_data), pipe)
-    else:
-        # Regular files and /dev/null: always "ready", so epoll refuses them.
-        threading.Thread(
-            target=_pump, args=(fd, loop, on_data), name="typemux-stdin", daemon=True
-        ).start()
+        transport, _ = await loop.connect_read_pipe(lambda: protocol, pipe)
+        return InputReader(fd, protocol, transport)
+    # Regular files and /dev/null: always "ready", so epoll refuses them.
+    threading.Thread(
+        target=_pump, args=(fd, loop, on_data), name="typemux-stdin", daemon=True
+    ).start()
+    return InputReader(fd, protocol, None)
 
 
 async def connect_write_fd(
