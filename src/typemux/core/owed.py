@@ -67,3 +67,11 @@ class OwedAnswers:
                     del owed[key]
             kept.append(action)
         return kept
+
+
+def duplicate_refusal(request_id: Any) -> Action:
+    """The answer to a request under an id still pending (see the module doc)."""
+    return ToClient(jsonrpc.error(
+        request_id, jsonrpc.INVALID_REQUEST,
+        f"typemux: request id {request_id!r} is already used by a request that is still "
+        "pending; ids must be unique among pending requests"))

@@ -11,6 +11,7 @@ component returns the actions it decides, which the router queues in order.
 - document_routing.py: open documents and the venv of each (through the `VenvLookup` port)
 - document_sync.py: disk truth, idle close, documents typemux opens itself
 - targets.py: which backend serves a client request
+- short_path.py: the common request (open document, ready backend) in one step
 - cancels.py: cancels and fan-out bookkeeping
 - backend_messages.py, capabilities.py, server_requests.py: backend → client
 - workspace.py: watched files, workspace folders, disk and memory events
@@ -37,10 +38,11 @@ from typemux.core.document_sync import DocumentSync
 from typemux.core.env_wait import EnvWait, Held
 from typemux.core.fanout import Fanout
 from typemux.core.lifecycle import Lifecycle, LifecycleSettings
-from typemux.core.owed import OwedAnswers
+from typemux.core.owed import OwedAnswers, duplicate_refusal
 from typemux.core.ports import VenvIdentity, VenvLookup
 from typemux.core.server_requests import ServerRequests
-from typemux.core.session import BackendSession, InFlight
+from typemux.core.session import BackendSession
+from typemux.core.short_path import ShortPath
 from typemux.core.targets import RequestTargets
 from typemux.core.workspace import Workspace
 from typemux.documents import DocumentStore
@@ -101,6 +103,7 @@ class Router:
         self.exited = False
         self._ended = ""  # why requests are answered once typemux ends (see _finish)
         self.owed = OwedAnswers()
+        self.short = ShortPath(self.docs, self.sync, self.env_wait, self.owed)
 
     def set_fallback(self, venv: Path | None, project: Path | None = None) -> None:
         """The startup venv (found by the runtime): it serves what no project claims."""
@@ -154,8 +157,12 @@ class Router:
             else:
                 self._emit(answer)
             return
-        if "id" in msg and self.short_path and self._short_request(method, msg, raw, now):
-            return
+        if ("id" in msg and self.short_path and not (self.shutdown_requested or self.exited)
+                and self.lifecycle.client_params is not None):
+            action = self.short.request(method, msg, raw, now)
+            if action is not None:
+                self._out.append(action)
+                return
         held, released = (False, []) if self.exited else self.env_wait.hold(msg, raw, now)
         self._feed(released, now)
         if held:
@@ -217,43 +224,10 @@ class Router:
         self._out.append(ToClient(jsonrpc.proxy_error(
             request_id, "internal error; see the typemux log")))
 
-    def _short_request(self, method: str, msg: jsonrpc.Message, raw: bytes | None,
-                       now: float) -> bool:
-        """The common request, about a document the client has open in a ready backend whose
-        venv is still the document's, handled in one step; False: it goes the long way.
-        Only what the long way would do for it is done here (tests/model checks that both
-        ways answer alike)."""
-        if (not method.startswith("textDocument/") or self.shutdown_requested or self.exited
-                or self.lifecycle.client_params is None):
-            return False
-        uri = text_document_uri(msg.get("params"))
-        if uri is None or self.env_wait.holds(uri):
-            return False
-        backend = self.docs.settled(uri)
-        if backend is None or not self.sync.touch_open(uri, now):
-            return False
-        request_id = msg["id"]
-        if self.owed.owe(request_id):
-            # core.delivery's way for a ready backend: nothing is held
-            backend.in_flight[jsonrpc.id_key(request_id)] = InFlight(method, now, False)
-            self.pool.touch(backend, now)
-            self._out.append(ToBackend(backend.session, msg, raw))
-        else:
-            self._refuse_duplicate(request_id)
-        return True
-
-    def _refuse_duplicate(self, request_id: Any) -> None:
-        # Ids are keyed per backend, so a second request under an id still in flight would
-        # take the first one's answer: refuse it instead of losing one.
-        self._out.append(ToClient(jsonrpc.error(
-            request_id, jsonrpc.INVALID_REQUEST,
-            f"typemux: request id {request_id!r} is already used by a request that is "
-            "still pending; ids must be unique among pending requests")))
-
     def _client_request(self, method: str, msg: jsonrpc.Message, raw: bytes | None, now: float) -> None:
         request_id = msg["id"]
         if not self.owed.owe(request_id):
-            self._refuse_duplicate(request_id)
+            self._out.append(duplicate_refusal(request_id))
             return
         if method == "initialize":
             self._initialize(msg, now)
