@@ -67,7 +67,7 @@ class Endpoint:
         if body is not None:
             item = parse_body(body, lazy=self._lazy)
             return item if type(item) is Incoming else self._body_item(item, body, False)
-        event = self._frames.next_event()
+        event = self._frames.next_other()
         if type(event) is not Frame:
             if isinstance(event, FrameError):
                 request_id = scan_request_id(event.head) if event.head else None

@@ -180,6 +180,10 @@ class FrameDecoder:
         body = self.next_body()
         if body is not None:
             return Frame(body)
+        return self.next_other()
+
+    def next_other(self) -> Event:
+        """`next_event()` for a caller that `next_body()` just gave None."""
         if (self._pos == len(self._buf) and self._body_len < 0 and self._resync_at < 0
                 and not self._skip and self._oversize is None):
             self._scanned = 0

@@ -49,11 +49,11 @@ class Outbox:
         self._latest: dict[str, _Entry] = {}  # uri -> its waiting publishDiagnostics
         self._dead = 0  # killed entries still in _queue
         self._bytes = 0
-        self._live = 0
+        self.live = 0  # frames waiting (a plain attribute: read on every write)
 
     def __len__(self) -> int:
         """Frames waiting."""
-        return self._live
+        return self.live
 
     @property
     def size(self) -> int:
@@ -70,11 +70,11 @@ class Outbox:
                 self.coalesced += 1
             self._latest[key] = entry
         self._queue.append(entry)
-        self._live += 1
+        self.live += 1
         self._bytes += entry.size
         if droppable:
             self._droppable.append(entry)
-            if len(self._droppable) > 2 * self._live + _COMPACT_MIN:
+            if len(self._droppable) > 2 * self.live + _COMPACT_MIN:
                 self._droppable = deque(e for e in self._droppable if e.live)
         if self._bytes > self.limit:
             self._shed()
@@ -96,7 +96,7 @@ class Outbox:
             if entry.key is not None and self._latest.get(entry.key) is entry:
                 del self._latest[entry.key]
             entry.kill()
-            self._live -= 1
+            self.live -= 1
         self._bytes -= size
         if not queue:
             # Drop the emptied containers' memory too (a deque keeps no spare blocks, but
@@ -110,11 +110,11 @@ class Outbox:
         self._queue = deque()
         self._droppable = deque()
         self._latest = {}
-        self._dead = self._bytes = self._live = 0
+        self._dead = self._bytes = self.live = 0  # frames waiting (a plain attribute: read on every write)
 
     def _kill(self, entry: _Entry) -> None:
         self._bytes -= entry.size
-        self._live -= 1
+        self.live -= 1
         self._dead += 1
         entry.kill()
         if self._dead > _COMPACT_MIN and self._dead * 2 > len(self._queue):

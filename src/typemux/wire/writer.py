@@ -63,7 +63,10 @@ class Batch:
 
     def end(self) -> None:
         self.open = False
-        self.flush()
+        while self._dirty:  # flush(), inline: this runs at the end of every chunk
+            dirty, self._dirty = self._dirty, []
+            for writer in dirty:
+                writer._release()
 
     def flush(self) -> None:
         """Write what is held now (the batch stays as it is)."""
@@ -165,7 +168,7 @@ class FrameWriter:
     def _write(self, entries: list[_Held]) -> None:
         transport = self.transport
         start = 0
-        if transport is not None and not self._paused and not self._outbox:
+        if transport is not None and not self._paused and not self._outbox.live:
             count = len(entries)
             while start < count and not self._paused:
                 lines: list[bytes] = []
