@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
+from typemux.core.actions import Spawn
 from typemux.core.disk_sync import DiskSync
 from typemux.core.idle_close import IdleClose
-from typemux.core.lifecycle import LifecycleSettings
+from typemux.core.lifecycle import INIT_ID, LifecycleSettings
 from typemux.core.router import Router, RouterSettings
 from typemux.uris import path_to_uri
 from unit.test_router import KIND, Harness, hover, to_backend, to_client
@@ -22,7 +23,8 @@ class SyncHarness(Harness):
         super().__init__(root, **overrides)
         lifecycle = LifecycleSettings(
             argv=["/usr/bin/fake-lsp"], max_backends=overrides.get("max_backends", 8),
-            backend_ttl=overrides.get("backend_ttl", 1800.0), warmup_timeout=0.0,
+            backend_ttl=overrides.get("backend_ttl", 1800.0),
+            warmup_timeout=overrides.get("warmup_timeout", 0.0),
             handshake_timeout=10.0, pid=4242)
         self.router = Router(RouterSettings(lifecycle, document_idle_close=idle), KIND,
                              self.lookup)
@@ -360,3 +362,49 @@ def test_files_only_typemux_opened_are_bounded_even_without_idle_close(repo: Pat
         closed += [c["params"]["textDocument"]["uri"] for c in sent(actions, s, "textDocument/didClose")]
     assert len(h.router.sync.own) == MAX_OWN_DOCUMENTS
     assert closed == [path_to_uri(repo / f"proj-a/pkg/m{n}.py") for n in range(3)]
+
+
+def test_taking_over_a_typemux_opened_file_keeps_the_order_behind_a_warming_backends_held_requests(
+    repo: Path,
+) -> None:
+    """A warming backend holds a document's later messages behind a request it was sent;
+    the didClose of typemux's own copy, when the client opens the file, waits in that line
+    too: no request is answered with the document closed (black-box pass 3, F2)."""
+    h = SyncHarness(repo, warmup_timeout=10.0)
+    h.router.sync.reader = lambda path: "x = 1\n"
+    h.initialize()
+    main, other = repo / "proj-a/pkg/main.py", repo / "proj-a/pkg/other.py"
+    s = h.start_backend(main)  # warming: its log has not said "ready"
+    sent_order: list[Any] = []
+    first, actions = h.request("textDocument/hover", hover(other))
+    sent_order += to_backend(actions, s)
+    second, actions = h.request("textDocument/hover", hover(other))
+    sent_order += to_backend(actions, s)
+    sent_order += to_backend(h.open(other, "mine = 1\n"), s)
+    third, actions = h.request("textDocument/hover", hover(other))
+    sent_order += to_backend(actions, s)
+    for rid in (first, second, third):
+        sent_order += to_backend(h.backend(s, {"jsonrpc": "2.0", "id": rid, "result": None}), s)
+    order = [m.get("method") for m in sent_order]
+    assert order == ["textDocument/didOpen", "textDocument/hover", "textDocument/hover",
+                     "textDocument/didClose", "textDocument/didOpen", "textDocument/hover"]
+    assert sent_order[4]["params"]["textDocument"]["text"] == "mine = 1\n"
+
+
+def test_taking_over_a_typemux_opened_file_while_its_backend_starts_closes_it_once(repo: Path) -> None:
+    """While the backend starts, typemux's own copy is in its replay: the client's didOpen
+    must come after a didClose of it, not as a second open."""
+    h = SyncHarness(repo)
+    h.router.sync.reader = lambda path: "x = 1\n"
+    h.initialize()
+    main, other = repo / "proj-a/pkg/main.py", repo / "proj-a/pkg/other.py"
+    actions = h.open(main)
+    (spawn,) = [a for a in actions if isinstance(a, Spawn)]
+    h.request("textDocument/hover", hover(other))  # typemux opens it; held: still starting
+    h.open(other, "mine = 1\n")
+    sent = to_backend(h.backend(spawn.session, {"jsonrpc": "2.0", "id": INIT_ID,
+                                                "result": {"capabilities": {}}}), spawn.session)
+    about_other = [m["method"] for m in sent
+                   if m.get("params", {}).get("textDocument", {}).get("uri") == path_to_uri(other)]
+    assert about_other == ["textDocument/didOpen", "textDocument/hover", "textDocument/didClose",
+                           "textDocument/didOpen"]

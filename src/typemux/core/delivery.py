@@ -46,9 +46,10 @@ CREATING_QUEUE_BYTES = 16 * 1024 * 1024  # bytes of held messages (their raw fra
 
 
 def deliver(pool: BackendPool, backend: BackendSession, msg: jsonrpc.Message, raw: bytes | None,
-            now: float, *, fanout: bool = False) -> list[Action]:
+            now: float, *, fanout: bool = False, touch: bool = True) -> list[Action]:
     """Hand a client message to a backend, holding it while the backend cannot take it,
-    and holding what comes later about the same document behind it."""
+    and holding what comes later about the same document behind it. `touch=False`: a
+    message of typemux's own housekeeping (it does not count as the backend's use)."""
     is_request = "id" in msg
     if backend.is_waiting() or backend.is_creating():
         full = _queue_full(backend) if is_request else None
@@ -71,7 +72,8 @@ def deliver(pool: BackendPool, backend: BackendSession, msg: jsonrpc.Message, ra
             backend.awaiting[jsonrpc.id_key(msg["id"])] = scope
     if is_request:
         backend.in_flight[jsonrpc.id_key(msg["id"])] = InFlight(msg["method"], now, fanout)
-    pool.touch(backend, now)
+    if touch:
+        pool.touch(backend, now)
     return [ToBackend(backend.session, msg, raw)]
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from typemux import jsonrpc
 from typemux.core import idle_policy, sync_kind
-from typemux.core.actions import Action, ToBackend, ToClient
+from typemux.core.actions import Action, ToClient
 from typemux.core.disk_sync import DiskSync
 from typemux.core.idle_close import IdleClose
 from typemux.core.lifecycle import Lifecycle
@@ -62,7 +62,7 @@ class DocumentSync:
         if uri is None:
             return None, []
         if method == "textDocument/didOpen":
-            out = self._take_over(uri) if uri in self.own else []
+            out = self._take_over(uri, now) if uri in self.own else []
             self.disk.opened(uri)
             self.idle.reopened(uri)
             self.idle.touch(uri, now)
@@ -70,13 +70,13 @@ class DocumentSync:
         if method == "textDocument/didClose":
             self.idle_clients = idle_policy.after_client_close(self.idle_mode, self.idle_clients)
             self.disk.closed(uri)
-            out = self._ensure_open(uri)  # a backend that closed it itself sees the client's close
+            out = self._ensure_open(uri, now)  # a backend that closed it itself sees the client's close
             self.idle.forget(uri)
             if uri in self.lifecycle.standing:
                 self.lifecycle.standing.discard(uri)
                 out.append(ToClient(_empty_diagnostics(uri)))
             return None, out
-        out = self._ensure_open(uri)
+        out = self._ensure_open(uri, now)
         self.idle.touch(uri, now)
         if method == "textDocument/didChange":
             self.disk.changed(uri)
@@ -98,10 +98,10 @@ class DocumentSync:
         out: list[Action] = []
         known = self.documents.get(uri) is not None
         if not known and method.startswith("textDocument/"):
-            out = self._open_own(uri, find_venv)
+            out = self._open_own(uri, find_venv, now)
             known = self.documents.get(uri) is not None
         if known and self.idle.enabled:
-            out += self._ensure_open(uri)
+            out += self._ensure_open(uri, now)
             self.idle.touch(uri, now)
         return out
 
@@ -116,7 +116,8 @@ class DocumentSync:
             idle.touch(uri, now)
         return True
 
-    def _open_own(self, uri: str, find_venv: Callable[[Path], Path | None]) -> list[Action]:
+    def _open_own(self, uri: str, find_venv: Callable[[Path], Path | None],
+                  now: float) -> list[Action]:
         """Open a Python file the client asks about without having opened it. It gets no
         venv here: routing the request moves it to its venv, which sends the didOpen."""
         path = uri_to_path(uri)
@@ -132,7 +133,7 @@ class DocumentSync:
             oldest = next(iter(self.own))
             old_doc = self.documents.get(oldest)
             if old_doc is not None:
-                out = self._close_own(oldest, old_doc)
+                out = self._close_own(oldest, old_doc, now)
             self.own.pop(oldest, None)
         self.documents.open(uri, "python", 0, text)
         self.disk.opened(uri)
@@ -140,18 +141,21 @@ class DocumentSync:
         self._log("document_opened_for_client", uri=uri)
         return out
 
-    def _take_over(self, uri: str) -> list[Action]:
+    def _take_over(self, uri: str, now: float) -> list[Action]:
         """The client opens a document typemux had opened: close typemux's copy in its
         backend, so that the backend sees one open (the client's) and not two."""
         self.own.pop(uri, None)
         doc = self.documents.get(uri)
         backend = self.pool.get(doc.venv) if doc is not None and doc.venv is not None else None
         closed_by_idle = self.idle.closed_in(uri)
-        if backend is not None and _opens(backend) and closed_by_idle != backend.session:
-            return [ToBackend(backend.session, _did_close(uri))]
+        # A backend still starting (or waiting for a slot) has typemux's copy in its line
+        # (its replay or its queue): the close queues behind it, and is dropped on delivery
+        # if the backend turns out to take no didClose.
+        if backend is not None and not backend.is_stopping() and closed_by_idle != backend.session:
+            return self._send(backend, _did_close(uri), now)
         return []
 
-    def _ensure_open(self, uri: str) -> list[Action]:
+    def _ensure_open(self, uri: str, now: float) -> list[Action]:
         """Re-open a document typemux closed in its live backend, before it is needed."""
         session = self.idle.closed_in(uri)
         if session is None:
@@ -161,7 +165,7 @@ class DocumentSync:
         backend = self.pool.get(doc.venv) if doc is not None and doc.venv is not None else None
         if doc is None or backend is None or backend.session != session or not _opens(backend):
             return []  # a newer backend got it in its replay
-        return [ToBackend(session, _did_open(doc))]
+        return self._send(backend, _did_open(doc), now)
 
     # ----- backend → typemux --------------------------------------------------------------
     def on_publish(self, backend: BackendSession, msg: jsonrpc.Message,
@@ -209,8 +213,7 @@ class DocumentSync:
             return out  # its replay carries the new text
         if self.idle.closed_in(doc.uri) == target.session:
             self.idle.reopened(doc.uri)
-            out.append(ToBackend(target.session, _did_open(doc)))
-            return out
+            return out + self._send(target, _did_open(doc), now)
         if sync_kind.change_kind(target.capabilities) == sync_kind.NONE:
             return out  # it takes no didChange (textDocumentSync None); it hears of the file
         return out + self.lifecycle.deliver(target, jsonrpc.notification("textDocument/didChange", {
@@ -230,7 +233,7 @@ class DocumentSync:
                 self.idle.forget(uri)
                 continue
             if uri in self.own:
-                out += self._close_own(uri, doc)
+                out += self._close_own(uri, doc, now)
                 continue
             if not self.idle_clients:
                 self.idle.forget(uri)  # the client's own to close (an editor's open tab)
@@ -248,13 +251,13 @@ class DocumentSync:
                 self.idle.touch(uri, now)
                 continue
             self.idle.mark_closed(uri, backend.session)
-            out.append(ToBackend(backend.session, _did_close(uri)))
+            out += self._send(backend, _did_close(uri), now)
         if self.idle.closed_count():
             self._log("documents_idle_closed", count=self.idle.closed_count())
         return out
 
 
-    def _close_own(self, uri: str, doc: TextDocument) -> list[Action]:
+    def _close_own(self, uri: str, doc: TextDocument, now: float) -> list[Action]:
         """A document only typemux had open, idle: closed for good (the client never had
         it open, so the backend's empty diagnostics for it go through)."""
         self.own.pop(uri, None)
@@ -263,8 +266,14 @@ class DocumentSync:
         self.documents.close(uri)
         backend = self.pool.get(doc.venv) if doc.venv is not None else None
         if backend is not None and _opens(backend):
-            return [ToBackend(backend.session, _did_close(uri))]
+            return self._send(backend, _did_close(uri), now)
         return []
+
+    def _send(self, backend: BackendSession, msg: jsonrpc.Message, now: float) -> list[Action]:
+        """typemux's own didOpen/didClose, in the document's line like the client's messages
+        (a warming backend holds it behind a request about the document; a starting one
+        queues it); it is not the backend's use (the LRU and TTL do not move)."""
+        return self.lifecycle.deliver(backend, msg, None, now, touch=False)
 
 
 def _opens(backend: BackendSession) -> bool:

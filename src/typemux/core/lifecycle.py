@@ -223,12 +223,12 @@ class Lifecycle:
 
     # ----- delivery and warmup --------------------------------------------------------
     def deliver(self, backend: BackendSession, msg: jsonrpc.Message, raw: bytes | None,
-                now: float, *, fanout: bool = False) -> list[Action]:
+                now: float, *, fanout: bool = False, touch: bool = True) -> list[Action]:
         """Hand a client message to a backend, or hold it (see core/delivery.py); a
         didOpen/didClose it declared it does not take is dropped (core/sync_kind.py)."""
         if not sync_kind.takes(backend, msg):
             return []
-        return delivery.deliver(self.pool, backend, msg, raw, now, fanout=fanout)
+        return delivery.deliver(self.pool, backend, msg, raw, now, fanout=fanout, touch=touch)
 
     def cancel_queued(self, request_id: Any, now: float) -> tuple[BackendSession | None, list[Action]]:
         """Remove a held request: the session that held it (or None), and the actions of
