@@ -987,3 +987,30 @@ def test_a_vanished_venv_only_loses_its_documents_routing_never_checks_the_disk(
     (err,) = to_client(actions)
     assert err["id"] == rid and "no .venv found" in err["error"]["message"]
     assert h.router.documents.get(path_to_uri(main)).venv is None
+
+
+def test_an_edit_after_its_venv_was_removed_starts_no_backend_for_it(repo: Path) -> None:
+    """The runtime saw the venv's pyvenv.cfg gone and its backend was stopped; the next
+    message is an edit: it must not start a backend for the venv that is gone (black-box
+    pass 3, F3). The edit is kept, and the document follows its venv when one is found."""
+    h = Harness(repo)
+    h.initialize()
+    main = repo / "proj-a/pkg/main.py"
+    s = h.start_backend(main)
+    venv = repo / "proj-a/.venv"
+    h.router.venv_checked(venv, VenvIdentity(1, 1, 0, 0), h.now)  # as first seen
+    h.lookup.remove(repo / "proj-a")
+    h.router.venv_checked(venv, None, h.now)
+    assert [m["method"] for m in to_backend(h.router.take_actions(), s)] == ["shutdown"]
+    actions = h.client({"jsonrpc": "2.0", "method": "textDocument/didChange", "params": {
+        "textDocument": {"uri": path_to_uri(main), "version": 2},
+        "contentChanges": [{"text": "y = 2\n"}]}})
+    assert not [a for a in actions if isinstance(a, Spawn)]
+    assert h.router.documents.get(path_to_uri(main)).text == "y = 2\n"
+    h.lookup.add(repo / "proj-a")  # recreated: the next request brings the edited text
+    _, actions = h.request("textDocument/hover", hover(main))
+    (spawn,) = [a for a in actions if isinstance(a, Spawn)]
+    sent = to_backend(h.backend(spawn.session, {"jsonrpc": "2.0", "id": INIT_ID,
+                                                "result": {"capabilities": {}}}))
+    opened = [m for m in sent if m.get("method") == "textDocument/didOpen"]
+    assert [m["params"]["textDocument"]["text"] for m in opened] == ["y = 2\n"]

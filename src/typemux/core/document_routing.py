@@ -75,10 +75,15 @@ class DocumentRouting:
         if doc is None:
             self._log("did_change_unknown_document", uri=uri)
             return []
-        # Started before the edit is applied: a backend created now replays the text before
-        # this edit, then gets the edit itself.
-        target, out = (self.lifecycle.ensure(doc.venv, now, doc.project) if doc.venv is not None
-                       else (None, []))
+        # Routed as a request about it is (a document whose venv changed or vanished moves
+        # first: an edit must not start a backend for a venv that is gone), and started
+        # before the edit is applied: a backend created now replays the text before this
+        # edit, then gets the edit itself.
+        venv, project = self.locate(doc.uri, doc)
+        out = self._move(doc, venv, project, now) if doc.venv != venv else []
+        target, started = (self.lifecycle.ensure(venv, now, project) if venv is not None
+                           else (None, []))
+        out += started
         changes = params.get("contentChanges")
         version = item.get("version")
         was_desynced = doc.desynced
