@@ -89,6 +89,10 @@ class BackendKind:
     # Whether `configuration` depends on the project's own config files: the core then has
     # the runtime read them (`ReadProjectConfig`) before each answer.
     reads_project_config: bool = False
+    # Config files (by name, in the backend's project folder) whose change the kind does
+    # not ask about again (ty asks for its configuration once): when such a file changes
+    # and the answer it gives would differ, typemux restarts the backend, which asks anew.
+    config_asked_once: frozenset[str] = frozenset()
     # Whether the end of the first work-done progress a Warming backend starts means it is
     # ready (the generic rule). False for kinds whose start-up progress says nothing about
     # their index (pyrefly's instant "Rechecking 0/0").

@@ -132,4 +132,6 @@ def build(command: tuple[str, ...] | None = None) -> BackendKind:
         ready_at_once=True,
         configuration=configuration,
         reads_project_config=True,
+        # checked with ty 0.0.105: it asks once, and not again on didChangeConfiguration
+        config_asked_once=frozenset({"ty.toml", "pyproject.toml"}),
     )

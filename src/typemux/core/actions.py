@@ -90,5 +90,14 @@ class BackendReleased:
     session: int
 
 
+@dataclass(slots=True)
+class ConfigStale:
+    """Core-internal, never given to the runtime: backend `session` was answered its
+    configuration from project files that now say otherwise, and it does not ask again
+    (`BackendKind.config_asked_once`). The router restarts it."""
+
+    session: int
+
+
 Action = (ToClient | ToBackend | Spawn | Stop | Exit | PoolChanged | CapabilitiesLearned
-          | ReadProjectConfig | ShareLost | BackendReleased)
+          | ReadProjectConfig | ShareLost | BackendReleased | ConfigStale)

@@ -27,7 +27,15 @@ from typing import Any
 from typemux import jsonrpc
 from typemux.backends.base import BackendKind, ProjectConfig
 from typemux.core import idle_policy, resolve_tags, tokens
-from typemux.core.actions import Action, BackendReleased, Exit, ShareLost, ToBackend, ToClient
+from typemux.core.actions import (
+    Action,
+    BackendReleased,
+    ConfigStale,
+    Exit,
+    ShareLost,
+    ToBackend,
+    ToClient,
+)
 from typemux.core.backend_messages import BackendMessages
 from typemux.core.cancels import CANCEL_GRACE, FANOUT_METHODS, Cancels
 from typemux.core.capabilities import Capabilities
@@ -44,7 +52,7 @@ from typemux.core.server_requests import ServerRequests
 from typemux.core.session import BackendSession
 from typemux.core.short_path import ShortPath
 from typemux.core.targets import RequestTargets
-from typemux.core.workspace import Workspace
+from typemux.core.workspace import Workspace, watched_paths
 from typemux.documents import DocumentStore
 from typemux.jsonrpc import text_document_uri
 
@@ -326,6 +334,8 @@ class Router:
             self._emit(self.workspace.broadcast(msg, raw))
         elif method == "workspace/didChangeWatchedFiles":
             self._emit(self.workspace.watched_files(params, now, self.docs.find_venv))
+            self._emit(self.server_requests.config_files_changed(
+                watched_paths(params), list(self.pool)))
         elif method == "workspace/didChangeWorkspaceFolders":
             self.workspace.folders_changed(params)
         elif method == "window/workDoneProgress/cancel":
@@ -409,6 +419,8 @@ class Router:
         self._emit(self.sync.files_changed(texts, now))
         if changes and not self.server_requests.caps.watch_files:
             self._emit(self.workspace.disk_changes(changes, now, self.docs.find_venv))
+            self._emit(self.server_requests.config_files_changed(
+                [path for path, _ in changes], list(self.pool)))
 
     def memory_sample(self, rss_by_session: dict[int, int], budget_bytes: int, now: float) -> None:
         """Record each backend's RSS (bytes, its whole process tree) and, with a budget
@@ -421,7 +433,17 @@ class Router:
 
     def project_config_read(self, ticket: int, config: ProjectConfig, now: float) -> None:
         """The runtime read a project's config files, as `ReadProjectConfig(ticket)` asked."""
-        self._emit(self.server_requests.project_config_read(ticket, config))
+        for action in self.server_requests.project_config_read(ticket, config):
+            if not isinstance(action, ConfigStale):
+                self._emit([action])
+                continue
+            # Core-internal: the backend was told what the files no longer say, and does
+            # not ask again; a new one asks (its documents go to it in its replay).
+            backend = self._live(action.session)
+            if backend is not None:
+                self._emit(self.lifecycle.evict(
+                    backend, "its project's config files now call for another configuration",
+                    now))
 
     # ----- time ----------------------------------------------------------------------------
     def timer(self, now: float) -> None:

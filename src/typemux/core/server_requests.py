@@ -8,18 +8,22 @@ Sans-IO: every method returns the actions it decides, in order. A configuration 
 depends on the project's own config files (ty, pyrefly) waits for them: it is parked under a
 ticket, the runtime is asked to read them (`ReadProjectConfig`), and `project_config_read`
 answers from the data it hands back. They are read for every answer, as the files may change.
+A kind that asks only once (ty: `BackendKind.config_asked_once`) is not told of a change:
+when one of those files changes, they are read again, and if the answer they give differs
+from the one the backend got, the router restarts it (`ConfigStale`), and it asks anew.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from typemux import jsonrpc
 from typemux.backends.base import NO_PROJECT_CONFIG, BackendKind, ProjectConfig
 from typemux.backends.settings import apply_user_settings
 from typemux.core import tokens
-from typemux.core.actions import Action, ReadProjectConfig, ToBackend, ToClient
+from typemux.core.actions import Action, ConfigStale, ReadProjectConfig, ToBackend, ToClient
 from typemux.core.client_caps import ClientCaps
 from typemux.core.registrations import ForwardedRegistrations
 from typemux.core.session import BackendSession
@@ -58,6 +62,10 @@ class ServerRequests:
         self._outstanding: dict[tuple[bool, object], Outstanding] = {}
         self._configuring: dict[int, Configuring] = {}  # ticket -> the answer it waits for
         self._next_ticket = 0
+        # what each backend's last configuration answer was made from (config_asked_once
+        # kinds), and the re-reads after a change of those files: ticket -> backend
+        self._answered_from: dict[int, ProjectConfig] = {}
+        self._rechecks: dict[int, BackendSession] = {}
         self.forwarded = ForwardedRegistrations()
         # The user's backend_settings for this kind (merged into configuration answers).
         self.user_settings: dict[str, Any] = dict(user_settings or {})
@@ -161,12 +169,40 @@ class ServerRequests:
             self._outstanding.pop(key).session.server_requests = 0
         for ticket in [t for t, c in self._configuring.items() if c.session.session == session]:
             del self._configuring[ticket]
+        for ticket in [t for t, b in self._rechecks.items() if b.session == session]:
+            del self._rechecks[ticket]
+        self._answered_from.pop(session, None)
+
+    def config_files_changed(self, paths: list[Path], backends: list[BackendSession]) -> list[Action]:
+        """Files changed on disk: for each live backend of a kind that asks for its
+        configuration only once, whose project holds one of its config files among `paths`,
+        the files are read again (its answer is then compared in `project_config_read`)."""
+        names = self.kind.config_asked_once
+        if not names:
+            return []
+        folders = {path.parent for path in paths if path.name in names}
+        out: list[Action] = []
+        for backend in backends:
+            if (backend.session in self._answered_from and backend.project in folders
+                    and not backend.is_stopping()):
+                self._next_ticket += 1
+                self._rechecks[self._next_ticket] = backend
+                out.append(ReadProjectConfig(self._next_ticket, backend.project))
+        return out
 
     def project_config_read(self, ticket: int, config: ProjectConfig) -> list[Action]:
         """The runtime read the project's config files for `ticket`: answer from them."""
+        recheck = self._rechecks.pop(ticket, None)
+        if recheck is not None:
+            answered = self._answered_from.get(recheck.session)
+            if answered is None or answered == config or recheck.is_stopping():
+                return []
+            return [ConfigStale(recheck.session)]
         entry = self._configuring.pop(ticket, None)
         if entry is None or entry.session.is_stopping():
             return []
+        if self.kind.config_asked_once:
+            self._answered_from[entry.session.session] = config
         value = self._configuration(entry.session, entry.params, entry.client_result, config)
         return [self._answer(entry.session, entry.request_id, value)]
 

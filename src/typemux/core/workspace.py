@@ -104,3 +104,14 @@ class Workspace:
         them."""
         return self.watched_files({"changes": [{"uri": path_to_uri(path), "type": kind}
                                                for path, kind in changes]}, now, find_venv)
+
+
+def watched_paths(params: dict[str, Any]) -> list[Path]:
+    """The files of a didChangeWatchedFiles' changes (those with a file: URI)."""
+    paths = []
+    for change in params.get("changes") or []:
+        uri = change.get("uri") if isinstance(change, dict) else None
+        path = uri_to_path(uri) if isinstance(uri, str) else None
+        if path is not None:
+            paths.append(path)
+    return paths
