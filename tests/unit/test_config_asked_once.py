@@ -9,7 +9,7 @@ from typing import Any
 
 from typemux.backends import get_kind
 from typemux.backends.base import ProjectConfig
-from typemux.core.actions import ReadProjectConfig, Spawn
+from typemux.core.actions import ConfigStale, ReadProjectConfig, Spawn
 from typemux.core.lifecycle import INIT_ID
 from typemux.uris import path_to_uri
 from unit.test_router import Harness, to_backend
@@ -48,7 +48,9 @@ def test_a_ty_config_that_changes_the_answer_restarts_the_backend(tmp_path: Path
     (read,) = [a for a in changed(h, project / "ty.toml") if isinstance(a, ReadProjectConfig)]
     assert read.project == project
     h.router.project_config_read(read.ticket, ProjectConfig(own=True), h.now)
-    assert [m.get("method") for m in to_backend(h.router.take_actions(), s)] == ["shutdown"]
+    actions = h.router.take_actions()
+    assert [m.get("method") for m in to_backend(actions, s)] == ["shutdown"]
+    assert not [a for a in actions if isinstance(a, ConfigStale)]  # core-internal
     # the next message starts a backend, which asks and is answered from the new files
     _, actions = h.request("textDocument/hover", {"textDocument": {
         "uri": path_to_uri(tmp_path / "proj-a/pkg/main.py")}, "position": {"line": 0, "character": 0}})
