@@ -163,14 +163,8 @@ async def _sequential(client: bench.Client, project: Path, n: int) -> float:
     """The p50 of `n` hovers, one at a time (after 200 to warm up)."""
     params = {"textDocument": bench.text_doc(project / "main.py"),
               "position": {"line": 0, "character": 4}}
-    for _ in range(200):
-        await client.request("textDocument/hover", params)
-    samples = []
-    for _ in range(n):
-        start = time.perf_counter()
-        await client.request("textDocument/hover", params)
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+    return statistics.median(await bench.round_trips(client, "textDocument/hover", params, n,
+                                                     warm=200))
 
 
 def main() -> None:

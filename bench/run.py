@@ -231,18 +231,24 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1e3:.1f} ms"
 
 
+async def round_trips(client: Client, method: str, params: Any, n: int, warm: int) -> list[float]:
+    """The durations of `n` requests sent one at a time, after `warm` unmeasured ones."""
+    for _ in range(warm):  # warm up caches and the venv lookup
+        await client.request(method, params)
+    samples = []
+    for _ in range(n):
+        start = time.perf_counter()
+        await client.request(method, params)
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
 async def latency(base: Path, mode: str, n: int) -> tuple[float, float]:
     client, project = await open_pair(base, mode)
     doc = project / "main.py"
     did_open(client, doc, doc.read_text())
     params = {"textDocument": text_doc(doc), "position": {"line": 0, "character": 4}}
-    for _ in range(200):  # warm up caches and the venv lookup
-        await client.request("textDocument/hover", params)
-    samples = []
-    for _ in range(n):
-        start = time.perf_counter()
-        await client.request("textDocument/hover", params)
-        samples.append(time.perf_counter() - start)
+    samples = await round_trips(client, "textDocument/hover", params, n, warm=200)
     await client.close()
     return statistics.median(samples), pct(samples, 0.99)
 
@@ -305,13 +311,7 @@ async def references(base: Path, mode: str, count: int, n: int) -> float:
     doc = project / "main.py"
     did_open(client, doc, doc.read_text())
     params = {"count": count, "textDocument": text_doc(doc)}
-    for _ in range(5):
-        await client.request("bench/references", params)
-    samples = []
-    for _ in range(n):
-        start = time.perf_counter()
-        await client.request("bench/references", params)
-        samples.append(time.perf_counter() - start)
+    samples = await round_trips(client, "bench/references", params, n, warm=5)
     await client.close()
     return statistics.median(samples)
 
