@@ -1014,3 +1014,34 @@ def test_an_edit_after_its_venv_was_removed_starts_no_backend_for_it(repo: Path)
                                                 "result": {"capabilities": {}}}))
     opened = [m for m in sent if m.get("method") == "textDocument/didOpen"]
     assert [m["params"]["textDocument"]["text"] for m in opened] == ["y = 2\n"]
+
+
+def test_a_request_with_a_backend_whose_venv_is_removed_is_routed_again(repo: Path) -> None:
+    """The venv of a request's backend is removed while the request is in flight: the
+    backend is stopped, and the request goes to the venv that serves its document now
+    (black-box re-check, N1), instead of being answered -32800."""
+    h = Harness(repo)
+    h.lookup.add(repo)  # a venv at the root: proj-a's files fall back to it
+    h.initialize()
+    main = repo / "proj-a/pkg/main.py"
+    s = h.start_backend(main)
+    venv = repo / "proj-a/.venv"
+    h.router.venv_checked(venv, VenvIdentity(1, 1, 0, 0), h.now)
+    rid, actions = h.request("textDocument/hover", hover(main))
+    assert [m["id"] for m in to_backend(actions, s)] == [rid]
+    h.lookup.remove(repo / "proj-a")
+    h.router.venv_checked(venv, None, h.now)
+    actions = h.router.take_actions()
+    assert to_client(actions) == []  # not answered -32800
+    assert [m.get("method") for m in to_backend(actions, s)] == ["shutdown"]
+    (spawn,) = [a for a in actions if isinstance(a, Spawn)]
+    assert spawn.venv == repo / ".venv"
+    sent = to_backend(h.backend(spawn.session, {"jsonrpc": "2.0", "id": INIT_ID,
+                                                "result": {"capabilities": {}}}), spawn.session)
+    assert [m.get("method") for m in sent] == ["initialized", "textDocument/didOpen",
+                                               "textDocument/hover"]
+    assert sent[2]["id"] == rid
+    (answer,) = to_client(h.backend(spawn.session, {"jsonrpc": "2.0", "id": rid, "result": "int"}))
+    assert answer == {"jsonrpc": "2.0", "id": rid, "result": "int"}
+    # and the stopped backend's late answer to it is not a second one
+    assert to_client(h.backend(s, {"jsonrpc": "2.0", "id": rid, "result": "old"})) == []

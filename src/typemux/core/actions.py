@@ -91,6 +91,17 @@ class BackendReleased:
 
 
 @dataclass(slots=True)
+class Resend:
+    """Core-internal, never given to the runtime: client request `msg` (`raw`) was with a
+    backend stopped because its venv was removed or rebuilt; the router routes it anew.
+    Anywhere else it is answered -32800 with `error` (the reason), as before."""
+
+    msg: Any
+    raw: bytes | None
+    error: str
+
+
+@dataclass(slots=True)
 class ConfigStale:
     """Core-internal, never given to the runtime: backend `session` was answered its
     configuration from project files that now say otherwise, and it does not ask again
@@ -100,4 +111,4 @@ class ConfigStale:
 
 
 Action = (ToClient | ToBackend | Spawn | Stop | Exit | PoolChanged | CapabilitiesLearned
-          | ReadProjectConfig | ShareLost | BackendReleased | ConfigStale)
+          | ReadProjectConfig | ShareLost | BackendReleased | ConfigStale | Resend)

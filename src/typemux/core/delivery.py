@@ -71,7 +71,7 @@ def deliver(pool: BackendPool, backend: BackendSession, msg: jsonrpc.Message, ra
         if is_request and scope is not None:
             backend.awaiting[jsonrpc.id_key(msg["id"])] = scope
     if is_request:
-        backend.in_flight[jsonrpc.id_key(msg["id"])] = InFlight(msg["method"], now, fanout)
+        backend.in_flight[jsonrpc.id_key(msg["id"])] = InFlight(msg["method"], now, fanout, msg, raw)
     if touch:
         pool.touch(backend, now)
     return [ToBackend(backend.session, msg, raw)]

@@ -22,6 +22,7 @@ from typemux.core.actions import (
     Action,
     BackendReleased,
     PoolChanged,
+    Resend,
     ShareLost,
     Spawn,
     Stop,
@@ -281,8 +282,11 @@ class Lifecycle:
         if backend.is_waiting():
             return self._drop_waiting(backend, why)
         self._log("backend_evict", session=backend.session, venv=str(backend.venv), why=why)
+        # A venv removed or rebuilt: what its backend was asked is asked again of the
+        # backend that serves the document now (the router routes the Resend anew).
         out = self._release(backend, jsonrpc.REQUEST_CANCELLED,
-                            f"request cancelled: the backend for {backend.venv} was stopped ({why})")
+                            f"request cancelled: the backend for {backend.venv} was stopped ({why})",
+                            resend=backend.venv_removed() or backend.venv_replaced())
         graceful = not backend.is_creating() and backend.initialize_sent
         backend.move(State.STOPPING)
         if graceful:
@@ -352,7 +356,8 @@ class Lifecycle:
         """The process of `session` is gone (after a stop, or on its own)."""
         return self.stopping.exited(session)
 
-    def _release(self, backend: BackendSession, code: int, message: str) -> list[Action]:
+    def _release(self, backend: BackendSession, code: int, message: str, *,
+                 resend: bool = False) -> list[Action]:
         """Answer everything of this backend's that the client still waits for; clear its
         diagnostics of documents the client does not have open (those of open documents
         stand until a backend republishes: no false "clean"); its server→client requests
@@ -362,6 +367,8 @@ class Lifecycle:
         for key, flight in list(backend.in_flight.items()):
             if flight.fanout:
                 out.append(ShareLost(backend.session, key[1]))
+            elif resend and flight.msg is not None:
+                out.append(Resend(flight.msg, flight.raw, message))
             else:
                 out.append(ToClient(jsonrpc.error(key[1], code, "typemux: " + message)))
         backend.in_flight.clear()
@@ -371,6 +378,8 @@ class Lifecycle:
                     continue
                 if item.fanout:
                     out.append(ShareLost(backend.session, item.msg["id"]))
+                elif resend:
+                    out.append(Resend(item.msg, item.raw, message))
                 else:
                     out.append(ToClient(jsonrpc.error(item.msg["id"], code, "typemux: " + message)))
             queue.clear()

@@ -32,6 +32,7 @@ from typemux.core.actions import (
     BackendReleased,
     ConfigStale,
     Exit,
+    Resend,
     ShareLost,
     ToBackend,
     ToClient,
@@ -144,6 +145,8 @@ class Router:
                 out.extend(self.cancels.share_lost(action.session, action.request_id))
             elif isinstance(action, BackendReleased):
                 self.server_requests.forget(action.session)
+            elif isinstance(action, Resend):  # routed anew only where venv_checked is
+                out.append(ToClient(jsonrpc.cancelled(action.msg["id"], action.error)))
             else:
                 out.append(action)
 
@@ -428,8 +431,29 @@ class Router:
         self._emit(self.lifecycle.memory_sample(rss_by_session, budget_bytes, now))
 
     def venv_checked(self, venv: Path, identity: VenvIdentity | None, now: float) -> None:
-        """The runtime looked at a pooled venv (None: its pyvenv.cfg is gone)."""
-        self._emit(self.lifecycle.venv_checked(venv, identity, now))
+        """The runtime looked at a pooled venv (None: its pyvenv.cfg is gone). A backend
+        whose venv was removed or rebuilt is stopped; what it was asked goes, in order, to
+        the backend that serves each document now (its document moves first)."""
+        actions = self.lifecycle.venv_checked(venv, identity, now)
+        if not actions:
+            return
+        self.docs.lookup.invalidate()  # a cached answer may still name the venv that went
+        for action in actions:
+            if isinstance(action, Resend):
+                self._route_again(action, now)
+            else:
+                self._emit([action])
+
+    def _route_again(self, resend: Resend, now: float) -> None:
+        """A request already owed to the client, routed the long way once more."""
+        msg = resend.msg
+        if self.exited or self.shutdown_requested:
+            self._out.append(ToClient(jsonrpc.cancelled(msg["id"], resend.error)))
+            return
+        self._log("request_routed_again", id=msg.get("id"), method=msg.get("method"))
+        self._emit(self.sync.before_request(msg["method"], msg.get("params"), now,
+                                            self.docs.find_venv))
+        self._emit(self.targets.route(msg, resend.raw, now))
 
     def project_config_read(self, ticket: int, config: ProjectConfig, now: float) -> None:
         """The runtime read a project's config files, as `ReadProjectConfig(ticket)` asked."""

@@ -61,11 +61,14 @@ class HeldQueue(deque[Queued]):
 
 @dataclass(slots=True)
 class InFlight:
-    """A client request forwarded to a backend (the backend sees the client's own id)."""
+    """A client request forwarded to a backend (the backend sees the client's own id), and
+    the request itself, to route it anew if its backend goes with its venv."""
 
     method: str
     sent_at: float
     fanout: bool = False
+    msg: Any = None
+    raw: bytes | None = None
 
 
 # States that hold a pool slot, and those whose pending requests can hang (frozensets:

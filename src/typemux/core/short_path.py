@@ -48,6 +48,6 @@ class ShortPath:
         if not self.owed.owe(request_id):
             return duplicate_refusal(request_id)
         # core.delivery's way for a ready backend: nothing is held
-        backend.in_flight[jsonrpc.id_key(request_id)] = InFlight(method, now, False)
+        backend.in_flight[jsonrpc.id_key(request_id)] = InFlight(method, now, False, msg, raw)
         self.pool.touch(backend, now)
         return ToBackend(backend.session, msg, raw)
