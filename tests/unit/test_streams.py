@@ -295,13 +295,13 @@ async def test_unencodable_message_is_dropped_and_the_stream_stays_usable(
     assert frames_of(read_all(r)) == [b'{"good":1}']
 
 
-# ----- open_stdio ------------------------------------------------------------------------------
+# ----- connect_stdio ---------------------------------------------------------------------------
 
 ECHO = textwrap.dedent(
     """
     import asyncio
     from typemux.wire.endpoint import EOF, NEED_DATA, Endpoint
-    from typemux.wire.streams import open_stdio
+    from typemux.wire.streams import connect_stdio
 
     async def main() -> None:
         endpoint = Endpoint(1 << 20)
@@ -315,7 +315,7 @@ ECHO = textwrap.dedent(
                     return
                 writer.send({"echo": item.msg})
 
-        writer = await open_stdio(on_data)
+        writer, _ = await connect_stdio(on_data)
         print("stray output must not reach the protocol stream")
         await done
         writer.send({"done": True})
@@ -342,7 +342,7 @@ def run_echo(stdin: Any, tmp_path: Path, input_bytes: bytes | None = None) -> by
 
 
 @pytest.mark.parametrize("source", ["pipe", "file", "devnull"])
-def test_open_stdio_reads_pipes_files_and_devnull(source: str, tmp_path: Path) -> None:
+def test_connect_stdio_reads_pipes_files_and_devnull(source: str, tmp_path: Path) -> None:
     data = encode_frame(b'{"jsonrpc":"2.0","method":"a"}') + encode_frame(b'{"id":1,"result":null}')
     if source == "pipe":
         out = run_echo(None, tmp_path, data)
@@ -363,7 +363,7 @@ def test_open_stdio_reads_pipes_files_and_devnull(source: str, tmp_path: Path) -
     assert frames_of(out) == expected
 
 
-def test_open_stdio_writes_to_a_regular_file(tmp_path: Path) -> None:
+def test_connect_stdio_writes_to_a_regular_file(tmp_path: Path) -> None:
     out_path = tmp_path / "out"
     with out_path.open("wb") as stdout:
         subprocess.run(

@@ -110,7 +110,7 @@ class Outbox:
         self._queue = deque()
         self._droppable = deque()
         self._latest = {}
-        self._dead = self._bytes = self.live = 0  # frames waiting (a plain attribute: read on every write)
+        self._dead = self._bytes = self.live = 0
 
     def _kill(self, entry: _Entry) -> None:
         self._bytes -= entry.size

@@ -22,26 +22,13 @@ from typemux.wire.outbox import DEFAULT_LIMIT
 from typemux.wire.writer import Batch, FrameWriter, WriteProtocol
 
 __all__ = ["Incoming", "InputReader", "Malformed", "connect_read_fd", "connect_stdio",
-           "connect_write_fd", "open_stdio"]
+           "connect_write_fd"]
 
 READ_CHUNK = 65536
 OnData = Callable[[bytes], None]  # b"" once: the input ended
 
 
 # ----- stdio ------------------------------------------------------------------------------
-
-
-async def open_stdio(
-    on_data: OnData,
-    *,
-    batch: Batch | None = None,
-    queue_limit: int = DEFAULT_LIMIT,
-    on_lost: Callable[[str], None] | None = None,
-) -> FrameWriter:
-    """Read this process's stdin into `on_data`; returns the writer for its stdout."""
-    writer, _ = await connect_stdio(on_data, batch=batch, queue_limit=queue_limit,
-                                    on_lost=on_lost)
-    return writer
 
 
 async def connect_stdio(
