@@ -24,8 +24,10 @@ ERROR_PREFIX = "typemux: "
 
 
 def id_key(request_id: object) -> tuple[bool, object]:
-    """A dict key that keeps 1 and "1" apart (they are different JSON-RPC ids)."""
-    return (isinstance(request_id, str), request_id)
+    """A dict key that keeps 1 and "1" apart (they are different JSON-RPC ids). Written
+    out inline on the short path (`(type(request_id) is str, request_id)`): keep the two
+    the same."""
+    return (type(request_id) is str, request_id)
 
 
 def request(request_id: RequestId, method: str, params: Any = None) -> Message:

@@ -12,6 +12,7 @@ import pytest
 
 from typemux.runtime import backend_process
 from typemux.runtime.backend_process import BackendProcess
+from typemux.wire import streams
 
 
 async def until(condition: Any, timeout: float = 20) -> None:
@@ -107,5 +108,43 @@ async def test_invalid_utf8_from_a_backend_is_replaced_not_a_crash(tmp_path: Pat
         [(msg, raw)] = messages
         assert msg["params"]["message"] == "caf\ufffd"
         assert raw == body.replace(b"\xe9", "\ufffd".encode())
+    finally:
+        await proc.stop(False, 0)
+
+
+# A child that enlarges its stdout pipe to 1 MiB (Linux's default limit for a process) and
+# writes a 300 KiB frame into it in one go, before typemux reads any of it.
+_BIG_PIPE_WRITER = (
+    "import fcntl, os, sys, time\n"
+    "fcntl.fcntl(1, 1031, 1 << 20)\n"  # F_SETPIPE_SZ
+    "body = b'{\"jsonrpc\":\"2.0\",\"method\":\"x\",\"params\":{\"v\":\"' + b'y' * 300_000 + b'\"}}'\n"
+    "os.write(1, b'Content-Length: %d\\r\\n\\r\\n' % len(body) + body)\n"
+    "time.sleep(60)\n"
+)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="F_SETPIPE_SZ is Linux's")
+async def test_a_backend_is_read_in_pieces_no_larger_than_a_default_pipe(
+    tmp_path: Path
+) -> None:
+    # asyncio reads 256 KiB at a time: CPython allocates that much per read, which glibc
+    # serves with mmap (three syscalls and a zeroed page per read). READ_CHUNK is below it.
+    proc, messages, _gone = make(tmp_path)
+    sizes: list[int] = []
+    original = proc._stdout
+
+    def record(data: bytes) -> None:
+        sizes.append(len(data))
+        original(data)
+
+    proc._stdout = record  # type: ignore[method-assign]
+    await asyncio.sleep(0)
+    await proc.start([sys.executable, "-c", _BIG_PIPE_WRITER], {}, tmp_path)
+    try:
+        await asyncio.sleep(0.5)  # the whole frame is in the pipe before the first read
+        await until(lambda: bool(messages), timeout=3)
+        assert len(messages[0][0]["params"]["v"]) == 300_000  # whole, from several pieces
+        assert sizes and max(sizes) <= streams.READ_CHUNK < 128 * 1024
+        assert len(sizes) >= 300_000 // streams.READ_CHUNK
     finally:
         await proc.stop(False, 0)

@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from typemux.wire.endpoint import NEED_DATA, Endpoint
 from typemux.wire.framing import EOF, Frame, FrameDecoder, encode_frame
 from typemux.wire.outbox import Outbox
 from typemux.wire.streams import (
+    READ_CHUNK,
     Incoming,
     Malformed,
     connect_read_fd,
@@ -111,6 +113,32 @@ async def read_fd(fd: int, max_size: int = 1 << 20) -> list[Any]:
 # ----- reading ------------------------------------------------------------------------------
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="F_SETPIPE_SZ is Linux's")
+async def test_stdin_is_read_in_pieces_no_larger_than_a_default_pipe(
+    pipe: tuple[int, int],
+) -> None:
+    # asyncio reads 256 KiB at a time, which CPython allocates per read and glibc serves
+    # with mmap: three syscalls and a zeroed page per read. A pipe enlarged to 1 MiB and
+    # filled with 300 KiB before the first read shows the size of each read.
+    r, w = pipe
+    fcntl.fcntl(w, 1031, 1 << 20)  # F_SETPIPE_SZ
+    body = b'{"jsonrpc":"2.0","method":"x","params":{"v":"' + b"y" * 300_000 + b'"}}'
+    os.write(w, encode_frame(body))
+    os.close(w)
+    chunks: list[bytes] = []
+    done = asyncio.get_running_loop().create_future()
+
+    def on_data(data: bytes) -> None:
+        chunks.append(data)
+        if not data and not done.done():
+            done.set_result(None)
+
+    await connect_read_fd(r, on_data)
+    await asyncio.wait_for(done, 30)
+    assert b"".join(chunks) == encode_frame(body)
+    assert max(len(c) for c in chunks) <= READ_CHUNK < 128 * 1024
+
+
 async def test_reading_a_pipe_keeps_raw_bytes_and_resumes_after_bad_input(
     pipe: tuple[int, int],
 ) -> None:
@@ -173,18 +201,18 @@ async def test_truncated_frame_at_eof_is_reported_then_iteration_ends() -> None:
 # ----- FrameWriter ---------------------------------------------------------------------------
 
 
-def spy_writelines(writer: FrameWriter) -> list[list[bytes]]:
-    calls: list[list[bytes]] = []
+def spy_writes(writer: FrameWriter) -> list[bytes]:
+    """What `writer` hands its transport, one item per write call."""
+    calls: list[bytes] = []
     transport = writer.transport
     assert transport is not None
-    original = transport.writelines
+    original = transport.write
 
-    def record(data: Iterable[bytes]) -> None:
-        batch = list(data)
-        calls.append(batch)
-        original(batch)
+    def record(data: bytes) -> None:
+        calls.append(bytes(data))
+        original(data)
 
-    transport.writelines = record  # type: ignore[method-assign]
+    transport.write = record  # type: ignore[method-assign]
     return calls
 
 
@@ -193,7 +221,7 @@ async def test_writer_sends_raw_and_dict_frames_in_order_at_once_when_idle(
 ) -> None:
     r, w = pipe
     writer = await connect_write_fd(w, name="test")
-    calls = spy_writelines(writer)
+    calls = spy_writes(writer)
     writer.send(raw=b'{"raw":1}')
     writer.send({"id": 2, "result": None, "extra": "é"})
     writer.send({"ignored": True}, raw=b'{"raw":3}')
@@ -216,7 +244,7 @@ async def test_a_batch_holds_the_frames_of_a_chunk_and_writes_them_at_once(
     r, w = pipe
     batch = Batch()
     writer = await connect_write_fd(w, name="test", batch=batch)
-    calls = spy_writelines(writer)
+    calls = spy_writes(writer)
     batch.begin()
     for i in range(100):
         writer.send({"id": i, "result": None})
@@ -232,7 +260,7 @@ async def test_writer_queues_once_the_pipe_backs_up_and_writes_in_batches(
 ) -> None:
     r, w = pipe
     writer = await connect_write_fd(w, name="test")
-    calls = spy_writelines(writer)
+    calls = spy_writes(writer)
     bodies = [b'{"n":%d,"pad":"%s"}' % (i, b"p" * 30_000) for i in range(40)]
     for body in bodies:
         writer.send({"id": 1}, raw=body)

@@ -51,11 +51,10 @@ class BackendMessages:
     def message(self, backend: BackendSession, msg: jsonrpc.Message, raw: bytes | None,
                 now: float) -> list[Action]:
         """A message from live `backend`."""
-        if "method" in msg or jsonrpc.id_key(msg.get("id")) in backend.in_flight:
-            backend.last_output_at = now  # life; an answer to no pending request is not
         method = msg.get("method")
         if method is None:
             return self._response(backend, msg, raw, now)
+        backend.last_output_at = now  # life (so is an answer, to a pending request only)
         if "id" in msg:
             return self.server_requests.from_backend(backend, msg, now)
         out = self.lifecycle.observe(backend, msg, now)
@@ -70,7 +69,8 @@ class BackendMessages:
 
     def _response(self, backend: BackendSession, msg: jsonrpc.Message, raw: bytes | None,
                   now: float) -> list[Action]:
-        key = jsonrpc.id_key(msg.get("id"))
+        request_id = msg.get("id")
+        key = (type(request_id) is str, request_id)  # jsonrpc.id_key, inline: every answer
         flight = backend.in_flight.pop(key, None)
         if flight is None:
             if key == jsonrpc.id_key(INIT_ID) and backend.is_creating():
@@ -78,6 +78,7 @@ class BackendMessages:
                 return out + self.capabilities.learn(backend, msg, self.server_requests.caps)
             self._log("unmatched_response_dropped", session=backend.session, id=msg.get("id"))
             return []
+        backend.last_output_at = now
         self.cancels.answered(key)
         out = self.lifecycle.settled(backend, key, now)
         if flight.fanout:

@@ -20,7 +20,10 @@ class OwedAnswers:
     def owe(self, request_id: Any) -> bool:
         """Count an answer owed under `request_id`; False when another request with that
         id is still unanswered."""
-        key = jsonrpc.id_key(request_id)
+        return self.owe_key(jsonrpc.id_key(request_id))
+
+    def owe_key(self, key: tuple[bool, object]) -> bool:
+        """`owe` for a request whose `jsonrpc.id_key` the caller has at hand."""
         owed = self._owed.get(key, 0)
         self._owed[key] = owed + 1
         return owed == 0
@@ -30,9 +33,10 @@ class OwedAnswers:
         owed = self._owed
         if not owed:
             return
-        for action in actions:
-            if isinstance(action, ToClient) and "method" not in action.msg:
-                key = jsonrpc.id_key(action.msg.get("id"))
+        for action in actions:  # after every event: jsonrpc.id_key inline
+            if type(action) is ToClient and "method" not in (msg := action.msg):
+                request_id = msg.get("id")
+                key = (type(request_id) is str, request_id)
                 left = owed.get(key, 0) - 1
                 if left > 0:
                     owed[key] = left

@@ -27,6 +27,7 @@ from typemux.log import get_logger
 from typemux.runtime.exit_report import StderrTail, describe_end
 from typemux.wire.endpoint import EOF, NEED_DATA, Endpoint, Incoming, Malformed
 from typemux.wire.messages import is_notification_head, scan_request_id, scan_response_id
+from typemux.wire.streams import read_in_pieces
 from typemux.wire.writer import Batch, FrameWriter, WriteProtocol
 
 log = get_logger("typemux.backend")
@@ -304,6 +305,7 @@ class BackendProcess:
             return
         loop = asyncio.get_running_loop()
         read, _ = await loop.connect_read_pipe(lambda: _Stdout(self), stdout)
+        read_in_pieces(read)
         write, _ = await loop.connect_write_pipe(lambda: WriteProtocol(self._writer), stdin)
         self._stdout_pipe, self._stdin = read, write
         if self.stop_requested or self._gone:
@@ -371,6 +373,12 @@ class BackendProcess:
         endpoint.receive_data(data)
         while True:
             event = endpoint.next_event()
+            if type(event) is Incoming:
+                # Invalid UTF-8 is replaced, not fatal; `raw` is the repaired body.
+                self._on_message(self.session, event.msg, event.raw)
+                if self._gone:
+                    return
+                continue
             if event is NEED_DATA:
                 return
             if event is EOF:
@@ -388,12 +396,6 @@ class BackendProcess:
                     self._lost(f"sent a body that is not JSON ({event.reason})")
                     return
                 log.warning("backend_bad_message", session=self.session, reason=event.reason)
-                continue
-            assert isinstance(event, Incoming)
-            # Invalid UTF-8 is replaced, not fatal; `raw` is the repaired body.
-            self._on_message(self.session, event.msg, event.raw)
-            if self._gone:
-                return
 
     def _too_large(self, event: Malformed) -> bool:
         """A message over max_message_size: the framing skipped its body and is still in

@@ -50,7 +50,7 @@ from typemux.runtime.trace import NoTrace, open_trace
 from typemux.runtime.watcher import Change, ProjectWatcher, read_source
 from typemux.settings_table import ServeSettings as Settings
 from typemux.venv import VenvResolver
-from typemux.wire.endpoint import EOF, NEED_DATA, Endpoint, Incoming, Malformed
+from typemux.wire.endpoint import EOF, Endpoint, Incoming, Malformed
 from typemux.wire.streams import InputReader, connect_stdio
 from typemux.wire.writer import Batch, FrameWriter
 
@@ -323,16 +323,15 @@ class Proxy:
             endpoint.receive_data(data)
             while True:
                 item = endpoint.next_event()
-                if item is NEED_DATA:
-                    break
+                if type(item) is Incoming or type(item) is Malformed:
+                    self._client_item(item)
+                    if not self._started_up and self.router.lifecycle.client_params is not None:
+                        self._start_up()
+                    continue
                 if item is EOF:
                     self.router.client_eof(time.monotonic())
                     self._execute()
-                    break
-                assert isinstance(item, Incoming | Malformed)
-                self._client_item(item)
-                if not self._started_up and self.router.lifecycle.client_params is not None:
-                    self._start_up()
+                break  # NEED_DATA: the chunk is handled
             self._settle()
         except Exception as exc:
             self._fatal("the stdin reader failed", exc)
@@ -424,16 +423,17 @@ class Proxy:
             self._arm_timer()
 
     def _settle(self) -> None:
-        """The end of a chunk's callback: write what its messages produced, re-arm."""
-        self._batch.end()
-        self._arm_timer()
+        """The end of a chunk's callback: write what its messages produced, re-arm (a
+        backend's stdout calls it itself: see _spawn)."""
+        try:
+            self._batch.end()
+            self._arm_now()
+        except Exception as exc:
+            self._fatal("_settle failed", exc)
 
     def _do(self, action: Action) -> None:
-        if isinstance(action, ToClient):
-            if self._debug:
-                log.debug("proxy_to_client", method=action.msg.get("method"), id=action.msg.get("id"))
-            self._send_client(action.msg, action.raw)
-        elif isinstance(action, ToBackend):
+        # Messages first, by exact type (no subclasses): one of them is in every event.
+        if type(action) is ToBackend:
             proc = self.processes.get(action.session)
             if proc is not None:
                 if self._debug:
@@ -442,6 +442,10 @@ class Proxy:
                 if self._tracing:
                     self.trace.to_backend(action.session, proc.venv, action.msg, action.raw)
                 proc.send(action.msg, action.raw)
+        elif type(action) is ToClient:
+            if self._debug:
+                log.debug("proxy_to_client", method=action.msg.get("method"), id=action.msg.get("id"))
+            self._send_client(action.msg, action.raw)
         elif isinstance(action, Spawn):
             self._spawn(action)
         elif isinstance(action, Stop):
@@ -475,7 +479,7 @@ class Proxy:
             max_message_size=self.settings.max_message_size,
             on_message=self._backend_message, on_gone=self._backend_gone,
             on_oversize=self._backend_oversize,
-            batch=self._batch, on_settled=self._guarded_settle,
+            batch=self._batch, on_settled=self._settle,
         )
         self.processes[action.session] = proc
 
@@ -501,9 +505,6 @@ class Proxy:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-    def _guarded_settle(self) -> None:
-        self._guarded(self._settle)
 
     def _arm_timer(self) -> None:
         # Once per chunk, not per message: a pipelined burst is one chunk, and computing
