@@ -134,8 +134,7 @@ class FrameWriter:
     def send(self, msg: Any = None, raw: bytes | None = None) -> None:
         """Write one message now (or hold it for the batch, or queue it while the pipe is
         full); `raw` is its encoded body, sent unchanged."""
-        if self._closing or self._closed or (self.transport is not None
-                                             and self.transport.is_closing()):
+        if self._closing or self._closed:
             log.debug("%s: stream closed, message dropped", self.name)
             return
         if raw is not None:
@@ -158,7 +157,8 @@ class FrameWriter:
                 batch._hold(self)
             self._held.append(entry)
             return
-        self._write([entry])
+        if not self.closed:  # a transport that is closing takes nothing more
+            self._write([entry])
 
     def _release(self) -> None:
         held, self._held = self._held, []
@@ -169,6 +169,10 @@ class FrameWriter:
         transport = self.transport
         start = 0
         if transport is not None and not self._paused and not self._outbox.live:
+            if len(entries) == 1 and len(entries[0][1]) < WRITE_BATCH:
+                # One frame (a sequential round trip's): written without building lines.
+                self._to_transport(entries[0][0] + entries[0][1])
+                return
             count = len(entries)
             while start < count and not self._paused:
                 lines: list[bytes] = []
@@ -179,7 +183,7 @@ class FrameWriter:
                     lines.append(body)
                     size += len(header) + len(body)
                     start += 1
-                if not self._to_transport(lines):
+                if not self._to_transport(b"".join(lines)):
                     return
         for header, body, droppable, msg in entries[start:]:
             key = coalesce_key(msg) if droppable else None
@@ -187,11 +191,11 @@ class FrameWriter:
         if start < len(entries):
             self._check_limit()
 
-    def _to_transport(self, lines: list[bytes]) -> bool:
+    def _to_transport(self, data: bytes) -> bool:
         transport = self.transport
         assert transport is not None
         try:
-            transport.writelines(lines)  # may call pause_writing() before it returns
+            transport.write(data)  # may call pause_writing() before it returns
         except Exception as exc:  # the peer is gone
             self._gone(repr(exc))
             return False
@@ -220,7 +224,7 @@ class FrameWriter:
     def _drain(self) -> None:
         outbox = self._outbox
         while outbox and not self._paused and self.transport is not None and not self.closed:
-            if not self._to_transport(outbox.take(WRITE_BATCH)):
+            if not self._to_transport(b"".join(outbox.take(WRITE_BATCH))):
                 return
         if not outbox:
             self._report_losses()
