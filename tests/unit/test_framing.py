@@ -419,3 +419,59 @@ def test_an_oversize_head_stops_at_the_next_header_when_the_length_was_wrong() -
         events = [e for piece in pieces for e in feed(decoder, piece)]
         assert [getattr(e, "head", None) for e in events] == [b'{"id":1}', None], cut
         assert events[1] == Frame(b"{}")
+
+
+def _messages_in(chunks: list[bytes], *, read_between: bool = True) -> list[object]:
+    """`messages()` over the given chunks (a body that is not JSON is rejected); without
+    `read_between`, every chunk is fed before anything is read."""
+    decoder = FrameDecoder(1 << 20)
+    out: list[object] = []
+    for i, chunk in enumerate(chunks):
+        decoder.receive_data(chunk)
+        if not read_between and i < len(chunks) - 1:
+            continue
+        while (event := decoder.next_event()) is not NEED_DATA:
+            if isinstance(event, FrameError):
+                out.append(("error",))
+            elif isinstance(event, Frame):
+                try:
+                    json.loads(event.body)
+                except ValueError:
+                    if not event.salvaged:
+                        out.append(("rejected", event.body))
+                        decoder.reject()
+                        continue
+                out.append(("salvaged" if event.salvaged else "frame", event.body))
+    return out
+
+
+_frames = st.lists(st.sampled_from([
+    encode_frame(GOOD_1), encode_frame(GOOD_2), encode_frame(CAFE),
+    encode_frame(b"not json"),  # the right length, not JSON: rejected, nothing salvaged
+    with_length(CAFE, b"%d" % len(CAFE.decode())),  # too short: rejected, then salvaged
+    with_length(CAFE, b"%d" % (len(CAFE) + 2)),  # too long
+    with_length(CAFE, b"abc"), b"\r\n", b"garbage",
+]), min_size=1, max_size=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_frames)
+def test_a_chunk_that_is_exactly_one_frame_decodes_as_the_same_bytes_split_any_other_way(
+    frames: list[bytes],
+) -> None:
+    # Such a chunk is kept whole instead of being buffered (the fast path of a lone
+    # request or answer); rejecting its body must resynchronise exactly as when buffered,
+    # and a second chunk fed before the first is read must queue behind it.
+    data = b"".join(frames)
+    by_frame = _messages_in(frames)
+    assert by_frame == _messages_in([data[i : i + 1] for i in range(len(data))])
+    assert by_frame == _messages_in([data])
+    assert by_frame == _messages_in(frames, read_between=False)
+
+
+def test_a_lone_frame_chunk_is_not_copied_into_the_buffer() -> None:
+    decoder = FrameDecoder()
+    decoder.receive_data(encode_frame(GOOD_1))
+    assert decoder.buffered == len(encode_frame(GOOD_1)) and not decoder._buf
+    assert drain(decoder) == [Frame(GOOD_1)]
+    assert decoder.buffered == 0

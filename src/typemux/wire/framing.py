@@ -128,11 +128,20 @@ class FrameDecoder:
         self._last_body = (-1, -1)  # offsets of the last Frame's body, for reject()
         self._eof = False
         self._done = False
+        # A chunk that is exactly one plain frame, read while nothing was buffered (the
+        # common case of a request or an answer on its own), is kept as it came instead of
+        # going through the buffer: (chunk, where its body starts). `_taken` is such a
+        # chunk whose body was just returned, for reject().
+        self._whole: bytes | None = None
+        self._whole_start = 0
+        self._taken: bytes | None = None
+        self._grown = False  # the buffer held data since it was last replaced
 
     @property
     def buffered(self) -> int:
         """Bytes held in memory (undecoded input)."""
-        return len(self._buf) - self._pos
+        whole = len(self._whole) if self._whole is not None else 0
+        return len(self._buf) - self._pos + whole
 
     def receive_data(self, data: bytes) -> None:
         """Feed bytes from the stream; `b""` means the stream ended."""
@@ -141,18 +150,36 @@ class FrameDecoder:
         if not data:
             self._eof = True
             return
+        if self._whole is not None:  # fed twice before the first chunk was read
+            self._buf += self._whole
+            self._whole = None
+        elif (not self._buf and self._body_len < 0 and self._resync_at < 0 and not self._skip
+              and self._oversize is None):
+            fast = _FAST_HEADER.match(data)
+            if fast is not None:
+                start = fast.end()
+                if start + int(fast.group(1)) == len(data) and len(data) - start <= self.max_size:
+                    self._whole = data
+                    self._whole_start = start
+                    return
         if self._skip and self._pos == len(self._buf):
             # The oversize body is counted down here, so it never enters the buffer.
             data = self._skip_bytes(data)
             if not data:
                 return
         self._buf += data
+        self._grown = True
 
     def reject(self) -> None:
         """The body of the Frame just returned is not a message (it is not JSON): its
         Content-Length was probably wrong. Decoding goes on from the next header found
         from that body's first byte on, and the bytes before it come back as a salvaged
         Frame when they differ from the rejected body. Call it before the next event."""
+        taken, self._taken = self._taken, None
+        if taken is not None:  # it came as a whole chunk: buffered now, as if it had been
+            self._buf[:0] = taken
+            self._grown = True
+            self._last_body = (self._whole_start, len(taken))
         start, end = self._last_body
         self._last_body = (-1, -1)
         if start < 0 or self._resync_at >= 0 or self._body_len >= 0 or self._skip:
@@ -163,6 +190,12 @@ class FrameDecoder:
     def next_body(self) -> bytes | None:
         """The common case in one step: the next body when a plain header and all of its
         body are buffered (no Frame is built). None: ask `next_event()`."""
+        whole = self._whole
+        if whole is not None:
+            self._whole = None
+            self._taken = whole
+            return whole[self._whole_start:]
+        self._taken = None
         if self._body_len < 0 and self._resync_at < 0 and not self._skip and self._oversize is None:
             buf = self._buf
             fast = _FAST_HEADER.match(buf, self._pos)
@@ -361,8 +394,9 @@ class FrameDecoder:
                 self._salvage_at -= shift
             if self._rejected_end >= 0:
                 self._rejected_end -= shift
-        if not self._buf:
+        if not self._buf and self._grown:
             self._buf = bytearray()  # give a large emptied buffer's memory back
+            self._grown = False
         return NEED_DATA
 
     def _at_eof(self) -> FrameError | Eof:
