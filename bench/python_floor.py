@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run as bench  # bench/run.py: its client, projects and fast backend
 
 from typemux.wire.messages import parse_body
+from typemux.wire.streams import read_in_pieces
 
 _HEADER = re.compile(rb"Content-Length: ([0-9]{1,19})\r\n\r\n")
 
@@ -90,10 +91,13 @@ async def _serve(argv: list[str], decode: bool) -> None:
     done: asyncio.Future[None] = loop.create_future()
     backend_in, _ = await loop.connect_write_pipe(asyncio.Protocol, os.fdopen(to_backend_w, "wb"))
     client_out, _ = await loop.connect_write_pipe(asyncio.Protocol, os.fdopen(1, "wb"))
-    await loop.connect_read_pipe(lambda: _Reader(client_out, done, _Cutter(decode)),
-                                 os.fdopen(0, "rb"))
-    await loop.connect_read_pipe(lambda: _Reader(backend_in, done, _Cutter(decode, lazy=True)),
-                                 os.fdopen(from_backend_r, "rb"))
+    stdin, _ = await loop.connect_read_pipe(lambda: _Reader(client_out, done, _Cutter(decode)),
+                                            os.fdopen(0, "rb"))
+    stdout, _ = await loop.connect_read_pipe(
+        lambda: _Reader(backend_in, done, _Cutter(decode, lazy=True)),
+        os.fdopen(from_backend_r, "rb"))
+    read_in_pieces(stdin)  # as typemux reads (wire.streams.READ_CHUNK): no mmap per read
+    read_in_pieces(stdout)
     await done
     proc.kill()
 

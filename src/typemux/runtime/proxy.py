@@ -339,21 +339,22 @@ class Proxy:
     def _client_item(self, item: Incoming | Malformed) -> None:
         if self._tracing:
             self.trace.from_client(item)
+        now = time.monotonic()
         try:
-            if isinstance(item, Incoming):
+            if type(item) is Incoming:
                 if self._debug:
                     log.debug("client_to_proxy", method=item.msg.get("method"), id=item.msg.get("id"))
-                now = time.monotonic()
                 self._identities.run(self.router.pool, self._venv_checked, now)
                 self.router.client_message(item.msg, item.raw, now)
             else:
+                assert isinstance(item, Malformed)
                 self.router.client_malformed(item.code, item.reason, item.request_id)
         except Exception:
             # One bad message never stops the proxy.
             log.exception("client_message_failed")
             if isinstance(item, Incoming) and "id" in item.msg and "method" in item.msg:
                 self.router.internal_failure(item.msg["id"])
-        self._execute()
+        self._execute(now)
 
     # ----- files changed behind the client's back ---------------------------------------------
     def _start_watcher(self) -> None:
@@ -387,11 +388,12 @@ class Proxy:
             self.trace.from_backend(session, msg, raw)
         if self._debug:
             log.debug("backend_to_proxy", session=session, method=msg.get("method"), id=msg.get("id"))
+        now = time.monotonic()
         try:
-            self.router.backend_message(session, msg, raw, time.monotonic())
+            self.router.backend_message(session, msg, raw, now)
         except Exception:
             log.exception("backend_message_failed", session=session)
-        self._execute()
+        self._execute(now)
 
     def _backend_oversize(self, session: int, request_id: jsonrpc.RequestId, size: int) -> None:
         self._batch.begin()  # ended by _settle once the backend's chunk is handled
@@ -407,15 +409,11 @@ class Proxy:
         self._execute()
 
     # ----- actions -----------------------------------------------------------------------------
-    def _send_client(self, msg: jsonrpc.Message, raw: bytes | None = None) -> None:
-        assert self._client is not None
-        if self._tracing:
-            self.trace.to_client(msg, raw)
-        self._client.send(msg, raw=raw)
-
-    def _execute(self) -> None:
+    def _execute(self, now: float | None = None) -> None:
+        """Carry out the router's actions; `now`: the time of the event that produced them."""
         # A venv is looked at as soon as its backend is pooled, then at most once a second.
-        self._identities.run(self.router.pool, self._venv_checked, time.monotonic())
+        self._identities.run(self.router.pool, self._venv_checked,
+                             time.monotonic() if now is None else now)
         do = self._do
         for action in self.router.take_actions():
             do(action)
@@ -445,7 +443,10 @@ class Proxy:
         elif type(action) is ToClient:
             if self._debug:
                 log.debug("proxy_to_client", method=action.msg.get("method"), id=action.msg.get("id"))
-            self._send_client(action.msg, action.raw)
+            assert self._client is not None
+            if self._tracing:
+                self.trace.to_client(action.msg, action.raw)
+            self._client.send(action.msg, action.raw)
         elif isinstance(action, Spawn):
             self._spawn(action)
         elif isinstance(action, Stop):

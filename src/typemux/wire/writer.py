@@ -162,7 +162,7 @@ class FrameWriter:
 
     def _release(self) -> None:
         held, self._held = self._held, []
-        if held and not self.closed:
+        if held and not self._closed:  # a transport that closed meanwhile: see _to_transport
             self._write(held)
 
     def _write(self, entries: list[_Held]) -> None:
