@@ -202,6 +202,7 @@ class TextDocument:
     desynced: bool = False
     venv: Path | None = None
     project: Path | None = None  # the project `venv` serves (None: the venv's parent)
+    changed: int = 0  # the store's `edits` when its text last changed (or it was opened)
 
 
 class DocumentStore:
@@ -210,12 +211,17 @@ class DocumentStore:
     def __init__(self) -> None:
         self._docs: dict[str, TextDocument] = {}
         self._hints: dict[str, tuple[str, _Hint]] = {}
+        # Counts opens, edits and closes: a request marked with its value when it was sent
+        # can tell whether its document changed since (`changed_since`).
+        self.edits = 0
 
     def open(self, uri: str, language_id: str, version: int, text: str) -> TextDocument:
         # pop first so that a re-open moves the document to the end of the open order
         self._docs.pop(uri, None)
         self._hints.pop(uri, None)
-        doc = TextDocument(uri=uri, language_id=language_id, version=version, text=text)
+        self.edits += 1
+        doc = TextDocument(uri=uri, language_id=language_id, version=version, text=text,
+                           changed=self.edits)
         self._docs[uri] = doc
         return doc
 
@@ -248,13 +254,28 @@ class DocumentStore:
                 doc.desynced = True
                 hint = None
         doc.text = text
+        self.edits += 1
+        doc.changed = self.edits
         if hint is not None:
             self._hints[uri] = (text, hint)
         return not doc.desynced
 
+    def replace(self, doc: TextDocument, text: str) -> None:
+        """`doc` has a new text (read from disk: a document typemux opened itself)."""
+        self._hints.pop(doc.uri, None)
+        doc.text = text
+        self.edits += 1
+        doc.changed = self.edits
+
     def close(self, uri: str) -> TextDocument | None:
         self._hints.pop(uri, None)
+        self.edits += 1
         return self._docs.pop(uri, None)
+
+    def changed_since(self, uri: str, mark: int) -> bool:
+        """Whether document `uri` changed, closed or (re)opened after `edits` was `mark`."""
+        doc = self._docs.get(uri)
+        return doc is None or doc.changed > mark
 
     def get(self, uri: str) -> TextDocument | None:
         return self._docs.get(uri)

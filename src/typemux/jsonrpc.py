@@ -17,6 +17,7 @@ METHOD_NOT_FOUND = -32601
 INTERNAL_ERROR = -32603
 SERVER_NOT_INITIALIZED = -32002
 REQUEST_CANCELLED = -32800
+CONTENT_MODIFIED = -32801
 # LSP 3.17: the request was valid but failed; the message says why (shown to the user).
 REQUEST_FAILED = -32803
 

@@ -1045,3 +1045,65 @@ def test_a_request_with_a_backend_whose_venv_is_removed_is_routed_again(repo: Pa
     assert answer == {"jsonrpc": "2.0", "id": rid, "result": "int"}
     # and the stopped backend's late answer to it is not a second one
     assert to_client(h.backend(s, {"jsonrpc": "2.0", "id": rid, "result": "old"})) == []
+
+
+def test_a_request_routed_again_after_its_document_changed_is_answered_content_modified(
+    repo: Path,
+) -> None:
+    """Its old backend would have answered it on the text it was asked about; the new one
+    would see a later text (or none, once closed): the client gets -32801 and asks again
+    (found by the model test)."""
+    for then in ("change", "close"):
+        h = Harness(repo)
+        h.lookup.add(repo)
+        h.initialize()
+        main = repo / "proj-a/pkg/main.py"
+        s = h.start_backend(main)
+        venv = repo / "proj-a/.venv"
+        h.router.venv_checked(venv, VenvIdentity(1, 1, 0, 0), h.now)
+        rid, _ = h.request("textDocument/hover", hover(main))
+        if then == "change":
+            h.client({"jsonrpc": "2.0", "method": "textDocument/didChange", "params": {
+                "textDocument": {"uri": path_to_uri(main), "version": 2},
+                "contentChanges": [{"text": "y = 2\n"}]}})
+        else:
+            h.client({"jsonrpc": "2.0", "method": "textDocument/didClose", "params": {
+                "textDocument": {"uri": path_to_uri(main)}}})
+        h.lookup.remove(repo / "proj-a")
+        h.router.venv_checked(venv, None, h.now)
+        actions = h.router.take_actions()
+        (answer,) = [m for m in to_client(actions) if m.get("id") == rid]
+        assert answer["error"]["code"] == -32801, then
+        assert "changed since the request was sent" in answer["error"]["message"]
+        assert not [m for a in actions if isinstance(a, ToBackend)
+                    for m in [a.msg] if m.get("id") == rid], then
+        assert [m.get("method") for m in to_backend(actions, s)] == ["shutdown"]
+
+
+def test_a_request_routed_again_never_puts_a_stop_before_its_sessions_spawn(repo: Path) -> None:
+    """With a pool of one, stopping the backend of a rebuilt venv lets a waiting venv in
+    (a Spawn), and routing its request again can stop that new session at once: the
+    runtime must see the Spawn first, or the process it then starts is never stopped
+    (found by the model test)."""
+    h = Harness(repo, max_backends=1)
+    h.initialize()
+    main_a, main_b = repo / "proj-a/pkg/main.py", repo / "proj-b/pkg/main.py"
+    spawned: set[int] = set()
+
+    def check(actions: list[Any]) -> list[Any]:
+        for action in actions:
+            if isinstance(action, Spawn):
+                spawned.add(action.session)
+            elif isinstance(action, Stop):
+                assert action.session in spawned, f"Stop({action.session}) before its Spawn"
+        return actions
+
+    s = h.start_backend(main_a)
+    spawned.add(s)
+    venv = repo / "proj-a/.venv"
+    h.router.venv_checked(venv, VenvIdentity(1, 1, 0, 0), h.now)
+    check(h.router.take_actions())
+    h.request("textDocument/hover", hover(main_a))
+    check(h.open(main_b))  # waits for the pool's one slot
+    h.router.venv_checked(venv, VenvIdentity(1, 2, 0, 0), h.now)  # rebuilt
+    check(h.router.take_actions())

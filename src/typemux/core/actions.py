@@ -93,12 +93,14 @@ class BackendReleased:
 @dataclass(slots=True)
 class Resend:
     """Core-internal, never given to the runtime: client request `msg` (`raw`) was with a
-    backend stopped because its venv was removed or rebuilt; the router routes it anew.
+    backend stopped because its venv was removed or rebuilt; the router routes it anew,
+    unless its document changed or closed after the document store's `edits` was `mark`.
     Anywhere else it is answered -32800 with `error` (the reason), as before."""
 
     msg: Any
     raw: bytes | None
     error: str
+    mark: int = 0
 
 
 @dataclass(slots=True)

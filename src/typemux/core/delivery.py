@@ -46,10 +46,11 @@ CREATING_QUEUE_BYTES = 16 * 1024 * 1024  # bytes of held messages (their raw fra
 
 
 def deliver(pool: BackendPool, backend: BackendSession, msg: jsonrpc.Message, raw: bytes | None,
-            now: float, *, fanout: bool = False, touch: bool = True) -> list[Action]:
+            now: float, *, fanout: bool = False, touch: bool = True, mark: int = 0) -> list[Action]:
     """Hand a client message to a backend, holding it while the backend cannot take it,
     and holding what comes later about the same document behind it. `touch=False`: a
-    message of typemux's own housekeeping (it does not count as the backend's use)."""
+    message of typemux's own housekeeping (it does not count as the backend's use).
+    `mark`: the document store's `edits` now (a request routed again checks it)."""
     is_request = "id" in msg
     if backend.is_waiting() or backend.is_creating():
         full = _queue_full(backend) if is_request else None
@@ -59,19 +60,20 @@ def deliver(pool: BackendPool, backend: BackendSession, msg: jsonrpc.Message, ra
                    else "is still starting")
             return [_reject(msg["id"], f"the backend for {backend.venv} {why} and "
                             f"{full} already wait for it; try again shortly", fanout, backend)]
-        backend.creating_queue.append(Queued(msg, raw, fanout))
+        backend.creating_queue.append(Queued(msg, raw, fanout, mark))
         return []
     # Only a warming backend holds anything: becoming ready releases all of it.
     if backend.is_warming():
         scope = ordering.scope(msg)
         if scope is not None and _must_wait(backend, msg, scope):
-            backend.warmup_queue.append(Queued(msg, raw, fanout))
+            backend.warmup_queue.append(Queued(msg, raw, fanout, mark))
             backend.held_scopes.add(scope)
             return []
         if is_request and scope is not None:
             backend.awaiting[jsonrpc.id_key(msg["id"])] = scope
     if is_request:
-        backend.in_flight[jsonrpc.id_key(msg["id"])] = InFlight(msg["method"], now, fanout, msg, raw)
+        backend.in_flight[jsonrpc.id_key(msg["id"])] = InFlight(msg["method"], now, fanout, msg,
+                                                                raw, mark)
     if touch:
         pool.touch(backend, now)
     return [ToBackend(backend.session, msg, raw)]

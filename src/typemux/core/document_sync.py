@@ -197,7 +197,7 @@ class DocumentSync:
                 if text != doc.text:
                     self._log("disk_change_kept_dirty_buffer", uri=uri)
                 continue
-            doc.text = text
+            self.documents.replace(doc, text)
             doc.version += 1
             doc.desynced = False
             self._log("disk_sync", uri=uri, version=doc.version)

@@ -229,7 +229,8 @@ class Lifecycle:
         didOpen/didClose it declared it does not take is dropped (core/sync_kind.py)."""
         if not sync_kind.takes(backend, msg):
             return []
-        return delivery.deliver(self.pool, backend, msg, raw, now, fanout=fanout, touch=touch)
+        return delivery.deliver(self.pool, backend, msg, raw, now, fanout=fanout, touch=touch,
+                                mark=self.documents.edits)
 
     def cancel_queued(self, request_id: Any, now: float) -> tuple[BackendSession | None, list[Action]]:
         """Remove a held request: the session that held it (or None), and the actions of
@@ -368,7 +369,7 @@ class Lifecycle:
             if flight.fanout:
                 out.append(ShareLost(backend.session, key[1]))
             elif resend and flight.msg is not None:
-                out.append(Resend(flight.msg, flight.raw, message))
+                out.append(Resend(flight.msg, flight.raw, message, flight.mark))
             else:
                 out.append(ToClient(jsonrpc.error(key[1], code, "typemux: " + message)))
         backend.in_flight.clear()
@@ -379,7 +380,7 @@ class Lifecycle:
                 if item.fanout:
                     out.append(ShareLost(backend.session, item.msg["id"]))
                 elif resend:
-                    out.append(Resend(item.msg, item.raw, message))
+                    out.append(Resend(item.msg, item.raw, message, item.mark))
                 else:
                     out.append(ToClient(jsonrpc.error(item.msg["id"], code, "typemux: " + message)))
             queue.clear()

@@ -438,17 +438,28 @@ class Router:
         if not actions:
             return
         self.docs.lookup.invalidate()  # a cached answer may still name the venv that went
+        # The stop (and any start it lets in) first: routing a request again can stop or
+        # start backends too, and the runtime must see each session's Spawn before its Stop.
+        self._emit([action for action in actions if not isinstance(action, Resend)])
         for action in actions:
             if isinstance(action, Resend):
                 self._route_again(action, now)
-            else:
-                self._emit([action])
 
     def _route_again(self, resend: Resend, now: float) -> None:
-        """A request already owed to the client, routed the long way once more."""
+        """A request already owed to the client, routed the long way once more; one whose
+        document changed or closed since it was sent is answered ContentModified instead
+        (the backend it went to would have answered it on the text it was asked about)."""
         msg = resend.msg
         if self.exited or self.shutdown_requested:
             self._out.append(ToClient(jsonrpc.cancelled(msg["id"], resend.error)))
+            return
+        uri = jsonrpc.text_document_uri(msg.get("params"))
+        if uri is not None and self.docs.documents.changed_since(uri, resend.mark):
+            self._log("request_content_modified", id=msg.get("id"), method=msg.get("method"))
+            self._out.append(ToClient(jsonrpc.error(
+                msg["id"], jsonrpc.CONTENT_MODIFIED,
+                f"{jsonrpc.ERROR_PREFIX}{resend.error}, and {uri} changed since the request "
+                "was sent: ask again")))
             return
         self._log("request_routed_again", id=msg.get("id"), method=msg.get("method"))
         self._emit(self.sync.before_request(msg["method"], msg.get("params"), now,

@@ -25,6 +25,7 @@ class Queued:
     msg: Message
     raw: bytes | None
     fanout: bool = False  # this backend's share of a workspace/symbol fan-out
+    mark: int = 0  # the document store's `edits` when it came (see Resend)
 
 
 class HeldQueue(deque[Queued]):
@@ -69,6 +70,7 @@ class InFlight:
     fanout: bool = False
     msg: Any = None
     raw: bytes | None = None
+    mark: int = 0  # the document store's `edits` when it was sent (see Resend)
 
 
 # States that hold a pool slot, and those whose pending requests can hang (frozensets:

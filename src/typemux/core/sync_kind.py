@@ -132,7 +132,7 @@ def adapt_held(kind: int | None, opened: Iterable[Mapping[str, Any]],
         texts[uri] = _after(texts.get(uri), params.get("contentChanges"))
         adapted = adapt(kind, msg, queued.raw, texts[uri])
         if adapted is not None:
-            out.append(Queued(adapted[0], adapted[1], queued.fanout))
+            out.append(Queued(adapted[0], adapted[1], queued.fanout, queued.mark))
     return out
 
 
