@@ -214,11 +214,14 @@ class Lifecycle:
             backend.warmup_deadline = now + self.settings.warmup_timeout
         self._log("backend_started", session=backend.session, venv=str(backend.venv),
                   state=backend.state.value, seconds=round(now - backend.started_at, 3))
-        queued = sync_kind.adapt_held(sync_kind.change_kind(backend.capabilities), replay,
-                                      list(backend.creating_queue))
+        caps = backend.capabilities
+        queued = sync_kind.adapt_held(sync_kind.change_kind(caps), replay,
+                                      list(backend.creating_queue), sync_kind.save(caps))
         backend.creating_queue.clear()
-        for item in queued:
-            out.extend(self.deliver(backend, item.msg, item.raw, now, fanout=item.fanout))
+        for item in queued:  # adapted already: a didSave has the text of its own moment
+            if sync_kind.takes(backend, item.msg):
+                out.extend(delivery.deliver(self.pool, backend, item.msg, item.raw, now,
+                                            fanout=item.fanout))
         out.append(PoolChanged())
         return out
 
@@ -226,10 +229,18 @@ class Lifecycle:
     def deliver(self, backend: BackendSession, msg: jsonrpc.Message, raw: bytes | None,
                 now: float, *, fanout: bool = False, touch: bool = True) -> list[Action]:
         """Hand a client message to a backend, or hold it (see core/delivery.py); a
-        didOpen/didClose it declared it does not take is dropped (core/sync_kind.py)."""
+        didOpen/didClose/didSave it declared it does not take is dropped, and a didSave
+        gets the document's text if it asked for it (core/sync_kind.py)."""
         if not sync_kind.takes(backend, msg):
             return []
+        if msg.get("method") == sync_kind.DID_SAVE:
+            msg, raw = sync_kind.save_for_backend(backend, msg, raw, self._known_text)
         return delivery.deliver(self.pool, backend, msg, raw, now, fanout=fanout, touch=touch)
+
+    def _known_text(self, uri: str) -> str | None:
+        """The text of open document `uri` as typemux follows it; None when it does not."""
+        doc = self.documents.get(uri)
+        return doc.text if doc is not None and not doc.desynced else None
 
     def cancel_queued(self, request_id: Any, now: float) -> tuple[BackendSession | None, list[Action]]:
         """Remove a held request: the session that held it (or None), and the actions of
