@@ -239,3 +239,22 @@ def test_a_did_save_released_by_the_environment_wait_follows_the_declaration(
     h.router.environments_answered(h.now)
     sent = [a for a in saves(h.router.take_actions()) if a.session == session]
     assert [a.msg["params"].get("text") for a in sent] == expected
+
+
+def test_a_did_save_held_while_waiting_for_a_pool_slot_carries_the_text_of_its_moment(
+    tmp_path: Path, main: Path
+) -> None:
+    h = SaveHarness(tmp_path, max_backends=1)
+    h.initialize()
+    first = h.start(main, WITH_TEXT)
+    busy, _ = h.request("textDocument/hover", hover(main))  # in flight: `first` stays busy
+    other = tmp_path / "proj-b/pkg/main.py"
+    waiting = h.open(other, "b = 1\n")
+    assert not [a for a in waiting if isinstance(a, Spawn)]  # no slot: it waits
+    h.change(other, 2, "b = 2\n")
+    assert saves(h.save(other)) == []
+    h.change(other, 3, "b = 3\n")
+    freed = h.backend(first, {"jsonrpc": "2.0", "id": busy, "result": None})
+    (spawn,) = [a for a in freed if isinstance(a, Spawn)]  # `first` idle: `other` gets the slot
+    (sent,) = saves(h.handshake(spawn.session, WITH_TEXT))
+    assert sent.msg["params"]["text"] == "b = 2\n"
