@@ -1,4 +1,4 @@
-"""Each backend gets didChange the way its own `textDocumentSync` asks (sans-IO).
+"""Each backend gets document sync the way its own `textDocumentSync` asks (sans-IO).
 
 typemux answers the client's `initialize` before any backend runs, so the client sends
 incremental edits (typemux advertises sync kind 2) even to a backend that declared full sync
