@@ -79,7 +79,8 @@ async def test_initialize_answers_capabilities_and_clean_shutdown(
     assert response["id"] == 2
     caps = response["result"]["capabilities"]
     assert response["result"]["serverInfo"]["name"] == "fake-lsp"
-    assert caps["textDocumentSync"] == {"openClose": True, "change": 2}
+    assert caps["textDocumentSync"] == {"openClose": True, "change": 2,
+                                        "save": {"includeText": False}}
     assert caps["positionEncoding"] == "utf-16"
     for provider in (
         "hover",

@@ -319,9 +319,11 @@ class FakeProtocol(LanguageServerProtocol):
     def capabilities(self) -> dict[str, Any]:
         return {
             "positionEncoding": self.encoding,
-            # option text_document_sync: what the fake declares (a number or an object)
+            # option text_document_sync: what the fake declares (a number or an object);
+            # by default what ty and pyrefly declare (didSave wanted, without the text)
             "textDocumentSync": self.options.get(
-                "text_document_sync", {"openClose": True, "change": 2}),
+                "text_document_sync",
+                {"openClose": True, "change": 2, "save": {"includeText": False}}),
             "hoverProvider": True,
             "definitionProvider": True,
             "referencesProvider": True,

@@ -1,11 +1,12 @@
-"""Backend lifecycle: create, hand-shake, warm up, deliver, evict, crash, back off.
+"""Backend lifecycle: create, start, deliver, evict, crash, back off.
 
 Everything here is sans-IO: every method that emits returns its actions, in order, and
 never waits. A backend that takes 10 s to start only holds the messages of its own venv.
 What to stop and start is the pool's one decision (`BackendPool.decide`); this module
 executes it, after every event that can change it. State changes go through the
 transition table (core/transitions.py). The venv identities are told by the runtime
-(`venv_checked`): core stats nothing.
+(`venv_checked`): core stats nothing. A started backend's way to READY (spawn, handshake,
+warm-up) is core/startup.py's; a failed or late handshake is a failed start here.
 """
 
 from __future__ import annotations
@@ -24,21 +25,17 @@ from typemux.core.actions import (
     PoolChanged,
     Resend,
     ShareLost,
-    Spawn,
     Stop,
-    ToBackend,
     ToClient,
 )
-from typemux.core.client_caps import backend_initialize_params
 from typemux.core.delivery import CREATING_QUEUE_LIMIT
 from typemux.core.failures import Failures
 from typemux.core.pool import BackendPool
 from typemux.core.ports import VenvIdentity
 from typemux.core.session import BackendSession, State
+from typemux.core.startup import INIT_ID, Startup
 from typemux.core.stopping import SHUTDOWN_ID, Stopping
 from typemux.documents import DocumentStore
-
-INIT_ID = "typemux:initialize"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +71,9 @@ class Lifecycle:
         self._next_session = 0
         self.stopping = Stopping()
         self.closed = False  # after shutdown, exit, EOF or SIGTERM: nothing is started again
+        self.startup = Startup(kind, self.pool, log, argv=settings.argv, pid=settings.pid,
+                               handshake_timeout=settings.handshake_timeout,
+                               warmup_timeout=settings.warmup_timeout)
 
     # ----- the pool's decision ------------------------------------------------------------
     def _apply(self, now: float) -> list[Action]:
@@ -87,7 +87,7 @@ class Lifecycle:
                 out.extend(self.evict(backend, why, now))
         for backend in decision.start:
             if backend.is_waiting() and not self.closed:
-                out.extend(self._start(backend, now))
+                out.extend(self.startup.spawn(backend, self.client_params, now))
         return out
 
     def venv_checked(self, venv: Path, identity: VenvIdentity | None, now: float) -> list[Action]:
@@ -157,80 +157,43 @@ class Lifecycle:
             out.append(PoolChanged())
         return backend, out
 
-    def _start(self, backend: BackendSession, now: float) -> list[Action]:
-        backend.move(State.CREATING)
-        backend.started_at = now
-        out: list[Action] = [Spawn(
-            backend.session,
-            backend.venv,
-            list(self.settings.argv),
-            self.kind.environment(backend.venv),
-            backend.project,
-        )]
-        self._log("backend_spawn", session=backend.session, venv=str(backend.venv),
-                  project=str(backend.project), waited=round(now - backend.waiting_since, 3))
-        if self.client_params is not None:
-            out.extend(self.send_initialize(backend, now))
-        out.append(PoolChanged())
-        return out
-
+    # ----- handshake and warm-up: core/startup.py ----------------------------------------
     def send_initialize(self, backend: BackendSession, now: float) -> list[Action]:
         assert self.client_params is not None
-        params = backend_initialize_params(self.client_params, backend.project, self.settings.pid)
-        backend.initialize_sent = True
-        backend.handshake_deadline = now + self.settings.handshake_timeout
-        return [ToBackend(backend.session, jsonrpc.request(INIT_ID, "initialize", params))]
+        return self.startup.initialize(backend, self.client_params, now)
 
     def handshake_done(self, backend: BackendSession, response: jsonrpc.Message,
                        now: float) -> list[Action]:
+        """`backend` answered initialize: an error is a failed start."""
         if "error" in response:
             err = response.get("error") or {}
             return self.spawn_failed(backend, f"initialize failed: {err.get('message', err)}", now)
-        out: list[Action] = []
-        result = response.get("result")
-        if isinstance(result, dict) and isinstance(result.get("capabilities"), dict):
-            backend.capabilities = result["capabilities"]
-        backend.handshake_deadline = None
-        out.append(ToBackend(backend.session, jsonrpc.notification("initialized", {})))
-        if self.configuration is not None:
-            out.append(
-                ToBackend(
-                    backend.session,
-                    jsonrpc.notification("workspace/didChangeConfiguration", self.configuration),
-                )
-            )
-        replay, backend.replay = backend.replay, []
-        opens = sync_kind.open_close(backend.capabilities)  # not for sync None / openClose false
-        for opened in replay if opens else ():
-            out.append(
-                ToBackend(backend.session, jsonrpc.notification("textDocument/didOpen", {"textDocument": opened}))
-            )
-        if self.settings.warmup_timeout <= 0 or self.kind.ready_at_once:
-            backend.move(State.READY)
-            backend.ready_at = now
-            backend.ready_reason = "ready at once" if self.kind.ready_at_once else "no warmup"
-        else:
-            backend.move(State.WARMING)
-            backend.warmup_deadline = now + self.settings.warmup_timeout
-        self._log("backend_started", session=backend.session, venv=str(backend.venv),
-                  state=backend.state.value, seconds=round(now - backend.started_at, 3))
-        queued = sync_kind.adapt_held(sync_kind.change_kind(backend.capabilities), replay,
-                                      list(backend.creating_queue))
-        backend.creating_queue.clear()
-        for item in queued:
-            out.extend(self.deliver(backend, item.msg, item.raw, now, fanout=item.fanout))
-        out.append(PoolChanged())
-        return out
+        return self.startup.answered(backend, response, self.configuration, now)
 
-    # ----- delivery and warmup --------------------------------------------------------
+    def observe(self, backend: BackendSession, msg: jsonrpc.Message, now: float) -> list[Action]:
+        """A notification from `backend`: while it warms up, it may say it is ready."""
+        return self.startup.observe(backend, msg, now)
+
+    def mark_ready(self, backend: BackendSession, reason: str, now: float) -> list[Action]:
+        return self.startup.mark_ready(backend, reason, now)
+
+    # ----- delivery ------------------------------------------------------------------
     def deliver(self, backend: BackendSession, msg: jsonrpc.Message, raw: bytes | None,
                 now: float, *, fanout: bool = False, touch: bool = True) -> list[Action]:
         """Hand a client message to a backend, or hold it (see core/delivery.py); a
-        didOpen/didClose it declared it does not take is dropped (core/sync_kind.py)."""
+        didOpen/didClose/didSave it declared it does not take is dropped, and a didSave
+        gets the document's text if it asked for it (core/sync_kind.py)."""
         if not sync_kind.takes(backend, msg):
             return []
+        if msg.get("method") == sync_kind.DID_SAVE:
+            msg, raw = sync_kind.save_for_backend(backend, msg, raw, self._known_text)
         return delivery.deliver(self.pool, backend, msg, raw, now, fanout=fanout, touch=touch,
                                 mark=self.documents.edits)
+
+    def _known_text(self, uri: str) -> str | None:
+        """The text of open document `uri` as typemux follows it; None when it does not."""
+        doc = self.documents.get(uri)
+        return doc.text if doc is not None and not doc.desynced else None
 
     def cancel_queued(self, request_id: Any, now: float) -> tuple[BackendSession | None, list[Action]]:
         """Remove a held request: the session that held it (or None), and the actions of
@@ -240,31 +203,6 @@ class Lifecycle:
         if backend is not None and backend.is_idle() and self.pool.has_waiting():
             out.extend(self._apply(now))
         return backend, out
-
-    def observe(self, backend: BackendSession, msg: jsonrpc.Message, now: float) -> list[Action]:
-        """A notification from `backend`: while it warms up, its kind's detector may say it
-        is ready, or the end of the first progress it started (the generic rule, unless the
-        kind's start-up progress means nothing: `progress_readiness`)."""
-        if not backend.is_warming():
-            return []
-        reason = backend.readiness.observe(msg)
-        if reason is None and self.kind.progress_readiness and _ends_warm_progress(backend, msg):
-            reason = "progress end"
-        return [] if reason is None else self.mark_ready(backend, reason, now)
-
-    def mark_ready(self, backend: BackendSession, reason: str, now: float) -> list[Action]:
-        if not backend.is_warming():
-            return []
-        backend.move(State.READY)
-        backend.ready_at = now
-        backend.ready_reason = reason
-        backend.warmup_deadline = None
-        self._log("backend_ready", session=backend.session, venv=str(backend.venv), reason=reason,
-                  seconds=round(now - backend.started_at, 3), released=len(backend.warmup_queue))
-        backend.awaiting.clear()
-        out = delivery.release_held(self.pool, backend, now)
-        out.append(PoolChanged())
-        return out
 
     def settled(self, backend: BackendSession, key: tuple[bool, object], now: float) -> list[Action]:
         """A request of `backend` is answered or given up: what waited for its answer goes;
@@ -414,9 +352,7 @@ class Lifecycle:
                 out.extend(self.spawn_failed(
                     backend, f"no initialize answer within {self.settings.handshake_timeout:g} s", now))
                 continue
-            if backend.warmup_deadline is not None and backend.warmup_deadline <= now:
-                out.extend(self.mark_ready(
-                    backend, f"warmup_timeout {self.settings.warmup_timeout:g} s", now))
+            out.extend(self.startup.warmup_expired(backend, now))
             hang = backend.hang_deadline(self.settings.hang_timeout)
             if hang is not None and hang <= now:
                 out.extend(self.hung(backend, now))
@@ -434,15 +370,6 @@ class Lifecycle:
         if leaving:
             out.extend(self.stopping.finish_all())
         return out
-
-
-def _ends_warm_progress(backend: BackendSession, msg: jsonrpc.Message) -> bool:
-    params = msg.get("params")
-    if msg.get("method") != "$/progress" or not isinstance(params, dict):
-        return False
-    token, value = params.get("token"), params.get("value")
-    return (token in backend.progress_tokens and token == backend.warm_token
-            and isinstance(value, dict) and value.get("kind") == "end")
 
 
 def _earliest(a: float | None, b: float | None) -> float | None:
