@@ -11,7 +11,7 @@ import psutil
 
 from conftest import StartTypemux
 from support.workspace import FAKE_BACKEND, make_monorepo, make_venv
-from typemux.runtime.proxy import prewarm_venv
+from typemux.runtime.prewarm import prewarm_venv
 
 
 def backend_venvs(pid: int) -> set[str]:

@@ -305,7 +305,7 @@ def collect(loaded: LoadedSettings, cwd: Path) -> dict[str, Any]:
 
 def prewarm_checks(entries: list[Path], resolver: VenvResolver) -> list[Check]:
     """One line per `prewarm` entry, resolved as the server resolves it."""
-    from typemux.runtime.proxy import prewarm_target
+    from typemux.runtime.prewarm import prewarm_target
 
     checks = []
     for entry in entries:

@@ -43,9 +43,12 @@ from typemux.core.router import Router, RouterSettings
 from typemux.log import get_logger
 from typemux.runtime import project_config
 from typemux.runtime.backend_process import BackendProcess, kill_marked, owner_prefix
+from typemux.runtime.deadline_timer import DeadlineTimer
 from typemux.runtime.identity import IdentityChecks
 from typemux.runtime.memory import group_rss
-from typemux.runtime.statefile import StateDirError, StateFile, proxy_state, state_dir
+from typemux.runtime.prewarm import prewarm
+from typemux.runtime.state_report import StateReport
+from typemux.runtime.statefile import proxy_state
 from typemux.runtime.trace import NoTrace, open_trace
 from typemux.runtime.watcher import Change, ProjectWatcher, read_source
 from typemux.settings_table import ServeSettings as Settings
@@ -57,35 +60,12 @@ from typemux.wire.writer import Batch, FrameWriter
 log = get_logger("typemux.proxy")
 
 
-STATE_WRITE_DELAY = 0.2  # coalesce a burst of pool changes into one state-file write
 HEARTBEAT = 2.0  # memory sampling and state-file refresh (idle times, RSS)
-ARM_EVERY = 0.02  # s: while messages flow, the next deadline is computed at most this often
 
 
 def stopping_allowance(max_backends: int) -> int:
     """How many backends may still be leaving (grace + kill) while the pool is full."""
     return max_backends
-
-
-def prewarm_venv(path: Path) -> Path | None:
-    """The venv a `prewarm` entry names (a venv, or a project directory holding `.venv`),
-    spelled as the venv resolver spells it: real project directory + venv name."""
-    path = Path(os.path.abspath(path.expanduser()))
-    if (path / "pyvenv.cfg").is_file():
-        return Path(os.path.realpath(path.parent)) / path.name
-    if (path / ".venv" / "pyvenv.cfg").is_file():
-        return Path(os.path.realpath(path)) / ".venv"
-    return None
-
-
-def prewarm_target(entry: Path, resolver: VenvResolver) -> tuple[Path, Path | None] | None:
-    """(venv, project or None) a `prewarm` entry starts: a venv, a project folder holding
-    `.venv`, or one whose environment another rule finds (Poetry, conda, ...)."""
-    venv = prewarm_venv(entry)
-    if venv is not None:
-        return venv, None
-    found = resolver.at(entry.expanduser())
-    return None if found is None else (found.path, found.project)
 
 
 # At the end, what already waits in stdin is read and answered up to this much: a pipe
@@ -145,17 +125,15 @@ class Proxy:
         self._spawn_slots = asyncio.Semaphore(
             settings.max_backends + stopping_allowance(settings.max_backends))
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: float | None = None
-        self._arm_due = 0.0  # the next deadline is computed again from then on (_arm_now)
+        # Re-armed at the end of each input chunk and after each other event.
+        self._deadlines = DeadlineTimer(self.router.next_deadline, self._on_timer, self._guarded)
         self._exit: asyncio.Future[int] | None = None
         self._client: FrameWriter | None = None
         self._input: InputReader | None = None
         self._stdin = Endpoint(settings.max_message_size)
         self._batch = Batch()  # the frames of the chunk being handled (see _settle)
         self._debug = settings.log_level == "debug"
-        self._state_file: StateFile | None = None
-        self._state_timer: asyncio.TimerHandle | None = None
+        self._state = StateReport(self._state_snapshot, self._guarded)
         self._started_up = False
         self.trace = open_trace(settings.trace_dir)
         self._tracing = not isinstance(self.trace, NoTrace)  # no call per message when off
@@ -186,10 +164,7 @@ class Proxy:
             code = await self._exit
         finally:
             heartbeat.cancel()
-            if self._state_timer is not None:
-                self._state_timer.cancel()
-            if self._state_file is not None:
-                self._state_file.remove()
+            self._state.close()
             self.resolver.close()
             if self._watcher is not None:
                 await self._watcher.aclose()
@@ -227,34 +202,19 @@ class Proxy:
         log.error("typemux_failed", why=why, exc_info=exc if exc is not None else False)
         self._exit.set_result(1)
 
-    # ----- state file, memory budget, prewarm ------------------------------------------------
-    def _open_state_file(self) -> None:
-        try:
-            self._state_file = StateFile(state_dir(), os.getpid())
-        except StateDirError as exc:
-            log.warning("state_file_disabled", why=str(exc))
-            return
-        self._write_state()
-
-    def _write_state(self) -> None:
-        self._state_timer = None
-        if self._state_file is None or (self._exit is not None and self._exit.done()):
-            return
-        state = proxy_state(
+    # ----- state file, memory budget ------------------------------------------------------
+    def _state_snapshot(self) -> dict[str, Any] | None:
+        if self._exit is not None and self._exit.done():
+            return None  # ending: the file is about to be removed
+        return proxy_state(
             pid=os.getpid(), cwd=self.cwd, backend_kind=self.kind.name,
             command=list(self.router.lifecycle.settings.argv), started_at=self.started_at,
             max_backends=self.settings.max_backends, max_memory_mb=self.settings.max_memory_mb,
             backends=self.router.pool, epoch_offset=self._epoch_offset,
         )
-        try:
-            self._state_file.write(state)
-        except OSError as exc:
-            log.warning("state_file_write_failed", path=str(self._state_file.path), why=str(exc))
 
     def _schedule_state(self) -> None:
-        if self._state_file is not None and self._state_timer is None:
-            self._state_timer = asyncio.get_running_loop().call_later(
-                STATE_WRITE_DELAY, self._guarded, self._write_state)
+        self._state.schedule()
 
     async def _heartbeat(self) -> None:
         budget = self.settings.max_memory_mb * 2**20
@@ -286,33 +246,19 @@ class Proxy:
             found = self.resolver.fallback(self.cwd)
             fallback = found.path if found is not None else None
             self.router.set_fallback(fallback, found.project if found is not None else None)
-            self._open_state_file()
+            self._state.open()
             if found is not None:
                 self.router.prewarm(found.path, now, found.project)
-            self._prewarm_extra(now)
+            prewarm(self.settings.prewarm, self.resolver, self.router, now,
+                    self.settings.max_backends)
             self._start_watcher()
         except Exception:
             log.exception("start_up_failed")  # serve anyway: documents still find their venvs
         log.info("typemux_started", pid=os.getpid(), backend=self.kind.name,
                  command=" ".join(self.router.lifecycle.settings.argv),
                  fallback_venv=str(fallback) if fallback else None,
-                 state_file=str(self._state_file.path) if self._state_file else None)
+                 state_file=str(self._state.path) if self._state.path else None)
         self._execute()
-
-    def _prewarm_extra(self, now: float) -> None:
-        """After initialize: start the `prewarm` venvs' backends, while the pool has room."""
-        for entry in self.settings.prewarm:
-            target = prewarm_target(entry, self.resolver)
-            if target is None:
-                log.warning("prewarm_skipped", path=str(entry),
-                            why="not an environment, nor a project folder with one")
-                continue
-            venv, project = target
-            if len(self.router.pool) >= self.settings.max_backends:
-                log.info("prewarm_skipped", path=str(entry), why="the pool is full (max_backends)")
-                break
-            log.info("prewarm", venv=str(venv))
-            self.router.prewarm(venv, now, project)
 
     def _stdin_data(self, data: bytes) -> None:
         """A chunk of stdin (b"" at its end): every message in it is routed, then the
@@ -425,7 +371,7 @@ class Proxy:
         backend's stdout calls it itself: see _spawn)."""
         try:
             self._batch.end()
-            self._arm_now()
+            self._deadlines.arm()
         except Exception as exc:
             self._fatal("_settle failed", exc)
 
@@ -508,42 +454,9 @@ class Proxy:
         task.add_done_callback(self._tasks.discard)
 
     def _arm_timer(self) -> None:
-        # Once per chunk, not per message: a pipelined burst is one chunk, and computing
-        # the deadline per event was ~17 % of the proxy's time under 10,000 requests.
-        self._guarded(self._arm_now)
-
-    def _arm_now(self) -> None:
-        now = time.monotonic()
-        if now < self._arm_due:
-            # Computed less than ARM_EVERY ago: while messages flow, the next deadline is
-            # computed at most that often (on a sequential round trip, where each message is
-            # a chunk of its own, it was ~12 % of typemux's calls); a timer at the next
-            # computation stands in for it, so nothing due is handled more than ARM_EVERY late.
-            if self._timer_at is None or self._timer_at > self._arm_due:
-                self._set_timer(self._arm_due, now)
-            return
-        self._arm_due = now + ARM_EVERY
-        deadline = self.router.next_deadline()
-        if self._timer_at is not None and (deadline is None or deadline >= self._timer_at):
-            # The armed timer fires no later than needed; when it fires, the router does
-            # what is due (maybe nothing) and the timer is armed again. Re-arming a timer
-            # per request (a request's own deadline moves it later every time) cost a
-            # cancel and a new timer handle per round trip.
-            return
-        self._set_timer(deadline, now)
-
-    def _set_timer(self, at: float | None, now: float) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._timer_at = at
-        if at is not None:
-            self._timer = asyncio.get_running_loop().call_later(
-                max(0.0, at - now), self._guarded, self._on_timer)
+        self._guarded(self._deadlines.arm)
 
     def _on_timer(self) -> None:
-        self._timer = None
-        self._timer_at = None
         self.router.timer(time.monotonic())
         self._execute()
 
