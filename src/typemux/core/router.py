@@ -13,6 +13,7 @@ component returns the actions it decides, which the router queues in order.
 - targets.py: which backend serves a client request
 - short_path.py: the common request (open document, ready backend) in one step
 - cancels.py: cancels and fan-out bookkeeping
+- rerouting.py: the requests of a backend whose venv went, routed again
 - backend_messages.py, capabilities.py, server_requests.py: backend → client
 - workspace.py: watched files, workspace folders, disk and memory events
 """
@@ -49,6 +50,7 @@ from typemux.core.fanout import Fanout
 from typemux.core.lifecycle import Lifecycle, LifecycleSettings
 from typemux.core.owed import OwedAnswers, duplicate_refusal
 from typemux.core.ports import VenvIdentity, VenvLookup
+from typemux.core.rerouting import Rerouting
 from typemux.core.server_requests import ServerRequests
 from typemux.core.session import BackendSession
 from typemux.core.short_path import ShortPath
@@ -113,6 +115,7 @@ class Router:
         self._ended = ""  # why requests are answered once typemux ends (see _finish)
         self.owed = OwedAnswers()
         self.short = ShortPath(self.docs, self.sync, self.env_wait, self.owed)
+        self.rerouting = Rerouting(self.lifecycle, self.docs, self.sync, self.targets, log)
 
     def set_fallback(self, venv: Path | None, project: Path | None = None) -> None:
         """The startup venv (found by the runtime): it serves what no project claims."""
@@ -432,39 +435,10 @@ class Router:
 
     def venv_checked(self, venv: Path, identity: VenvIdentity | None, now: float) -> None:
         """The runtime looked at a pooled venv (None: its pyvenv.cfg is gone). A backend
-        whose venv was removed or rebuilt is stopped; what it was asked goes, in order, to
-        the backend that serves each document now (its document moves first)."""
-        actions = self.lifecycle.venv_checked(venv, identity, now)
-        if not actions:
-            return
-        self.docs.lookup.invalidate()  # a cached answer may still name the venv that went
-        # The stop (and any start it lets in) first: routing a request again can stop or
-        # start backends too, and the runtime must see each session's Spawn before its Stop.
-        self._emit([action for action in actions if not isinstance(action, Resend)])
-        for action in actions:
-            if isinstance(action, Resend):
-                self._route_again(action, now)
-
-    def _route_again(self, resend: Resend, now: float) -> None:
-        """A request already owed to the client, routed the long way once more; one whose
-        document changed or closed since it was sent is answered ContentModified instead
-        (the backend it went to would have answered it on the text it was asked about)."""
-        msg = resend.msg
-        if self.exited or self.shutdown_requested:
-            self._out.append(ToClient(jsonrpc.cancelled(msg["id"], resend.error)))
-            return
-        uri = jsonrpc.text_document_uri(msg.get("params"))
-        if uri is not None and self.docs.documents.changed_since(uri, resend.mark):
-            self._log("request_content_modified", id=msg.get("id"), method=msg.get("method"))
-            self._out.append(ToClient(jsonrpc.error(
-                msg["id"], jsonrpc.CONTENT_MODIFIED,
-                f"{jsonrpc.ERROR_PREFIX}{resend.error}, and {uri} changed since the request "
-                "was sent: ask again")))
-            return
-        self._log("request_routed_again", id=msg.get("id"), method=msg.get("method"))
-        self._emit(self.sync.before_request(msg["method"], msg.get("params"), now,
-                                            self.docs.find_venv))
-        self._emit(self.targets.route(msg, resend.raw, now))
+        whose venv was removed or rebuilt is stopped; what it was asked is routed again
+        (core/rerouting.py)."""
+        self._emit(self.rerouting.venv_checked(venv, identity, now,
+                                               self.exited or self.shutdown_requested))
 
     def project_config_read(self, ticket: int, config: ProjectConfig, now: float) -> None:
         """The runtime read a project's config files, as `ReadProjectConfig(ticket)` asked."""
