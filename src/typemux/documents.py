@@ -202,7 +202,7 @@ class TextDocument:
     desynced: bool = False
     venv: Path | None = None
     project: Path | None = None  # the project `venv` serves (None: the venv's parent)
-    changed: int = 0  # the store's `edits` when its text last changed (or it was opened)
+    changed: int = 0  # the store's `edits` when its text last changed or it was opened
 
 
 class DocumentStore:
@@ -211,8 +211,8 @@ class DocumentStore:
     def __init__(self) -> None:
         self._docs: dict[str, TextDocument] = {}
         self._hints: dict[str, tuple[str, _Hint]] = {}
-        # Counts opens, edits and closes: a request marked with its value when it was sent
-        # can tell whether its document changed since (`changed_since`).
+        # Counts opens, edits and closes; each document keeps the count of its last change,
+        # so a request marked with it (`mark`) can tell whether its document changed since.
         self.edits = 0
 
     def open(self, uri: str, language_id: str, version: int, text: str) -> TextDocument:
@@ -272,10 +272,18 @@ class DocumentStore:
         self.edits += 1
         return self._docs.pop(uri, None)
 
-    def changed_since(self, uri: str, mark: int) -> bool:
-        """Whether document `uri` changed, closed or (re)opened after `edits` was `mark`."""
+    def mark(self, uri: str) -> int:
+        """Where document `uri` stands now, for `changed_since` (0: it is not open)."""
         doc = self._docs.get(uri)
-        return doc is None or doc.changed > mark
+        return doc.changed if doc is not None else 0
+
+    def changed_since(self, uri: str, mark: int) -> bool:
+        """Whether document `uri` was edited, closed or (re)opened since `mark(uri)` was
+        `mark`; one that was not open then has changed only if it is open now."""
+        doc = self._docs.get(uri)
+        if mark == 0:
+            return doc is not None
+        return doc is None or doc.changed != mark
 
     def get(self, uri: str) -> TextDocument | None:
         return self._docs.get(uri)

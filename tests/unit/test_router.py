@@ -1107,3 +1107,23 @@ def test_a_request_routed_again_never_puts_a_stop_before_its_sessions_spawn(repo
     check(h.open(main_b))  # waits for the pool's one slot
     h.router.venv_checked(venv, VenvIdentity(1, 2, 0, 0), h.now)  # rebuilt
     check(h.router.take_actions())
+
+
+def test_a_request_about_a_file_never_opened_is_routed_again(repo: Path) -> None:
+    """A request about a file the client never opened (a library file a definition pointed
+    to) was about the file on disk: routed again, not answered ContentModified."""
+    h = Harness(repo)
+    h.lookup.add(repo)
+    h.initialize()
+    main = repo / "proj-a/pkg/main.py"
+    s = h.start_backend(main)
+    venv = repo / "proj-a/.venv"
+    h.router.venv_checked(venv, VenvIdentity(1, 1, 0, 0), h.now)
+    library = repo / "proj-a/.venv/lib/python3.11/site-packages/lib.pyi"
+    rid, actions = h.request("textDocument/hover", hover(library))
+    assert h.router.documents.get(path_to_uri(library)) is None
+    h.lookup.remove(repo / "proj-a")
+    h.router.venv_checked(venv, None, h.now)
+    actions = h.router.take_actions()
+    assert [m for m in to_client(actions) if m.get("id") == rid] == []
+    assert [m.get("method") for m in to_backend(actions, s)] == ["shutdown"]

@@ -94,7 +94,7 @@ class BackendReleased:
 class Resend:
     """Core-internal, never given to the runtime: client request `msg` (`raw`) was with a
     backend stopped because its venv was removed or rebuilt; the router routes it anew,
-    unless its document changed or closed after the document store's `edits` was `mark`.
+    unless its document changed, closed or opened since (`mark`: `DocumentStore.mark`).
     Anywhere else it is answered -32800 with `error` (the reason), as before."""
 
     msg: Any

@@ -50,7 +50,8 @@ def deliver(pool: BackendPool, backend: BackendSession, msg: jsonrpc.Message, ra
     """Hand a client message to a backend, holding it while the backend cannot take it,
     and holding what comes later about the same document behind it. `touch=False`: a
     message of typemux's own housekeeping (it does not count as the backend's use).
-    `mark`: the document store's `edits` now (a request routed again checks it)."""
+    `mark`: where a request's document stands (`DocumentStore.mark`; a request routed
+    again checks it)."""
     is_request = "id" in msg
     if backend.is_waiting() or backend.is_creating():
         full = _queue_full(backend) if is_request else None

@@ -187,8 +187,9 @@ class Lifecycle:
             return []
         if msg.get("method") == sync_kind.DID_SAVE:
             msg, raw = sync_kind.save_for_backend(backend, msg, raw, self._known_text)
+        uri = jsonrpc.text_document_uri(msg.get("params")) if "id" in msg else None
         return delivery.deliver(self.pool, backend, msg, raw, now, fanout=fanout, touch=touch,
-                                mark=self.documents.edits)
+                                mark=self.documents.mark(uri) if uri is not None else 0)
 
     def _known_text(self, uri: str) -> str | None:
         """The text of open document `uri` as typemux follows it; None when it does not."""

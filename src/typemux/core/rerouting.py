@@ -10,9 +10,10 @@ that serves its document now (the document moves there first), instead of being 
   routing one can stop or start a backend too, and the runtime must see a session's Spawn
   before its Stop.
 - A request whose document was edited, closed or reopened after it was sent (each request
-  carries the document store's edit count of that moment) is answered ContentModified
+  carries where its document stood then: `DocumentStore.mark`) is answered ContentModified
   (-32801): its old backend would have answered it on the text it was asked about, the new
-  one would see a later text. The client asks again.
+  one would see a later text. The client asks again. A request about a file the client
+  never opened (a library file) was about the file on disk: it is routed again.
 """
 
 from __future__ import annotations

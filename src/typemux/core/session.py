@@ -25,7 +25,7 @@ class Queued:
     msg: Message
     raw: bytes | None
     fanout: bool = False  # this backend's share of a workspace/symbol fan-out
-    mark: int = 0  # the document store's `edits` when it came (see Resend)
+    mark: int = 0  # a request's: where its document stood when it came (`DocumentStore.mark`)
 
 
 class HeldQueue(deque[Queued]):
@@ -70,7 +70,7 @@ class InFlight:
     fanout: bool = False
     msg: Any = None
     raw: bytes | None = None
-    mark: int = 0  # the document store's `edits` when it was sent (see Resend)
+    mark: int = 0  # where its document stood when it was sent (`DocumentStore.mark`)
 
 
 # States that hold a pool slot, and those whose pending requests can hang (frozensets:

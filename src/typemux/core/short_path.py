@@ -51,6 +51,7 @@ class ShortPath:
         # core.delivery's way for a ready backend (nothing is held), written out: calling
         # delivery.deliver here cost ~0.5 us of the ~2.7 us this takes; the twin router of
         # the model test holds the two to the same actions.
-        backend.in_flight[key] = InFlight(method, now, False, msg, raw, self.docs.documents.edits)
+        backend.in_flight[key] = InFlight(method, now, False, msg, raw,
+                                          self.docs.documents.mark(uri))
         self.pool.touch(backend, now)
         return ToBackend(backend.session, msg, raw)
