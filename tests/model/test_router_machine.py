@@ -152,6 +152,7 @@ class RouterMachine(RuleBasedStateMachine):
         self.pending: dict[Any, Pending] = {}
         self.backends: dict[int, BackendModel] = {}
         self.seq_of: dict[int, int] = {}  # id(message dict) -> client seq
+        self.first_backend: dict[Any, int] = {}  # request id -> the session it reached first
         self.sent: list[Any] = []  # keeps client messages alive, so their id()s stay unique
         self.request_text: dict[Any, str | None] = {}
         self.shut_down = False
@@ -246,8 +247,17 @@ class RouterMachine(RuleBasedStateMachine):
             return
         seq = self.seq_of.get(id(msg))
         scope = ordering.scope(msg)
+        # A request routed again (its backend stopped with its venv) reaches its new backend
+        # after what the client sent meanwhile to all backends; its own document's order and
+        # text are still checked (typemux answers it ContentModified if that changed).
+        first = self.first_backend.setdefault(msg["id"], session) if "id" in msg else session
+        routed_again = first != session
         if seq is not None and scope is not None:
-            if scope == ordering.ALL:
+            if routed_again and scope != ordering.ALL:
+                assert seq > model.last_seq.get(scope, -1), \
+                    f"session {session}: {method} for {scope} routed again out of its order"
+                model.last_seq[scope] = seq
+            elif scope == ordering.ALL:
                 assert seq > max([model.last_all, *model.last_seq.values()]), \
                     f"session {session}: workspace request {msg.get('id')} overtook a document message"
                 model.last_all = seq

@@ -1127,3 +1127,85 @@ def test_a_request_about_a_file_never_opened_is_routed_again(repo: Path) -> None
     actions = h.router.take_actions()
     assert [m for m in to_client(actions) if m.get("id") == rid] == []
     assert [m.get("method") for m in to_backend(actions, s)] == ["shutdown"]
+
+
+def test_a_resolve_whose_producer_went_with_its_venv_is_cancelled_not_sent_elsewhere(
+    repo: Path,
+) -> None:
+    """Only the backend that produced a completion item can resolve it."""
+    h = Harness(repo)
+    h.lookup.add(repo)
+    h.initialize()
+    main = repo / "proj-a/pkg/main.py"
+    s = h.start_backend(main)
+    venv = repo / "proj-a/.venv"
+    h.router.venv_checked(venv, VenvIdentity(1, 1, 0, 0), h.now)
+    cid, actions = h.request("textDocument/completion", hover(main))
+    (answer,) = to_client(h.backend(s, {"jsonrpc": "2.0", "id": cid, "result": {
+        "isIncomplete": False, "items": [{"label": "x", "data": 1}]}}))
+    item = answer["result"]["items"][0]
+    rid, actions = h.request("completionItem/resolve", item)
+    assert [m["id"] for m in to_backend(actions, s)] == [rid]
+    h.lookup.remove(repo / "proj-a")
+    h.router.venv_checked(venv, None, h.now)
+    actions = h.router.take_actions()
+    (err,) = [m for m in to_client(actions) if m.get("id") == rid]
+    assert err["error"]["code"] == -32800
+    assert not [a for a in actions if isinstance(a, ToBackend) and a.msg.get("id") == rid]
+
+
+def test_requests_held_while_warming_are_routed_again_not_content_modified(repo: Path) -> None:
+    """Requests a warming backend held (released to it when it got ready, or still held)
+    keep their document's mark: when the venv is rebuilt they are routed again, since
+    nothing was edited (black-box pass 5, F2: they were all answered -32801)."""
+    for released in (True, False):
+        h = Harness(repo, warmup_timeout=30.0)
+        h.lookup.add(repo)
+        h.initialize()
+        main = repo / "proj-a/pkg/main.py"
+        s = h.start_backend(main)
+        venv = repo / "proj-a/.venv"
+        h.router.venv_checked(venv, VenvIdentity(1, 1, 0, 0), h.now)
+        rid, actions = h.request("textDocument/definition", hover(main))
+        assert to_backend(actions, s) == []  # held: it needs the index
+        if released:
+            h.now += 31  # the warm-up deadline: ready, what was held goes out
+            h.router.timer(h.now)
+            assert [m.get("id") for m in to_backend(h.router.take_actions(), s)] == [rid]
+        h.router.venv_checked(venv, VenvIdentity(1, 2, 0, 0), h.now)  # rebuilt
+        actions = h.router.take_actions()
+        assert [m for m in to_client(actions) if m.get("id") == rid] == [], released
+        (spawn,) = [a for a in actions if isinstance(a, Spawn)]
+        sent = to_backend(h.backend(spawn.session, {"jsonrpc": "2.0", "id": INIT_ID,
+                                                    "result": {"capabilities": {}}}),
+                          spawn.session)
+        h.now += 31
+        h.router.timer(h.now)
+        sent += to_backend(h.router.take_actions(), spawn.session)
+        assert [m.get("id") for m in sent if m.get("method") == "textDocument/definition"] == [rid]
+
+
+def test_requests_waiting_for_a_pool_slot_are_routed_again_when_their_venv_is_rebuilt(
+    repo: Path,
+) -> None:
+    """A session waiting for a slot is dropped when its venv is rebuilt; what it held is
+    routed again, not answered -32800 (black-box pass 5, F1)."""
+    h = Harness(repo, max_backends=1)
+    h.initialize()
+    main_a, main_b = repo / "proj-a/pkg/main.py", repo / "proj-b/pkg/main.py"
+    b = h.start_backend(main_b)
+    h.request("textDocument/hover", hover(main_b))  # b stays busy: no slot for a
+    h.open(main_a)
+    rid, actions = h.request("textDocument/hover", hover(main_a))
+    assert not [a for a in actions if isinstance(a, Spawn)]
+    (waiting,) = [s for s in h.router.pool if s.is_waiting()]
+    venv = repo / "proj-a/.venv"
+    h.router.venv_checked(venv, VenvIdentity(1, 1, 0, 0), h.now)
+    h.router.take_actions()
+    h.router.venv_checked(venv, VenvIdentity(1, 2, 0, 0), h.now)  # rebuilt
+    actions = h.router.take_actions()
+    assert [m for m in to_client(actions) if m.get("id") == rid] == []
+    (again,) = [s for s in h.router.pool if s.is_waiting()]
+    assert again.session != waiting.session and again.venv == venv
+    assert [q.msg.get("id") for q in again.creating_queue if "id" in q.msg] == [rid]
+    assert b in [s.session for s in h.router.pool]

@@ -88,7 +88,8 @@ def release_held(pool: BackendPool, backend: BackendSession, now: float) -> list
     backend.held_scopes.clear()
     out: list[Action] = []
     for item in held:
-        out.extend(deliver(pool, backend, item.msg, item.raw, now, fanout=item.fanout))
+        out.extend(deliver(pool, backend, item.msg, item.raw, now, fanout=item.fanout,
+                           mark=item.mark))
     return out
 
 

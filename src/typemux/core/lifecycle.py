@@ -239,9 +239,11 @@ class Lifecycle:
     def _drop_waiting(self, backend: BackendSession, why: str) -> list[Action]:
         """A waiting session never got a process: answer what it holds, forget it."""
         self._log("backend_dropped", session=backend.session, venv=str(backend.venv), why=why)
+        # A venv removed or rebuilt: what waited for it goes where its document goes now.
         out = self._release(backend, jsonrpc.REQUEST_CANCELLED,
                             f"request cancelled: the backend for {backend.venv} was never "
-                            f"started ({why})")
+                            f"started ({why})",
+                            resend=backend.venv_removed() or backend.venv_replaced())
         backend.move(State.STOPPING)
         out.append(PoolChanged())
         return out

@@ -14,6 +14,8 @@ that serves its document now (the document moves there first), instead of being 
   (-32801): its old backend would have answered it on the text it was asked about, the new
   one would see a later text. The client asks again. A request about a file the client
   never opened (a library file) was about the file on disk: it is routed again.
+- A `*/resolve` request is about an item only the backend that produced it knows: it is
+  answered -32800, as before requests were routed again.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from typemux import jsonrpc
+from typemux.core import resolve_tags
 from typemux.core.actions import Action, Resend, ToClient
 from typemux.core.document_routing import DocumentRouting
 from typemux.core.document_sync import DocumentSync
@@ -55,7 +58,8 @@ class Rerouting:
 
     def _route_again(self, resend: Resend, now: float, ending: bool) -> list[Action]:
         msg = resend.msg
-        if ending:
+        if ending or msg.get("method") in resolve_tags.RESOLVE_METHODS:
+            # A */resolve item belongs to the backend that produced it, which is gone.
             return [ToClient(jsonrpc.cancelled(msg["id"], resend.error))]
         uri = jsonrpc.text_document_uri(msg.get("params"))
         if uri is not None and self.docs.documents.changed_since(uri, resend.mark):

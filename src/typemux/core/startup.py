@@ -99,7 +99,7 @@ class Startup:
         for item in queued:  # adapted already: a didSave has the text of its own moment
             if sync_kind.takes(backend, item.msg):
                 out.extend(delivery.deliver(self.pool, backend, item.msg, item.raw, now,
-                                            fanout=item.fanout))
+                                            fanout=item.fanout, mark=item.mark))
         out.append(PoolChanged())
         return out
 
