@@ -3,8 +3,11 @@
 A client that stops reading must not make typemux grow without bound, yet every request
 must still get its one answer. So only notifications are ever given up: a publish of
 diagnostics replaces the one for the same uri still waiting (only the latest matters), and
-past `limit` bytes the oldest waiting notifications are dropped. Responses and requests
-always stay. Everything is O(1) per frame, amortised.
+past `limit` bytes the oldest waiting other notifications (log messages, progress) are
+dropped. Responses, requests and each uri's latest diagnostics always stay: dropping those
+would leave the editor showing errors that are no longer there, or none that are (the
+diagnostics are bounded by the number of files, one publish each). Everything is O(1) per
+frame, amortised.
 """
 
 from __future__ import annotations
@@ -45,7 +48,8 @@ class Outbox:
         self.coalesced = 0  # superseded diagnostics given up since the last report
         self.dropped = 0  # notifications given up to the limit since the last report
         self._queue: deque[_Entry] = deque()
-        self._droppable: deque[_Entry] = deque()  # the notifications of _queue, oldest first
+        # The notifications of _queue that may be dropped (not diagnostics), oldest first.
+        self._droppable: deque[_Entry] = deque()
         self._latest: dict[str, _Entry] = {}  # uri -> its waiting publishDiagnostics
         self._dead = 0  # killed entries still in _queue
         self._bytes = 0
@@ -61,7 +65,7 @@ class Outbox:
 
     def put(self, header: bytes, body: bytes, *, droppable: bool, key: str | None = None) -> None:
         """Queue a frame; `droppable` for notifications, `key` (a uri) for diagnostics that
-        the next ones with the same key supersede."""
+        the next ones with the same key supersede (and only they: the latest one stays)."""
         entry = _Entry(header, body, droppable, key)
         if key is not None:
             old = self._latest.get(key)
@@ -72,7 +76,7 @@ class Outbox:
         self._queue.append(entry)
         self.live += 1
         self._bytes += entry.size
-        if droppable:
+        if droppable and key is None:
             self._droppable.append(entry)
             if len(self._droppable) > 2 * self.live + _COMPACT_MIN:
                 self._droppable = deque(e for e in self._droppable if e.live)
