@@ -1016,6 +1016,19 @@ def test_an_edit_after_its_venv_was_removed_starts_no_backend_for_it(repo: Path)
     assert [m["params"]["textDocument"]["text"] for m in opened] == ["y = 2\n"]
 
 
+def _served_from_a_root_venv(repo: Path, **overrides: Any) -> tuple[Harness, Path, int, Path]:
+    """proj-a's main.py served by proj-a's backend, its venv seen once, and a venv at the
+    root its files fall back to when proj-a's goes: (harness, file, session, venv)."""
+    h = Harness(repo, **overrides)
+    h.lookup.add(repo)
+    h.initialize()
+    main = repo / "proj-a/pkg/main.py"
+    s = h.start_backend(main)
+    venv = repo / "proj-a/.venv"
+    h.router.venv_checked(venv, VenvIdentity(1, 1, 0, 0), h.now)
+    return h, main, s, venv
+
+
 def test_a_request_with_a_backend_whose_venv_is_removed_is_routed_again(repo: Path) -> None:
     """The venv of a request's backend is removed while the request is in flight: the
     backend is stopped, and the request goes to the venv that serves its document now
@@ -1054,13 +1067,7 @@ def test_a_request_routed_again_after_its_document_changed_is_answered_content_m
     would see a later text (or none, once closed): the client gets -32801 and asks again
     (found by the model test)."""
     for then in ("change", "close"):
-        h = Harness(repo)
-        h.lookup.add(repo)
-        h.initialize()
-        main = repo / "proj-a/pkg/main.py"
-        s = h.start_backend(main)
-        venv = repo / "proj-a/.venv"
-        h.router.venv_checked(venv, VenvIdentity(1, 1, 0, 0), h.now)
+        h, main, s, venv = _served_from_a_root_venv(repo)
         rid, _ = h.request("textDocument/hover", hover(main))
         if then == "change":
             h.client({"jsonrpc": "2.0", "method": "textDocument/didChange", "params": {
@@ -1112,13 +1119,7 @@ def test_a_request_routed_again_never_puts_a_stop_before_its_sessions_spawn(repo
 def test_a_request_about_a_file_never_opened_is_routed_again(repo: Path) -> None:
     """A request about a file the client never opened (a library file a definition pointed
     to) was about the file on disk: routed again, not answered ContentModified."""
-    h = Harness(repo)
-    h.lookup.add(repo)
-    h.initialize()
-    main = repo / "proj-a/pkg/main.py"
-    s = h.start_backend(main)
-    venv = repo / "proj-a/.venv"
-    h.router.venv_checked(venv, VenvIdentity(1, 1, 0, 0), h.now)
+    h, _, s, venv = _served_from_a_root_venv(repo)
     library = repo / "proj-a/.venv/lib/python3.11/site-packages/lib.pyi"
     rid, actions = h.request("textDocument/hover", hover(library))
     assert h.router.documents.get(path_to_uri(library)) is None
@@ -1133,13 +1134,7 @@ def test_a_resolve_whose_producer_went_with_its_venv_is_cancelled_not_sent_elsew
     repo: Path,
 ) -> None:
     """Only the backend that produced a completion item can resolve it."""
-    h = Harness(repo)
-    h.lookup.add(repo)
-    h.initialize()
-    main = repo / "proj-a/pkg/main.py"
-    s = h.start_backend(main)
-    venv = repo / "proj-a/.venv"
-    h.router.venv_checked(venv, VenvIdentity(1, 1, 0, 0), h.now)
+    h, main, s, venv = _served_from_a_root_venv(repo)
     cid, actions = h.request("textDocument/completion", hover(main))
     (answer,) = to_client(h.backend(s, {"jsonrpc": "2.0", "id": cid, "result": {
         "isIncomplete": False, "items": [{"label": "x", "data": 1}]}}))
@@ -1159,13 +1154,7 @@ def test_requests_held_while_warming_are_routed_again_not_content_modified(repo:
     keep their document's mark: when the venv is rebuilt they are routed again, since
     nothing was edited (black-box pass 5, F2: they were all answered -32801)."""
     for released in (True, False):
-        h = Harness(repo, warmup_timeout=30.0)
-        h.lookup.add(repo)
-        h.initialize()
-        main = repo / "proj-a/pkg/main.py"
-        s = h.start_backend(main)
-        venv = repo / "proj-a/.venv"
-        h.router.venv_checked(venv, VenvIdentity(1, 1, 0, 0), h.now)
+        h, main, s, venv = _served_from_a_root_venv(repo, warmup_timeout=30.0)
         rid, actions = h.request("textDocument/definition", hover(main))
         assert to_backend(actions, s) == []  # held: it needs the index
         if released:

@@ -95,8 +95,8 @@ async def collect(reader: Feed, max_size: int = 1 << 20) -> list[Any]:
     return events_of(bytes(reader.data), max_size, eof=reader.ended)
 
 
-async def read_fd(fd: int, max_size: int = 1 << 20) -> list[Any]:
-    """Everything on `fd` until EOF, through connect_read_fd's callbacks."""
+async def read_chunks(fd: int) -> list[bytes]:
+    """The chunks read from `fd` until EOF, through connect_read_fd's callbacks."""
     chunks: list[bytes] = []
     done = asyncio.get_running_loop().create_future()
 
@@ -107,7 +107,12 @@ async def read_fd(fd: int, max_size: int = 1 << 20) -> list[Any]:
 
     await connect_read_fd(fd, on_data)
     await asyncio.wait_for(done, 30)
-    return events_of(b"".join(chunks), max_size)
+    return chunks
+
+
+async def read_fd(fd: int, max_size: int = 1 << 20) -> list[Any]:
+    """Everything on `fd` until EOF, as events."""
+    return events_of(b"".join(await read_chunks(fd)), max_size)
 
 
 # ----- reading ------------------------------------------------------------------------------
@@ -125,16 +130,7 @@ async def test_stdin_is_read_in_pieces_no_larger_than_a_default_pipe(
     body = b'{"jsonrpc":"2.0","method":"x","params":{"v":"' + b"y" * 300_000 + b'"}}'
     os.write(w, encode_frame(body))
     os.close(w)
-    chunks: list[bytes] = []
-    done = asyncio.get_running_loop().create_future()
-
-    def on_data(data: bytes) -> None:
-        chunks.append(data)
-        if not data and not done.done():
-            done.set_result(None)
-
-    await connect_read_fd(r, on_data)
-    await asyncio.wait_for(done, 30)
+    chunks = await read_chunks(r)
     assert b"".join(chunks) == encode_frame(body)
     assert max(len(c) for c in chunks) <= READ_CHUNK < 128 * 1024
 
