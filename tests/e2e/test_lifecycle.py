@@ -225,6 +225,27 @@ async def test_a_replaced_venv_gets_a_fresh_backend(tmp_path: Path, tm: Start) -
     await wait_gone([old])
 
 
+async def test_a_venv_rebuilt_or_removed_while_the_client_is_quiet_stops_its_backend(
+    tmp_path: Path, tm: Start
+) -> None:
+    """Nothing comes from the client after the change: the backend of the old venv must
+    still go within seconds, not at the client's next message (black-box pass 6, G1/G2)."""
+    for change in ("rebuilt", "removed"):
+        proj = project(tmp_path / change, "proj")
+        client = await tm(proj)
+        await client.initialize(proj)
+        doc = await client.did_open(proj / "main.py")
+        old = (await fake(client, "fake/env", doc))["pid"]
+        await asyncio.sleep(1.1)  # past the last look at the venv: only a timer looks now
+        cfg = proj / ".venv" / "pyvenv.cfg"
+        content = cfg.read_text()
+        cfg.unlink()
+        if change == "rebuilt":
+            cfg.write_text(content + "prompt = rebuilt\n")
+        await wait_gone([old], timeout=10)
+        await client.shutdown_and_exit()
+
+
 # ----- eviction: exit after the shutdown answer ------------------------------------------------
 
 

@@ -44,7 +44,7 @@ from typemux.log import get_logger
 from typemux.runtime import project_config
 from typemux.runtime.backend_process import BackendProcess, kill_marked, owner_prefix
 from typemux.runtime.deadline_timer import DeadlineTimer
-from typemux.runtime.identity import IdentityChecks
+from typemux.runtime.identity import CHECK_INTERVAL, IdentityChecks
 from typemux.runtime.memory import group_rss
 from typemux.runtime.prewarm import prewarm
 from typemux.runtime.state_report import StateReport
@@ -160,10 +160,13 @@ class Proxy:
         # see _start_up.
         heartbeat = asyncio.create_task(self._heartbeat(), name="typemux-heartbeat")
         heartbeat.add_done_callback(self._supervise)
+        venvs = asyncio.create_task(self._look_at_venvs(), name="typemux-venvs")
+        venvs.add_done_callback(self._supervise)
         try:
             code = await self._exit
         finally:
             heartbeat.cancel()
+            venvs.cancel()
             self._state.close()
             self.resolver.close()
             if self._watcher is not None:
@@ -223,6 +226,15 @@ class Proxy:
             if budget > 0:
                 self._sample_memory(budget)
             self._schedule_state()
+
+    async def _look_at_venvs(self) -> None:
+        """The pooled venvs are looked at after every event, and also this often: a venv
+        removed or rebuilt while the client sends nothing must not keep its backend (and the
+        requests in flight there) until the next message."""
+        while True:
+            await asyncio.sleep(CHECK_INTERVAL / 2)
+            if len(self.router.pool):
+                self._execute()  # looks at the venvs due, then does what that decided
 
     def _sample_memory(self, budget: int) -> None:
         sessions = {b.pid: b.session for b in self.router.pool if b.pid is not None}
