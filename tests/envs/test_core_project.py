@@ -17,7 +17,7 @@ from typemux.core.actions import Spawn, ToBackend, ToClient
 from typemux.core.lifecycle import INIT_ID, LifecycleSettings
 from typemux.core.router import Router, RouterSettings
 from typemux.envs.pipenv import pipenv_env_name
-from typemux.runtime.identity import IdentityChecks
+from typemux.runtime.identity import MISSING_GRACE, IdentityChecks
 from typemux.uris import path_to_uri
 from typemux.venv import VenvResolver
 
@@ -133,6 +133,8 @@ def test_removed_conda_environment_is_reported_and_a_new_one_picked_up(tmp: Path
     core.backend(spawn.session, {"jsonrpc": "2.0", "id": INIT_ID, "result": {"capabilities": {}}})
     shutil.rmtree(env)
     core.now += 5
+    core.look_at_venvs()  # seen missing: looked at again MISSING_GRACE later (a rebuild?)
+    core.now += MISSING_GRACE
     actions = core.hover(project / "a.py", 7)
     assert any(isinstance(a, ToBackend) and a.session == spawn.session
                and a.msg.get("method") == "shutdown" for a in actions)
