@@ -159,7 +159,7 @@ def spawn_cost(runs: int) -> None:
     import asyncio
 
     import typemux.runtime.proxy  # noqa: F401 - a process of typemux's size forks slower
-    from typemux.runtime.backend_process import _die_with_parent
+    from typemux.runtime.descendants import die_with_parent
 
     class Exited(asyncio.SubprocessProtocol):
         def __init__(self) -> None:
@@ -174,7 +174,7 @@ def spawn_cost(runs: int) -> None:
         transport, protocol = await loop.subprocess_exec(
             Exited, "/bin/true", stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-            preexec_fn=_die_with_parent if preexec else None)
+            preexec_fn=die_with_parent if preexec else None)
         elapsed = time.perf_counter() - start
         await protocol.done
         transport.close()

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from typemux.runtime.backend_process import OWNER_ENV, kill_marked, marked_pids, owner_prefix
+from typemux.runtime.descendants import OWNER_ENV, kill_marked, marked_pids, owner_prefix
 
 
 def fake_proc(root: Path, pid: int, environ: bytes) -> None:

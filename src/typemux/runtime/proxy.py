@@ -42,8 +42,9 @@ from typemux.core.lifecycle import LifecycleSettings
 from typemux.core.router import Router, RouterSettings
 from typemux.log import get_logger
 from typemux.runtime import project_config
-from typemux.runtime.backend_process import BackendProcess, kill_marked, owner_prefix
+from typemux.runtime.backend_process import BackendProcess
 from typemux.runtime.deadline_timer import DeadlineTimer
+from typemux.runtime.descendants import kill_marked, owner_prefix
 from typemux.runtime.identity import CHECK_INTERVAL, IdentityChecks
 from typemux.runtime.memory import group_rss
 from typemux.runtime.prewarm import prewarm
