@@ -211,8 +211,9 @@ class DocumentStore:
     def __init__(self) -> None:
         self._docs: dict[str, TextDocument] = {}
         self._hints: dict[str, tuple[str, _Hint]] = {}
-        # Counts opens, edits and closes; each document keeps the count of its last change,
-        # so a request marked with it (`mark`) can tell whether its document changed since.
+        # Counts opens and edits; each document keeps the count of its last one, so a
+        # request marked with it (`mark`) can tell whether its document changed since (a
+        # closed document is simply gone, a reopened one has a new count).
         self.edits = 0
 
     def open(self, uri: str, language_id: str, version: int, text: str) -> TextDocument:
@@ -269,7 +270,6 @@ class DocumentStore:
 
     def close(self, uri: str) -> TextDocument | None:
         self._hints.pop(uri, None)
-        self.edits += 1
         return self._docs.pop(uri, None)
 
     def mark(self, uri: str) -> int:

@@ -4,7 +4,7 @@ The runtime looks at each pooled venv (`Router.venv_checked`); when one is gone 
 the lifecycle stops its backend and hands back, as `Resend`s, the requests that backend
 still owed the client (in flight or queued). Each goes the long way again, to the backend
 that serves its document now (the document moves there first), instead of being answered
--32800. Two rules keep that right:
+-32800. Three rules keep that right:
 
 - The stop, and any start it lets into the pool, come before the requests are routed:
   routing one can stop or start a backend too, and the runtime must see a session's Spawn
